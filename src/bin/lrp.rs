@@ -1,0 +1,4 @@
+//! The `lrp` command line (filled in by the CLI issue).
+fn main() {
+    println!("lrp {}", env!("CARGO_PKG_VERSION"));
+}

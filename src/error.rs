@@ -1,0 +1,104 @@
+//! The one public error type of the crate.
+//!
+//! Every variant names what is at fault (the node, the tensor, the file) and the offending
+//! value, so that a user can act on the message alone. The library never panics on user input:
+//! anything that can go wrong with a model, an image or a parameter ends up here.
+
+use std::fmt;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where in a graph an error happened: a node name and its operator kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRef {
+    /// The node's name as given by the model (or the zoo builder).
+    pub name: String,
+    /// The operator kind, e.g. `Conv` or `MaxPool`.
+    pub op: &'static str,
+}
+
+impl NodeRef {
+    /// A reference to node `name` of kind `op`.
+    pub fn new(name: impl Into<String>, op: &'static str) -> Self {
+        NodeRef {
+            name: name.into(),
+            op,
+        }
+    }
+}
+
+impl fmt::Display for NodeRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "node `{}` ({})", self.name, self.op)
+    }
+}
+
+/// All errors of the `lrp` crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A node's inputs have shapes it cannot work with (found during shape inference).
+    #[error("{node}: {detail}")]
+    Shape {
+        /// The node at fault.
+        node: NodeRef,
+        /// What is wrong, with the shapes involved.
+        detail: String,
+    },
+
+    /// A node's parameters are invalid in themselves (zero stride, weight shape that does not
+    /// match the declared channels, groups that do not divide the channels, ...).
+    #[error("{node}: invalid parameter: {detail}")]
+    Parameter {
+        /// The node at fault.
+        node: NodeRef,
+        /// What is wrong.
+        detail: String,
+    },
+
+    /// The graph's wiring is broken: a tensor read before anything writes it, written twice,
+    /// a cycle, an unknown output.
+    #[error("graph: {0}")]
+    Graph(String),
+
+    /// A tensor handed to `forward` does not match what the graph was built for.
+    #[error("input `{name}`: expected shape {expected:?} (batch first), got {got:?}")]
+    InputShape {
+        /// The graph input's name.
+        name: String,
+        /// The shape the graph expects, with the batch size of the given tensor.
+        expected: Vec<usize>,
+        /// The shape that was passed.
+        got: Vec<usize>,
+    },
+
+    /// A weight or input holds NaN or infinity.
+    #[error("{what}: contains a non-finite value ({value}) at flat index {index}")]
+    NonFinite {
+        /// What holds the value, e.g. `node `conv1` (Conv) weights`.
+        what: String,
+        /// The offending value.
+        value: f32,
+        /// Its position in the flattened tensor.
+        index: usize,
+    },
+}
+
+impl Error {
+    /// Shape error for `node`.
+    pub(crate) fn shape(node: &NodeRef, detail: impl Into<String>) -> Self {
+        Error::Shape {
+            node: node.clone(),
+            detail: detail.into(),
+        }
+    }
+
+    /// Parameter error for `node`.
+    pub(crate) fn param(node: &NodeRef, detail: impl Into<String>) -> Self {
+        Error::Parameter {
+            node: node.clone(),
+            detail: detail.into(),
+        }
+    }
+}

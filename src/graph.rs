@@ -1,0 +1,452 @@
+//! The computation graph: nodes in topological order, each reading and writing named tensors.
+//!
+//! A [`Graph`] is built once (from an importer, the [`zoo`](crate::zoo) or a
+//! [`GraphBuilder`]); building sorts the nodes topologically, infers every tensor's
+//! per-sample shape (errors name the node), rejects non-finite weights and flushes subnormal
+//! weights to zero. Tensors are named; one tensor may feed several nodes (inception branches,
+//! residual shortcuts). Every node writes exactly one tensor, written by no other node.
+//!
+//! ```
+//! use lrp::{GraphBuilder, ops::{Op, Dense}};
+//! use ndarray::{array, ArrayD, IxDyn};
+//! let mut b = GraphBuilder::new();
+//! let x = b.input("x", &[2]);
+//! let h = b.add("fc", Op::Dense(Dense::new(array![[1.0, -1.0], [2.0, 0.0]], None)), &[&x]);
+//! let y = b.add("relu", Op::Relu, &[&h]);
+//! let g = b.build(&[&y]).unwrap();
+//! let out = g.forward(&ArrayD::from_shape_vec(IxDyn(&[1, 2]), vec![1.0, 3.0]).unwrap()).unwrap();
+//! assert_eq!(out.as_slice().unwrap(), &[0.0, 2.0]);
+//! ```
+
+use crate::error::{Error, NodeRef, Result};
+use crate::ops::{self, Op, Tensor};
+use std::collections::HashMap;
+
+/// One node: an operator reading named tensors and writing one.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Unique node name (the layer name of the model).
+    pub name: String,
+    /// The operator with its parameters.
+    pub op: Op,
+    /// Names of the tensors read, in order.
+    pub inputs: Vec<String>,
+    /// Name of the tensor written.
+    pub output: String,
+}
+
+impl Node {
+    /// A node whose output tensor has the node's name.
+    pub fn new(name: impl Into<String>, op: Op, inputs: &[&str]) -> Self {
+        let name = name.into();
+        Node {
+            output: name.clone(),
+            name,
+            op,
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// Reference used in error messages.
+    pub fn node_ref(&self) -> NodeRef {
+        NodeRef::new(self.name.clone(), self.op.kind())
+    }
+}
+
+/// A tensor of the graph: its name, per-sample shape and producing node (`None` for graph
+/// inputs).
+#[derive(Debug, Clone)]
+pub struct TensorInfo {
+    /// Name.
+    pub name: String,
+    /// Shape without the batch dimension.
+    pub shape: Vec<usize>,
+    /// Index of the node that writes it, or `None` for a graph input.
+    pub producer: Option<usize>,
+    /// Indices of the nodes that read it, in order.
+    pub consumers: Vec<usize>,
+}
+
+/// A validated, shape-inferred computation graph.
+#[derive(Debug, Clone)]
+pub struct Graph {
+    name: String,
+    nodes: Vec<Node>,
+    tensors: Vec<TensorInfo>,
+    by_name: HashMap<String, usize>,
+    node_in: Vec<Vec<usize>>,
+    node_out: Vec<usize>,
+    input_ids: Vec<usize>,
+    output_ids: Vec<usize>,
+    flushed: usize,
+}
+
+/// Forward results: the value of every tensor that was kept.
+#[derive(Debug, Clone)]
+pub struct Activations {
+    values: Vec<Option<Tensor>>,
+    outputs: Vec<usize>,
+}
+
+impl Activations {
+    /// Value of tensor `id`, if it was kept.
+    pub fn get(&self, id: usize) -> Option<&Tensor> {
+        self.values.get(id).and_then(|v| v.as_ref())
+    }
+
+    /// The graph's `i`-th output.
+    pub fn output(&self, i: usize) -> Option<&Tensor> {
+        self.outputs.get(i).and_then(|&id| self.get(id))
+    }
+
+    /// Take the graph's `i`-th output out of the results.
+    pub fn take_output(&mut self, i: usize) -> Option<Tensor> {
+        let id = *self.outputs.get(i)?;
+        self.values.get_mut(id).and_then(Option::take)
+    }
+}
+
+impl Graph {
+    /// Build a graph from its inputs (name, per-sample shape), nodes in any order, and the
+    /// names of its outputs.
+    ///
+    /// Sorts the nodes topologically (keeping the given order where it already is one), infers
+    /// shapes, checks that every weight is finite and flushes subnormal weights to zero.
+    pub fn new(inputs: Vec<(String, Vec<usize>)>, nodes: Vec<Node>, outputs: &[&str]) -> Result<Graph> {
+        let mut tensors: Vec<TensorInfo> = Vec::new();
+        let mut by_name: HashMap<String, usize> = HashMap::new();
+        for (name, shape) in &inputs {
+            if by_name.contains_key(name) {
+                return Err(Error::Graph(format!("input `{name}` is declared twice")));
+            }
+            if shape.contains(&0) {
+                return Err(Error::Graph(format!(
+                    "input `{name}` has an empty dimension in {shape:?}"
+                )));
+            }
+            by_name.insert(name.clone(), tensors.len());
+            tensors.push(TensorInfo {
+                name: name.clone(),
+                shape: shape.clone(),
+                producer: None,
+                consumers: Vec::new(),
+            });
+        }
+        let input_ids: Vec<usize> = (0..tensors.len()).collect();
+
+        // Every tensor has one writer; node names are unique.
+        let mut writer: HashMap<&str, usize> = HashMap::new();
+        let mut node_names: HashMap<&str, usize> = HashMap::new();
+        for (i, n) in nodes.iter().enumerate() {
+            if node_names.insert(n.name.as_str(), i).is_some() {
+                return Err(Error::Graph(format!("two nodes are named `{}`", n.name)));
+            }
+            if by_name.contains_key(&n.output) || writer.insert(n.output.as_str(), i).is_some() {
+                return Err(Error::Graph(format!(
+                    "tensor `{}` is written twice (again by node `{}`)",
+                    n.output, n.name
+                )));
+            }
+        }
+        for n in &nodes {
+            for t in &n.inputs {
+                if !by_name.contains_key(t) && !writer.contains_key(t.as_str()) {
+                    return Err(Error::Graph(format!(
+                        "node `{}` ({}) reads tensor `{t}`, which no node writes and is not an input",
+                        n.name,
+                        n.op.kind()
+                    )));
+                }
+            }
+        }
+
+        // Stable topological order: repeatedly take the first node whose inputs exist.
+        let order = {
+            let mut available: std::collections::HashSet<&str> =
+                inputs.iter().map(|(n, _)| n.as_str()).collect();
+            let mut done = vec![false; nodes.len()];
+            let mut order = Vec::with_capacity(nodes.len());
+            let mut start = 0;
+            while order.len() < nodes.len() {
+                let mut progressed = false;
+                for i in start..nodes.len() {
+                    if done[i] {
+                        continue;
+                    }
+                    if nodes[i].inputs.iter().all(|t| available.contains(t.as_str())) {
+                        done[i] = true;
+                        available.insert(nodes[i].output.as_str());
+                        order.push(i);
+                        progressed = true;
+                    }
+                }
+                if !progressed {
+                    let stuck: Vec<&str> = (0..nodes.len())
+                        .filter(|&i| !done[i])
+                        .map(|i| nodes[i].name.as_str())
+                        .take(5)
+                        .collect();
+                    return Err(Error::Graph(format!(
+                        "the graph has a cycle through node(s) {stuck:?}"
+                    )));
+                }
+                while start < nodes.len() && done[start] {
+                    start += 1;
+                }
+            }
+            order
+        };
+        let mut slots: Vec<Option<Node>> = nodes.into_iter().map(Some).collect();
+        let mut sorted: Vec<Node> = Vec::with_capacity(slots.len());
+        for i in order {
+            sorted.push(slots[i].take().expect("each node is ordered once"));
+        }
+
+        // Shape inference, parameter checks.
+        let mut node_in = Vec::with_capacity(sorted.len());
+        let mut node_out = Vec::with_capacity(sorted.len());
+        let mut flushed = 0;
+        for (i, n) in sorted.iter_mut().enumerate() {
+            let nref = n.node_ref();
+            for (k, p) in n.op.params().iter().enumerate() {
+                ops::check_finite(|| format!("{nref} parameter {k}"), p)?;
+            }
+            for p in n.op.params_mut() {
+                flushed += ops::flush_denormals(p);
+            }
+            let ids: Vec<usize> = n.inputs.iter().map(|t| by_name[t]).collect();
+            let shapes: Vec<&[usize]> = ids.iter().map(|&t| tensors[t].shape.as_slice()).collect();
+            let shape = n.op.output_shape(&nref, &shapes)?;
+            if shape.contains(&0) {
+                return Err(Error::shape(
+                    &nref,
+                    format!("produces an empty tensor of shape {shape:?}"),
+                ));
+            }
+            for &t in &ids {
+                tensors[t].consumers.push(i);
+            }
+            let out = tensors.len();
+            by_name.insert(n.output.clone(), out);
+            tensors.push(TensorInfo {
+                name: n.output.clone(),
+                shape,
+                producer: Some(i),
+                consumers: Vec::new(),
+            });
+            node_in.push(ids);
+            node_out.push(out);
+        }
+        let mut output_ids = Vec::with_capacity(outputs.len());
+        for o in outputs {
+            match by_name.get(*o) {
+                Some(&id) => output_ids.push(id),
+                None => {
+                    return Err(Error::Graph(format!(
+                        "output `{o}` is not a tensor of the graph"
+                    )))
+                }
+            }
+        }
+        if output_ids.is_empty() {
+            return Err(Error::Graph("the graph has no output".into()));
+        }
+        Ok(Graph {
+            name: String::new(),
+            nodes: sorted,
+            tensors,
+            by_name,
+            node_in,
+            node_out,
+            input_ids,
+            output_ids,
+            flushed,
+        })
+    }
+
+    /// The model's name (empty unless set).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Set the model's name.
+    pub fn set_name(&mut self, name: impl Into<String>) {
+        self.name = name.into();
+    }
+
+    /// Nodes in topological order.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// Every tensor: graph inputs first, then node outputs in node order.
+    pub fn tensors(&self) -> &[TensorInfo] {
+        &self.tensors
+    }
+
+    /// Id of the tensor called `name`.
+    pub fn tensor_id(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+
+    /// Per-sample shape of tensor `name`.
+    pub fn shape(&self, name: &str) -> Option<&[usize]> {
+        self.tensor_id(name).map(|i| self.tensors[i].shape.as_slice())
+    }
+
+    /// Ids of the tensors node `i` reads.
+    pub fn node_inputs(&self, i: usize) -> &[usize] {
+        &self.node_in[i]
+    }
+
+    /// Id of the tensor node `i` writes.
+    pub fn node_output(&self, i: usize) -> usize {
+        self.node_out[i]
+    }
+
+    /// Ids of the graph inputs.
+    pub fn input_ids(&self) -> &[usize] {
+        &self.input_ids
+    }
+
+    /// Ids of the graph outputs.
+    pub fn output_ids(&self) -> &[usize] {
+        &self.output_ids
+    }
+
+    /// Per-sample shape of the first input.
+    pub fn input_shape(&self) -> &[usize] {
+        &self.tensors[self.input_ids[0]].shape
+    }
+
+    /// Per-sample shape of the first output.
+    pub fn output_shape(&self) -> &[usize] {
+        &self.tensors[self.output_ids[0]].shape
+    }
+
+    /// Total number of learned parameters.
+    pub fn num_params(&self) -> usize {
+        self.nodes.iter().map(|n| n.op.num_params()).sum()
+    }
+
+    /// How many subnormal weights were flushed to zero when the graph was built.
+    pub fn flushed_denormals(&self) -> usize {
+        self.flushed
+    }
+
+    /// Mutable access to the nodes, for rewriting passes inside the crate; shapes must not
+    /// change.
+    pub(crate) fn nodes_mut(&mut self) -> &mut [Node] {
+        &mut self.nodes
+    }
+
+    /// Forward a single-input graph and return its first output.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut acts = self.run(&[x], false)?;
+        Ok(acts
+            .take_output(0)
+            .expect("the first output is always kept"))
+    }
+
+    /// Forward with one tensor per graph input (in declaration order). With `keep_all`, every
+    /// intermediate tensor is kept (LRP needs them); otherwise each is dropped after its last
+    /// use and only the outputs remain.
+    pub fn run(&self, inputs: &[&Tensor], keep_all: bool) -> Result<Activations> {
+        if inputs.len() != self.input_ids.len() {
+            return Err(Error::Graph(format!(
+                "the graph has {} input(s), {} given",
+                self.input_ids.len(),
+                inputs.len()
+            )));
+        }
+        let mut values: Vec<Option<Tensor>> = vec![None; self.tensors.len()];
+        let mut batch = None;
+        for (&id, x) in self.input_ids.iter().zip(inputs) {
+            let info = &self.tensors[id];
+            let n = x.shape().first().copied().unwrap_or(0);
+            let mut expected = vec![n];
+            expected.extend(&info.shape);
+            if n == 0 || x.shape() != expected.as_slice() || batch.is_some_and(|b| b != n) {
+                let mut want = vec![batch.unwrap_or(n.max(1))];
+                want.extend(&info.shape);
+                return Err(Error::InputShape {
+                    name: info.name.clone(),
+                    expected: want,
+                    got: x.shape().to_vec(),
+                });
+            }
+            batch = Some(n);
+            if let Some(index) = x.iter().position(|v| !v.is_finite()) {
+                return Err(Error::NonFinite {
+                    what: format!("input `{}`", info.name),
+                    value: x.iter().nth(index).copied().unwrap_or(f32::NAN),
+                    index,
+                });
+            }
+            values[id] = Some(x.as_standard_layout().into_owned());
+        }
+        let mut remaining: Vec<usize> = self.tensors.iter().map(|t| t.consumers.len()).collect();
+        let mut is_output = vec![false; self.tensors.len()];
+        for &o in &self.output_ids {
+            is_output[o] = true;
+        }
+        for (i, node) in self.nodes.iter().enumerate() {
+            let y = {
+                let xs: Vec<&Tensor> = self.node_in[i]
+                    .iter()
+                    .map(|&t| values[t].as_ref().expect("inputs are computed first"))
+                    .collect();
+                node.op.forward(&xs)
+            };
+            values[self.node_out[i]] = Some(y);
+            if !keep_all {
+                for &t in &self.node_in[i] {
+                    remaining[t] -= 1;
+                    if remaining[t] == 0 && !is_output[t] {
+                        values[t] = None;
+                    }
+                }
+            }
+        }
+        Ok(Activations {
+            values,
+            outputs: self.output_ids.clone(),
+        })
+    }
+}
+
+/// Builds a [`Graph`] node by node; each node's output tensor is named after the node.
+#[derive(Debug, Default)]
+pub struct GraphBuilder {
+    inputs: Vec<(String, Vec<usize>)>,
+    nodes: Vec<Node>,
+}
+
+impl GraphBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Declare a graph input with its per-sample shape; returns its name.
+    pub fn input(&mut self, name: &str, shape: &[usize]) -> String {
+        self.inputs.push((name.to_string(), shape.to_vec()));
+        name.to_string()
+    }
+
+    /// Add node `name` applying `op` to `inputs`; returns the output tensor's name (`name`).
+    pub fn add(&mut self, name: &str, op: Op, inputs: &[&str]) -> String {
+        self.nodes.push(Node::new(name, op, inputs));
+        name.to_string()
+    }
+
+    /// Add a fully specified node.
+    pub fn push(&mut self, node: Node) {
+        self.nodes.push(node);
+    }
+
+    /// Validate and build the graph with the given outputs.
+    pub fn build(self, outputs: &[&str]) -> Result<Graph> {
+        Graph::new(self.inputs, self.nodes, outputs)
+    }
+}

@@ -1,0 +1,251 @@
+//! Hot loops: the one GEMM entry point, im2col, and the parallel splits.
+//!
+//! Everything here works on raw contiguous `f32` slices and knows nothing of layers or rules.
+
+pub mod im2col;
+
+use rayon::prelude::*;
+
+/// A read-only matrix view into a slice: element `(i, j)` is `data[i * rs + j * cs]`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a> {
+    /// Backing storage.
+    pub data: &'a [f32],
+    /// Row stride.
+    pub rs: usize,
+    /// Column stride.
+    pub cs: usize,
+}
+
+impl<'a> MatRef<'a> {
+    /// Row-major view with `cols` columns.
+    pub fn row_major(data: &'a [f32], cols: usize) -> Self {
+        MatRef {
+            data,
+            rs: cols,
+            cs: 1,
+        }
+    }
+
+    /// The transpose of a row-major matrix with `cols` columns.
+    pub fn row_major_t(data: &'a [f32], cols: usize) -> Self {
+        MatRef {
+            data,
+            rs: 1,
+            cs: cols,
+        }
+    }
+
+    fn fits(&self, rows: usize, cols: usize) -> bool {
+        rows == 0 || cols == 0 || (rows - 1) * self.rs + (cols - 1) * self.cs < self.data.len()
+    }
+}
+
+/// `C[m×n] = (accumulate ? C : 0) + A[m×k] · B[k×n]`, single-threaded.
+///
+/// `c` is row-major with row stride `ldc` (≥ n). This is the only GEMM call of the crate; it
+/// uses the `gemm` crate, whose AVX-512/AVX2/FMA kernels are chosen at run time.
+///
+/// # Panics
+/// If a view is too small for the stated dimensions (an internal bug, never user input).
+pub fn sgemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
+    assert!(a.fits(m, k) && b.fits(k, n), "sgemm: operand view too small");
+    assert!(
+        m == 0 || n == 0 || (m - 1) * ldc + n <= c.len(),
+        "sgemm: output too small"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                c[i * ldc..i * ldc + n].fill(0.0);
+            }
+        }
+        return;
+    }
+    // SAFETY: the asserts above guarantee that every element addressed through the strides
+    // lies inside the three slices; `c` is borrowed mutably and cannot alias `a` or `b`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            ldc as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// A raw pointer that may be shared between rayon tasks writing disjoint regions.
+#[derive(Clone, Copy)]
+pub(crate) struct SyncPtr(pub *mut f32);
+// SAFETY: used only to hand disjoint output regions to parallel tasks; see each use.
+unsafe impl Send for SyncPtr {}
+// SAFETY: as above.
+unsafe impl Sync for SyncPtr {}
+
+/// Split `0..len` into at most `parts` contiguous ranges of nearly equal size, each at least
+/// `min_len` long (except when `len < min_len`).
+pub(crate) fn split_range(len: usize, parts: usize, min_len: usize) -> Vec<(usize, usize)> {
+    let max_parts = (len / min_len.max(1)).max(1);
+    let parts = parts.clamp(1, max_parts);
+    let base = len / parts;
+    let extra = len % parts;
+    let mut out = Vec::with_capacity(parts);
+    let mut start = 0;
+    for p in 0..parts {
+        let l = base + usize::from(p < extra);
+        out.push((start, start + l));
+        start += l;
+    }
+    out
+}
+
+/// Number of worker threads available for splitting work.
+pub(crate) fn threads() -> usize {
+    rayon::current_num_threads().max(1)
+}
+
+/// `y[N×out] = x[N×in] · Wᵀ + b` for a row-major weight `w[out×in]`, parallel over output
+/// rows (batch 1 is a memory-bound matrix-vector product) or over the batch.
+pub(crate) fn dense_forward(
+    x: &[f32],
+    n: usize,
+    inp: usize,
+    w: &[f32],
+    out: usize,
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+) {
+    debug_assert_eq!(x.len(), n * inp);
+    debug_assert_eq!(w.len(), out * inp);
+    debug_assert_eq!(y.len(), n * out);
+    for row in y.chunks_mut(out) {
+        match bias {
+            Some(b) => row.copy_from_slice(b),
+            None => row.fill(0.0),
+        }
+    }
+    // Split the output features into blocks; each block is an independent GEMM over the
+    // whole batch: y[:, j0..j1] += x · W[j0..j1, :]ᵀ.
+    let blocks = split_range(out, threads() * 2, 16);
+    let yp = SyncPtr(y.as_mut_ptr());
+    let ylen = y.len();
+    blocks.par_iter().for_each(|&(j0, j1)| {
+        let yp = yp;
+        // SAFETY: every block writes only columns j0..j1 of each row of `y`, disjoint
+        // between blocks; the slice we rebuild covers `y` exactly and outlives the loop.
+        let y = unsafe { std::slice::from_raw_parts_mut(yp.0, ylen) };
+        sgemm(
+            n,
+            j1 - j0,
+            inp,
+            MatRef::row_major(x, inp),
+            MatRef::row_major_t(&w[j0 * inp..j1 * inp], inp),
+            &mut y[j0..],
+            out,
+            true,
+        );
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(m: usize, n: usize, k: usize, a: &[f32], b: &[f32]) -> Vec<f32> {
+        let mut c = vec![0f32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0f64;
+                for p in 0..k {
+                    s += a[i * k + p] as f64 * b[p * n + j] as f64;
+                }
+                c[i * n + j] = s as f32;
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn sgemm_matches_naive_on_odd_sizes() {
+        for &(m, n, k) in &[(1, 1, 1), (3, 5, 7), (17, 33, 65), (64, 1, 300), (1, 129, 9)] {
+            let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 19) as f32 - 9.0) / 7.0).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| ((i * 11 % 23) as f32 - 11.0) / 5.0).collect();
+            let mut c = vec![1.0f32; m * n];
+            sgemm(
+                m,
+                n,
+                k,
+                MatRef::row_major(&a, k),
+                MatRef::row_major(&b, n),
+                &mut c,
+                n,
+                false,
+            );
+            let r = naive(m, n, k, &a, &b);
+            for (x, y) in c.iter().zip(&r) {
+                assert!((x - y).abs() <= 1e-5 * y.abs().max(1.0), "{x} vs {y}");
+            }
+        }
+    }
+
+    #[test]
+    fn split_range_covers_everything() {
+        for len in [0usize, 1, 5, 100, 101] {
+            for parts in [1usize, 2, 3, 8] {
+                let r = split_range(len, parts, 4);
+                assert_eq!(r.first().map(|x| x.0), Some(0));
+                assert_eq!(r.last().map(|x| x.1), Some(len));
+                for w in r.windows(2) {
+                    assert_eq!(w[0].1, w[1].0);
+                }
+            }
+        }
+    }
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Run `f` with this thread's scratch buffer, grown to at least `len` elements (contents
+/// unspecified). Reused across calls so that hot loops do not allocate.
+pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+            f(&mut buf[..len])
+        }
+        // Re-entrant use on the same thread (a nested parallel section that ran on this
+        // thread): fall back to a fresh buffer.
+        Err(_) => f(&mut vec![0.0; len]),
+    })
+}

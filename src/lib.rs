@@ -1,0 +1,16 @@
+//! # lrp — Layer-wise Relevance Propagation for convolutional networks
+//!
+//! Load a network (the zoo of the ICCV 2017 age and gender paper, Caffe or ONNX files), run it
+//! forward, and explain its decisions with LRP heatmaps.
+
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod graph;
+pub mod kernels;
+pub mod ops;
+pub mod zoo;
+
+pub use error::{Error, NodeRef, Result};
+pub use graph::{Activations, Graph, GraphBuilder, Node, TensorInfo};
+pub use ops::{Op, Tensor};
