@@ -58,7 +58,10 @@ pub fn sgemm(
     ldc: usize,
     accumulate: bool,
 ) {
-    assert!(a.fits(m, k) && b.fits(k, n), "sgemm: operand view too small");
+    assert!(
+        a.fits(m, k) && b.fits(k, n),
+        "sgemm: operand view too small"
+    );
     assert!(
         m == 0 || n == 0 || (m - 1) * ldc + n <= c.len(),
         "sgemm: output too small"
@@ -194,9 +197,19 @@ mod tests {
 
     #[test]
     fn sgemm_matches_naive_on_odd_sizes() {
-        for &(m, n, k) in &[(1, 1, 1), (3, 5, 7), (17, 33, 65), (64, 1, 300), (1, 129, 9)] {
-            let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 19) as f32 - 9.0) / 7.0).collect();
-            let b: Vec<f32> = (0..k * n).map(|i| ((i * 11 % 23) as f32 - 11.0) / 5.0).collect();
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (3, 5, 7),
+            (17, 33, 65),
+            (64, 1, 300),
+            (1, 129, 9),
+        ] {
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 37 % 19) as f32 - 9.0) / 7.0)
+                .collect();
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 11 % 23) as f32 - 11.0) / 5.0)
+                .collect();
             let mut c = vec![1.0f32; m * n];
             sgemm(
                 m,
