@@ -9,6 +9,7 @@ pub mod error;
 pub mod graph;
 pub mod kernels;
 pub mod ops;
+pub mod rules;
 pub mod zoo;
 
 pub use error::{Error, NodeRef, Result};

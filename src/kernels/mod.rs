@@ -48,6 +48,7 @@ impl<'a> MatRef<'a> {
 ///
 /// # Panics
 /// If a view is too small for the stated dimensions (an internal bug, never user input).
+#[allow(clippy::too_many_arguments)]
 pub fn sgemm(
     m: usize,
     n: usize,
@@ -104,9 +105,27 @@ pub fn sgemm(
     }
 }
 
-/// A raw pointer that may be shared between rayon tasks writing disjoint regions.
+/// A mutable slice that rayon tasks share to write disjoint regions of it.
 #[derive(Clone, Copy)]
-pub(crate) struct SyncPtr(pub *mut f32);
+pub(crate) struct SyncPtr(*mut f32, usize);
+
+impl SyncPtr {
+    /// Share `s` between parallel tasks.
+    pub(crate) fn new(s: &mut [f32]) -> Self {
+        SyncPtr(s.as_mut_ptr(), s.len())
+    }
+
+    /// The whole slice again.
+    ///
+    /// # Safety
+    /// The slice given to [`SyncPtr::new`] must outlive every use, and tasks that run at the
+    /// same time must write disjoint elements and read none that another task writes.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn slice(&self) -> &mut [f32] {
+        // SAFETY: guaranteed by the caller, see above.
+        unsafe { std::slice::from_raw_parts_mut(self.0, self.1) }
+    }
+}
 // SAFETY: used only to hand disjoint output regions to parallel tasks; see each use.
 unsafe impl Send for SyncPtr {}
 // SAFETY: as above.
@@ -157,13 +176,11 @@ pub(crate) fn dense_forward(
     // Split the output features into blocks; each block is an independent GEMM over the
     // whole batch: y[:, j0..j1] += x · W[j0..j1, :]ᵀ.
     let blocks = split_range(out, threads() * 2, 16);
-    let yp = SyncPtr(y.as_mut_ptr());
-    let ylen = y.len();
+    let yp = SyncPtr::new(y);
     blocks.par_iter().for_each(|&(j0, j1)| {
-        let yp = yp;
         // SAFETY: every block writes only columns j0..j1 of each row of `y`, disjoint
         // between blocks; the slice we rebuild covers `y` exactly and outlives the loop.
-        let y = unsafe { std::slice::from_raw_parts_mut(yp.0, ylen) };
+        let y = unsafe { yp.slice() };
         sgemm(
             n,
             j1 - j0,

@@ -295,13 +295,11 @@ pub(crate) fn conv_gemm(
     let units: Vec<(usize, usize, usize)> = (0..n)
         .flat_map(|img| blocks.iter().map(move |&(p0, p1)| (img, p0, p1)))
         .collect();
-    let yp = SyncPtr(y.as_mut_ptr());
-    let ylen = y.len();
+    let yp = SyncPtr::new(y);
     units.par_iter().for_each(|&(img, p0, p1)| {
-        let yp = yp;
         // SAFETY: unit (img, p0..p1) writes only positions p0..p1 of every channel of image
         // `img`; units are disjoint, and `y` outlives the parallel loop.
-        let y = unsafe { std::slice::from_raw_parts_mut(yp.0, ylen) };
+        let y = unsafe { yp.slice() };
         let yi = &mut y[img * out_img..(img + 1) * out_img];
         for ch in 0..m {
             let row = &mut yi[ch * positions + p0..ch * positions + p1];
@@ -335,6 +333,71 @@ pub(crate) fn conv_gemm(
                     );
                 });
             }
+        }
+    });
+}
+
+/// The transpose of [`conv_gemm`] without bias: `x_grad = Wᵀ ⋆ s`, i.e. for every input
+/// position the sum over the outputs that read it of `w · s`. `s` is `[n, m, oh, ow]`, `out`
+/// is `[n, c, h, w]` and is overwritten. Padding positions are dropped.
+///
+/// Parallel over (image, group, block of input channels): each unit writes its own channels,
+/// so the col2im scatter of different units never overlaps.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv_transpose(
+    s: &[f32],
+    n: usize,
+    c: usize,
+    g: &Geometry,
+    w: &[f32],
+    m: usize,
+    groups: usize,
+    out: &mut [f32],
+) {
+    let positions = g.positions();
+    let (mg, kg, cg) = (m / groups, g.rows(), g.channels);
+    let khw = g.kh * g.kw;
+    let plane = g.h * g.w;
+    let (in_img, out_img) = (c * plane, m * positions);
+    let per = (2 * kernels::threads()).div_ceil(n * groups);
+    let blocks = kernels::split_range(cg, per, 4);
+    let units: Vec<(usize, usize, usize, usize)> = (0..n)
+        .flat_map(|img| {
+            let blocks = &blocks;
+            (0..groups).flat_map(move |grp| blocks.iter().map(move |&(c0, c1)| (img, grp, c0, c1)))
+        })
+        .collect();
+    let op = SyncPtr::new(out);
+    units.par_iter().for_each(|&(img, grp, c0, c1)| {
+        // SAFETY: unit (img, grp, c0..c1) writes only input channels grp·cg + c0..c1 of image
+        // img; units are disjoint and `out` outlives the loop.
+        let out = unsafe { op.slice() };
+        let ch0 = grp * cg + c0;
+        let dst = &mut out[img * in_img + ch0 * plane..img * in_img + (grp * cg + c1) * plane];
+        let wg = &w[grp * mg * kg..(grp + 1) * mg * kg];
+        // Rows r0..r1 of Wᵀ (kg × mg): element (r, j) = wg[j·kg + r].
+        let (r0, r1) = (c0 * khw, c1 * khw);
+        let wt = MatRef {
+            data: &wg[r0..],
+            rs: 1,
+            cs: kg,
+        };
+        let sg = MatRef::row_major(
+            &s[img * out_img + grp * mg * positions..img * out_img + (grp + 1) * mg * positions],
+            positions,
+        );
+        if g.is_pointwise() {
+            kernels::sgemm(r1 - r0, positions, mg, wt, sg, dst, positions, false);
+        } else {
+            kernels::with_scratch((r1 - r0) * positions, |col| {
+                kernels::sgemm(r1 - r0, positions, mg, wt, sg, col, positions, false);
+                dst.fill(0.0);
+                let sub = Geometry {
+                    channels: c1 - c0,
+                    ..*g
+                };
+                crate::kernels::im2col::col2im(col, &sub, 0, positions, dst);
+            });
         }
     });
 }
@@ -384,7 +447,7 @@ mod tests {
         y
     }
 
-    #[allow(clippy::type_complexity)]
+    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
     fn case(
         seed: u64,
         (n, c, h, w): (usize, usize, usize, usize),
@@ -570,6 +633,65 @@ mod tests {
                 pads,
                 groups,
                 rng.below(2) == 0,
+            );
+        }
+    }
+
+    #[test]
+    fn transpose_is_the_adjoint_of_forward() {
+        // <conv(x), s> == <x, convᵀ(s)> for bias-free convolutions of every kind.
+        let mut rng = crate::zoo::rng::Rng::new(3);
+        for t in 0..30 {
+            let groups = 1 + rng.below(3);
+            let c = groups * (1 + rng.below(4));
+            let m = groups * (1 + rng.below(3));
+            let k = [1 + rng.below(4), 1 + rng.below(4)];
+            let stride = [1 + rng.below(3), 1 + rng.below(2)];
+            let dilation = [1 + rng.below(2), 1 + rng.below(2)];
+            let pads = [rng.below(3), rng.below(3), rng.below(3), rng.below(3)];
+            let h = dilation[0] * (k[0] - 1) + 1 + rng.below(9);
+            let w = dilation[1] * (k[1] - 1) + 1 + rng.below(9);
+            let n = 1 + rng.below(3);
+            let weight = random(&[m, c / groups, k[0], k[1]], 500 + t)
+                .into_dimensionality()
+                .unwrap();
+            let mut conv = Conv2d::new(weight, None).with_groups(groups);
+            conv.stride = stride;
+            conv.dilation = dilation;
+            conv.pads = pads;
+            let x = random(&[n, c, h, w], 600 + t);
+            let y = conv.forward(&x);
+            let s = random(y.shape(), 700 + t);
+            let g = conv.geometry(c, h, w);
+            let mut back = vec![f32::NAN; x.len()];
+            conv_transpose(
+                s.as_slice().unwrap(),
+                n,
+                c,
+                &g,
+                conv.weight_slice(),
+                m,
+                groups,
+                &mut back,
+            );
+            let lhs: f64 = y
+                .iter()
+                .zip(s.iter())
+                .map(|(a, b)| *a as f64 * *b as f64)
+                .sum();
+            let rhs: f64 = x
+                .iter()
+                .zip(&back)
+                .map(|(a, b)| *a as f64 * *b as f64)
+                .sum();
+            let scale: f64 = y
+                .iter()
+                .zip(s.iter())
+                .map(|(a, b)| (*a as f64 * *b as f64).abs())
+                .sum();
+            assert!(
+                (lhs - rhs).abs() <= 1e-5 * scale.max(1e-12),
+                "case {t}: {lhs} vs {rhs}"
             );
         }
     }

@@ -283,6 +283,7 @@ pub(crate) fn window_out(
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)]
 pub(crate) mod testutil {
     //! Helpers for the naive-reference tests of the operators.
 

@@ -1,0 +1,909 @@
+//! LRP rules for linear layers (convolution and dense), written once for both.
+//!
+//! Notation (as in `LRP_SPEC.md`): a linear layer has inputs `x_i`, weights `w_ij`, bias `b_j`,
+//! contributions `z_ij = x_i w_ij` and outputs `z_j = Σ_i z_ij + b_j`. `R_j` is the relevance
+//! arriving at output `j`, `R_i` the relevance sent to input `i`; `t⁺ = max(t, 0)`,
+//! `t⁻ = min(t, 0)`; the modern stabiliser is `s(z) = z + ε·sign(z)` with `sign(0) = +1`.
+//!
+//! | rule | formula | conserves (bias-free layer) |
+//! |---|---|---|
+//! | [`Rule::Epsilon`] ε | `R_i = x_i Σ_j w_ij R_j / s(z_j)` | up to ε (LRP-0 exactly) |
+//! | [`Rule::AlphaBeta`] α, β | `R_i = Σ_j R_j (α z⁺_ij / Z⁺_j − β z⁻_ij / Z⁻_j)`, `Z^± = Σ_i z^±_ij + b^±_j` | yes (α − β = 1) |
+//! | [`Rule::ZPlus`] | α = 1, β = 0 | yes |
+//! | [`Rule::Gamma`] γ | weights `w + γw⁺` (`w + γw⁻`) on positive (negative) inputs for `z_j > 0`, swapped for `z_j < 0` | yes |
+//! | [`Rule::Flat`] | `R_i = Σ_{j: i∈RF(j)} R_j / |RF(j)|` | yes |
+//! | [`Rule::WSquare`] | `R_i = Σ_j w_ij² R_j / Σ_i' w_i'j²` | yes |
+//! | [`Rule::ZBox`] l, h | `z_ij = x_i w_ij − l_i w⁺_ij − h_i w⁻_ij`, `R_i = Σ_j z_ij R_j / s(Σ_i z_ij)` | yes |
+//! | [`Rule::Pass`] | `R_in = R_out` | yes |
+//!
+//! Two conventions exist ([`Convention`]): **modern** (Montavon et al. 2019, Zennit) and
+//! **paper** (the LRP Toolbox for Caffe as used in the ICCV 2017 paper): paper ε sends `R_j`
+//! itself where `z_j = 0`; paper α-β has no stabiliser (a zero denominator contributes 0);
+//! paper flat replaces convolution weights by `1/(k_h k_w)` and dense weights by `1/K` without
+//! renormalising, so shares falling on padding are lost.
+//!
+//! Every rule is data: a list of [`Group`]s, each a denominator, a selection of outputs, a
+//! coefficient and numerator terms `(input modifier, weight variant, sign)`. One evaluator
+//! ([`LinearRule::relevance`]) runs any rule on any [`Linear`] layer through two primitives:
+//! a forward pass with modified weights/inputs and its transpose.
+//!
+//! ```
+//! use lrp::rules::{Convention, LayerRule, Rule};
+//! // ε-rule on a 2-input, 1-output dense layer: z = 1·2 + 3·(−1) = −1 (no bias).
+//! use lrp::ops::Dense;
+//! use ndarray::array;
+//! let d = Dense::new(array![[2.0, -1.0]], None);
+//! let rule = LayerRule::new(Rule::Epsilon { epsilon: 0.0 }, Convention::Modern).with_stabilizer(0.0);
+//! let r = lrp::rules::dense_relevance(&d, &rule, &[1.0, 3.0], &[-1.0]).unwrap();
+//! // R_i = x_i w_i R / z = [1·2·(−1)/(−1), 3·(−1)·(−1)/(−1)] = [2, −3]
+//! assert_eq!(r, vec![2.0, -3.0]);
+//! ```
+
+use crate::error::{Error, NodeRef, Result};
+use crate::kernels::{self, im2col::Geometry, MatRef, SyncPtr};
+use crate::ops::conv::{conv_gemm, conv_transpose};
+use crate::ops::{Conv2d, Dense};
+use rayon::prelude::*;
+use std::collections::HashMap;
+
+/// Which family of conventions a rule follows (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Convention {
+    /// Montavon et al. (2019) and Zennit: conserving, stabiliser `z + ε·sign(z)`.
+    #[default]
+    Modern,
+    /// The LRP Toolbox for Caffe, as the ICCV 2017 paper ran it.
+    Paper,
+}
+
+/// An LRP rule for a linear layer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rule {
+    /// LRP-ε: `R_i = x_i Σ_j w_ij R_j / s(z_j)`; ε = 0 gives LRP-0 (still stabilised by the
+    /// layer's stabiliser in the modern convention).
+    Epsilon {
+        /// ε, added with the sign of `z_j`.
+        epsilon: f32,
+    },
+    /// LRP-αβ with `α − β = 1`, `α, β ≥ 0`.
+    AlphaBeta {
+        /// Weight of the positive contributions.
+        alpha: f32,
+        /// Weight of the negative contributions.
+        beta: f32,
+    },
+    /// LRP-z⁺ (α = 1, β = 0).
+    ZPlus,
+    /// Generalised LRP-γ.
+    Gamma {
+        /// γ, the weight of the added positive (or negative) parts.
+        gamma: f32,
+    },
+    /// Flat: every weight 1, bias ignored.
+    Flat,
+    /// w²: squared weights, bias ignored.
+    WSquare,
+    /// zᴮ for bounded inputs: `low` and `high` per input channel (one value broadcasts).
+    ZBox {
+        /// Lowest possible input value per channel.
+        low: Vec<f32>,
+        /// Highest possible input value per channel.
+        high: Vec<f32>,
+    },
+    /// Pass the relevance through unchanged (only for layers whose input and output shapes are
+    /// equal).
+    Pass,
+}
+
+impl Rule {
+    /// Short name, as used in presets and the CLI (`epsilon`, `alpha2-beta1`, `zplus`, ...).
+    pub fn name(&self) -> String {
+        match self {
+            Rule::Epsilon { epsilon } => format!("epsilon({epsilon})"),
+            Rule::AlphaBeta { alpha, beta } => format!("alpha{alpha}-beta{beta}"),
+            Rule::ZPlus => "zplus".into(),
+            Rule::Gamma { gamma } => format!("gamma({gamma})"),
+            Rule::Flat => "flat".into(),
+            Rule::WSquare => "wsquare".into(),
+            Rule::ZBox { .. } => "zbox".into(),
+            Rule::Pass => "pass".into(),
+        }
+    }
+}
+
+/// A rule with its options, as assigned to one layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerRule {
+    /// The rule.
+    pub rule: Rule,
+    /// Modern or paper convention.
+    pub convention: Convention,
+    /// Remove the bias from the rule's computation.
+    pub zero_bias: bool,
+    /// Stabiliser added to denominators (modern convention), default 1e-6.
+    pub stabilizer: f32,
+}
+
+impl LayerRule {
+    /// `rule` in `convention`, bias kept, stabiliser 1e-6.
+    pub fn new(rule: Rule, convention: Convention) -> Self {
+        LayerRule {
+            rule,
+            convention,
+            zero_bias: false,
+            stabilizer: 1e-6,
+        }
+    }
+
+    /// Set the zero-bias switch.
+    pub fn with_zero_bias(mut self, zero_bias: bool) -> Self {
+        self.zero_bias = zero_bias;
+        self
+    }
+
+    /// Set the stabiliser.
+    pub fn with_stabilizer(mut self, stabilizer: f32) -> Self {
+        self.stabilizer = stabilizer;
+        self
+    }
+
+    /// Check the parameters (α − β = 1, finite values, ...).
+    pub fn validate(&self, node: &NodeRef) -> Result<()> {
+        let bad = |d: String| Err(Error::param(node, d));
+        if !self.stabilizer.is_finite() || self.stabilizer < 0.0 {
+            return bad(format!(
+                "stabilizer {} must be finite and ≥ 0",
+                self.stabilizer
+            ));
+        }
+        match &self.rule {
+            Rule::Epsilon { epsilon } if !epsilon.is_finite() || *epsilon < 0.0 => {
+                bad(format!("epsilon {epsilon} must be finite and ≥ 0"))
+            }
+            Rule::AlphaBeta { alpha, beta }
+                if !(alpha.is_finite() && beta.is_finite())
+                    || *alpha < 0.0
+                    || *beta < 0.0
+                    || (alpha - beta - 1.0).abs() > 1e-6 =>
+            {
+                bad(format!(
+                    "alpha-beta needs alpha - beta = 1 and both ≥ 0, got alpha {alpha}, beta {beta}"
+                ))
+            }
+            Rule::Gamma { gamma } if !gamma.is_finite() || *gamma < 0.0 => {
+                bad(format!("gamma {gamma} must be finite and ≥ 0"))
+            }
+            Rule::ZBox { low, high } => {
+                if low.is_empty() || high.is_empty() {
+                    return bad("zbox needs low and high bounds".into());
+                }
+                if low.iter().chain(high).any(|v| !v.is_finite()) {
+                    return bad("zbox bounds must be finite".into());
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Input modifier of a term.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InMod {
+    /// `x`.
+    Id,
+    /// `x⁺`.
+    Pos,
+    /// `x⁻`.
+    Neg,
+    /// 1 at every real input (padding stays 0).
+    Ones,
+    /// The zᴮ lower bound.
+    Low,
+    /// The zᴮ upper bound.
+    High,
+}
+
+/// Weight variant of a term; variants are computed once per layer and cached.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum WVar {
+    /// `w`.
+    W,
+    /// `w⁺`.
+    Pos,
+    /// `w⁻`.
+    Neg,
+    /// 1.
+    Ones,
+    /// `w²`.
+    Square,
+    /// `w + γ w⁺`.
+    GammaPos(f32),
+    /// `w + γ w⁻`.
+    GammaNeg(f32),
+    /// The paper's flat weights: `1/(k_h k_w)` (convolution) or `1/K` (dense).
+    PaperFlat,
+}
+
+impl WVar {
+    fn key(self) -> (u8, u32) {
+        match self {
+            WVar::W => (0, 0),
+            WVar::Pos => (1, 0),
+            WVar::Neg => (2, 0),
+            WVar::Ones => (3, 0),
+            WVar::Square => (4, 0),
+            WVar::GammaPos(g) => (5, g.to_bits()),
+            WVar::GammaNeg(g) => (6, g.to_bits()),
+            WVar::PaperFlat => (7, 0),
+        }
+    }
+
+    fn apply(self, w: f32, paper_flat: f32) -> f32 {
+        match self {
+            WVar::W => w,
+            WVar::Pos => w.max(0.0),
+            WVar::Neg => w.min(0.0),
+            WVar::Ones => 1.0,
+            WVar::Square => w * w,
+            WVar::GammaPos(g) => w + g * w.max(0.0),
+            WVar::GammaNeg(g) => w + g * w.min(0.0),
+            WVar::PaperFlat => paper_flat,
+        }
+    }
+}
+
+/// Bias used in a computed denominator.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BiasMod {
+    /// No bias.
+    Zero,
+    /// `b`.
+    B,
+    /// `b⁺`.
+    Pos,
+    /// `b⁻`.
+    Neg,
+    /// `b + γ b⁺`.
+    GammaPos(f32),
+    /// `b + γ b⁻`.
+    GammaNeg(f32),
+}
+
+impl BiasMod {
+    fn apply(self, b: f32) -> f32 {
+        match self {
+            BiasMod::Zero => 0.0,
+            BiasMod::B => b,
+            BiasMod::Pos => b.max(0.0),
+            BiasMod::Neg => b.min(0.0),
+            BiasMod::GammaPos(g) => b + g * b.max(0.0),
+            BiasMod::GammaNeg(g) => b + g * b.min(0.0),
+        }
+    }
+}
+
+/// One term `sign · F(in(x), w')` of a denominator or numerator.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Term {
+    /// Input modifier.
+    pub input: InMod,
+    /// Weight variant.
+    pub weight: WVar,
+    /// +1 or −1.
+    pub sign: f32,
+}
+
+const fn term(input: InMod, weight: WVar) -> Term {
+    Term {
+        input,
+        weight,
+        sign: 1.0,
+    }
+}
+
+/// How a group's denominator is formed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Denominator {
+    /// The layer's own output `z_j` (bias included unless zero-bias, then `z_j − b_j`).
+    Output,
+    /// `Σ_terms sign · F(in(x), w') + bias'`.
+    Computed(Vec<Term>, BiasMod),
+    /// No division: the ratio is `R_j` itself.
+    None,
+}
+
+/// Which outputs a group draws relevance from, by the sign of the layer's output `z_j`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Select {
+    /// Every output.
+    All,
+    /// Outputs with `z_j > 0`.
+    Positive,
+    /// Outputs with `z_j < 0`.
+    Negative,
+}
+
+/// How `R_j / Z_j` is formed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Ratio {
+    /// `R / (Z + ε·sign(Z))`, `sign(0) = +1`; 0 where that denominator is 0 (only possible
+    /// with ε = 0), so that LRP-0 never produces NaN.
+    Stabilized(f32),
+    /// Paper ε: `R / (Z + ε·sign(Z))`, and `R` itself where `Z = 0`.
+    PaperEpsilon(f32),
+    /// `R / Z`, and 0 where `Z = 0`.
+    ZeroSafe,
+}
+
+impl Ratio {
+    #[inline]
+    fn apply(self, r: f32, z: f32) -> f32 {
+        match self {
+            Ratio::Stabilized(e) => {
+                let d = z + if z >= 0.0 { e } else { -e };
+                if d == 0.0 {
+                    0.0
+                } else {
+                    r / d
+                }
+            }
+            Ratio::PaperEpsilon(e) => {
+                if z == 0.0 {
+                    r
+                } else {
+                    r / (z + if z > 0.0 { e } else { -e })
+                }
+            }
+            Ratio::ZeroSafe => {
+                if z == 0.0 {
+                    0.0
+                } else {
+                    r / z
+                }
+            }
+        }
+    }
+}
+
+/// One group of a rule: `coeff · Σ_numer sign · in(x) ⊙ Tᵀ(select · R / Z, w')`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    /// Denominator.
+    pub denominator: Denominator,
+    /// Output selection.
+    pub select: Select,
+    /// Ratio.
+    pub ratio: Ratio,
+    /// Coefficient (α, −β, 1).
+    pub coeff: f32,
+    /// Numerator terms.
+    pub numerator: Vec<Term>,
+}
+
+impl LayerRule {
+    /// The rule as data: the groups the evaluator runs. `None` for [`Rule::Pass`].
+    pub fn groups(&self) -> Option<Vec<Group>> {
+        let modern = self.convention == Convention::Modern;
+        let stab = Ratio::Stabilized(self.stabilizer);
+        let bias = |b: BiasMod| if self.zero_bias { BiasMod::Zero } else { b };
+        let same = |denominator: Denominator, select, ratio, coeff, numerator: Vec<Term>| Group {
+            denominator,
+            select,
+            ratio,
+            coeff,
+            numerator,
+        };
+        let alpha_beta = |alpha: f32, beta: f32| {
+            let ratio = if modern { stab } else { Ratio::ZeroSafe };
+            let pos = vec![term(InMod::Pos, WVar::Pos), term(InMod::Neg, WVar::Neg)];
+            let neg = vec![term(InMod::Pos, WVar::Neg), term(InMod::Neg, WVar::Pos)];
+            let mut g = vec![same(
+                Denominator::Computed(pos.clone(), bias(BiasMod::Pos)),
+                Select::All,
+                ratio,
+                alpha,
+                pos,
+            )];
+            if beta != 0.0 {
+                g.push(same(
+                    Denominator::Computed(neg.clone(), bias(BiasMod::Neg)),
+                    Select::All,
+                    ratio,
+                    -beta,
+                    neg,
+                ));
+            }
+            g
+        };
+        Some(match &self.rule {
+            Rule::Pass => return None,
+            Rule::Epsilon { epsilon } => {
+                let ratio = if modern {
+                    Ratio::Stabilized(*epsilon)
+                } else {
+                    Ratio::PaperEpsilon(*epsilon)
+                };
+                vec![same(
+                    Denominator::Output,
+                    Select::All,
+                    ratio,
+                    1.0,
+                    vec![term(InMod::Id, WVar::W)],
+                )]
+            }
+            Rule::AlphaBeta { alpha, beta } => alpha_beta(*alpha, *beta),
+            Rule::ZPlus => alpha_beta(1.0, 0.0),
+            Rule::Gamma { gamma } => {
+                let g = *gamma;
+                let pos = vec![
+                    term(InMod::Pos, WVar::GammaPos(g)),
+                    term(InMod::Neg, WVar::GammaNeg(g)),
+                ];
+                let neg = vec![
+                    term(InMod::Pos, WVar::GammaNeg(g)),
+                    term(InMod::Neg, WVar::GammaPos(g)),
+                ];
+                vec![
+                    same(
+                        Denominator::Computed(pos.clone(), bias(BiasMod::GammaPos(g))),
+                        Select::Positive,
+                        stab,
+                        1.0,
+                        pos,
+                    ),
+                    same(
+                        Denominator::Computed(neg.clone(), bias(BiasMod::GammaNeg(g))),
+                        Select::Negative,
+                        stab,
+                        1.0,
+                        neg,
+                    ),
+                ]
+            }
+            Rule::Flat if modern => {
+                let t = vec![term(InMod::Ones, WVar::Ones)];
+                vec![same(
+                    Denominator::Computed(t.clone(), BiasMod::Zero),
+                    Select::All,
+                    stab,
+                    1.0,
+                    t,
+                )]
+            }
+            Rule::Flat => vec![same(
+                Denominator::None,
+                Select::All,
+                stab,
+                1.0,
+                vec![term(InMod::Ones, WVar::PaperFlat)],
+            )],
+            Rule::WSquare => {
+                let t = vec![term(InMod::Ones, WVar::Square)];
+                vec![same(
+                    Denominator::Computed(t.clone(), BiasMod::Zero),
+                    Select::All,
+                    stab,
+                    1.0,
+                    t,
+                )]
+            }
+            Rule::ZBox { .. } => {
+                // The bias terms b, −b⁺, −b⁻ cancel (as in Zennit), so the denominator is
+                // Σ_i z_ij without bias.
+                let t = vec![
+                    term(InMod::Id, WVar::W),
+                    Term {
+                        input: InMod::Low,
+                        weight: WVar::Pos,
+                        sign: -1.0,
+                    },
+                    Term {
+                        input: InMod::High,
+                        weight: WVar::Neg,
+                        sign: -1.0,
+                    },
+                ];
+                vec![same(
+                    Denominator::Computed(t.clone(), BiasMod::Zero),
+                    Select::All,
+                    stab,
+                    1.0,
+                    t,
+                )]
+            }
+        })
+    }
+}
+
+/// A linear layer seen through the two primitives the rules need.
+#[derive(Debug, Clone, Copy)]
+pub enum Linear<'a> {
+    /// A convolution on inputs of `c` channels with sliding-window geometry `g` (of one group).
+    Conv {
+        /// The layer.
+        conv: &'a Conv2d,
+        /// Input channels.
+        c: usize,
+        /// Geometry.
+        g: Geometry,
+    },
+    /// A dense layer.
+    Dense(&'a Dense),
+}
+
+impl<'a> Linear<'a> {
+    /// A convolution layer applied to per-sample input shape `[c, h, w]`.
+    pub fn conv(conv: &'a Conv2d, input: &[usize]) -> Self {
+        Linear::Conv {
+            conv,
+            c: input[0],
+            g: conv.geometry(input[0], input[1], input[2]),
+        }
+    }
+
+    /// Elements per sample of the input.
+    pub fn in_len(&self) -> usize {
+        match self {
+            Linear::Conv { c, g, .. } => c * g.h * g.w,
+            Linear::Dense(d) => d.in_features(),
+        }
+    }
+
+    /// Elements per sample of the output.
+    pub fn out_len(&self) -> usize {
+        match self {
+            Linear::Conv { conv, g, .. } => conv.out_channels() * g.positions(),
+            Linear::Dense(d) => d.out_features(),
+        }
+    }
+
+    /// The layer's weight, flattened.
+    pub fn weight(&self) -> &'a [f32] {
+        match self {
+            Linear::Conv { conv, .. } => conv.weight_slice(),
+            Linear::Dense(d) => d.weight_slice(),
+        }
+    }
+
+    /// The bias, if any.
+    pub fn bias(&self) -> Option<&'a [f32]> {
+        match self {
+            Linear::Conv { conv, .. } => conv.bias().and_then(|b| b.as_slice()),
+            Linear::Dense(d) => d.bias().and_then(|b| b.as_slice()),
+        }
+    }
+
+    /// Number of output channels (features) and positions per channel.
+    fn out_channels(&self) -> (usize, usize) {
+        match self {
+            Linear::Conv { conv, g, .. } => (conv.out_channels(), g.positions()),
+            Linear::Dense(d) => (d.out_features(), 1),
+        }
+    }
+
+    /// Channel count of the input and elements per channel (for per-channel zᴮ bounds).
+    fn in_channels(&self) -> (usize, usize) {
+        match self {
+            Linear::Conv { c, g, .. } => (*c, g.h * g.w),
+            Linear::Dense(d) => (d.in_features(), 1),
+        }
+    }
+
+    /// The paper's flat weight: `1/(k_h k_w)` or `1/K`.
+    fn paper_flat(&self) -> f32 {
+        match self {
+            Linear::Conv { conv, .. } => {
+                let [kh, kw] = conv.kernel();
+                1.0 / (kh * kw) as f32
+            }
+            Linear::Dense(d) => 1.0 / d.in_features() as f32,
+        }
+    }
+
+    /// `out = F(x, w) + bias` for `n` samples.
+    pub fn forward(&self, x: &[f32], n: usize, w: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
+        match self {
+            Linear::Conv { conv, c, g } => {
+                conv_gemm(x, n, *c, g, w, conv.out_channels(), conv.groups, bias, out)
+            }
+            Linear::Dense(d) => {
+                kernels::dense_forward(x, n, d.in_features(), w, d.out_features(), bias, out)
+            }
+        }
+    }
+
+    /// `out = Fᵀ(s, w)` for `n` samples (overwrites `out`).
+    pub fn transpose(&self, s: &[f32], n: usize, w: &[f32], out: &mut [f32]) {
+        match self {
+            Linear::Conv { conv, c, g } => {
+                conv_transpose(s, n, *c, g, w, conv.out_channels(), conv.groups, out)
+            }
+            Linear::Dense(d) => dense_transpose(s, n, d.out_features(), d.in_features(), w, out),
+        }
+    }
+}
+
+/// `out[n×k] = s[n×m] · W[m×k]`, parallel over blocks of input features.
+fn dense_transpose(s: &[f32], n: usize, m: usize, k: usize, w: &[f32], out: &mut [f32]) {
+    let blocks = kernels::split_range(k, kernels::threads() * 2, 64);
+    let op = SyncPtr::new(out);
+    blocks.par_iter().for_each(|&(j0, j1)| {
+        // SAFETY: each block writes only columns j0..j1 of every row; blocks are disjoint.
+        let out = unsafe { op.slice() };
+        kernels::sgemm(
+            n,
+            j1 - j0,
+            m,
+            MatRef::row_major(s, m),
+            MatRef {
+                data: &w[j0..],
+                rs: k,
+                cs: 1,
+            },
+            &mut out[j0..],
+            k,
+            false,
+        );
+    });
+}
+
+/// A rule prepared for one layer: its groups and the weight variants it needs, computed once.
+#[derive(Debug, Clone)]
+pub struct LinearRule {
+    rule: LayerRule,
+    groups: Vec<Group>,
+    variants: HashMap<(u8, u32), Vec<f32>>,
+}
+
+/// Input-side data shared by all terms of one relevance step.
+struct Inputs<'x> {
+    x: &'x [f32],
+    has_neg: bool,
+    has_pos: bool,
+    low: Option<Vec<f32>>,
+    high: Option<Vec<f32>>,
+}
+
+impl LinearRule {
+    /// Prepare `rule` for `layer`: validate it and compute every weight variant it uses.
+    pub fn new(node: &NodeRef, layer: &Linear<'_>, rule: LayerRule) -> Result<Self> {
+        rule.validate(node)?;
+        let groups = rule.groups().unwrap_or_default();
+        if rule.rule == Rule::Pass && layer.in_len() != layer.out_len() {
+            return Err(Error::param(
+                node,
+                format!(
+                    "the pass rule needs equal input and output sizes, got {} and {}",
+                    layer.in_len(),
+                    layer.out_len()
+                ),
+            ));
+        }
+        if let Rule::ZBox { low, high } = &rule.rule {
+            let (c, _) = layer.in_channels();
+            for (what, v) in [("low", low), ("high", high)] {
+                if v.len() != 1 && v.len() != c {
+                    return Err(Error::param(
+                        node,
+                        format!(
+                            "zbox {what} has {} values; give 1 or one per input channel ({c})",
+                            v.len()
+                        ),
+                    ));
+                }
+            }
+        }
+        let w = layer.weight();
+        let flat = layer.paper_flat();
+        let mut variants = HashMap::new();
+        for g in &groups {
+            let dterms = match &g.denominator {
+                Denominator::Computed(t, _) => t.as_slice(),
+                _ => &[],
+            };
+            for t in g.numerator.iter().chain(dterms) {
+                if t.weight != WVar::W {
+                    variants
+                        .entry(t.weight.key())
+                        .or_insert_with(|| w.iter().map(|&v| t.weight.apply(v, flat)).collect());
+                }
+            }
+        }
+        Ok(LinearRule {
+            rule,
+            groups,
+            variants,
+        })
+    }
+
+    /// The rule this was prepared from.
+    pub fn rule(&self) -> &LayerRule {
+        &self.rule
+    }
+
+    fn weights<'s>(&'s self, layer: &Linear<'s>, v: WVar) -> &'s [f32] {
+        match v {
+            WVar::W => layer.weight(),
+            _ => &self.variants[&v.key()],
+        }
+    }
+
+    /// Whether term `t` vanishes for these inputs (e.g. `x⁻` after a ReLU).
+    fn vanishes(t: &Term, inp: &Inputs<'_>) -> bool {
+        (t.input == InMod::Neg && !inp.has_neg) || (t.input == InMod::Pos && !inp.has_pos)
+    }
+
+    /// The modified input of term `t` for the `n` images, or `None` when it is `x` itself.
+    fn modified_input(t: InMod, inp: &Inputs<'_>, n: usize) -> Option<Vec<f32>> {
+        match t {
+            InMod::Id => None,
+            InMod::Pos if !inp.has_neg => None,
+            InMod::Neg if !inp.has_pos => None,
+            InMod::Pos => Some(inp.x.iter().map(|v| v.max(0.0)).collect()),
+            InMod::Neg => Some(inp.x.iter().map(|v| v.min(0.0)).collect()),
+            InMod::Ones => Some(vec![1.0; inp.x.len()]),
+            InMod::Low => inp.low.as_ref().map(|l| l.repeat(n)),
+            InMod::High => inp.high.as_ref().map(|h| h.repeat(n)),
+        }
+    }
+
+    /// Relevance step for `n` images with `k` relevance maps each (classes explained at once).
+    ///
+    /// `x` is the layer input (`n` samples), `z` the layer output from the forward pass
+    /// (`n` samples), `r` the relevance at the output (`n·k` samples, image-major). Returns
+    /// the relevance at the input (`n·k` samples).
+    pub fn relevance(
+        &self,
+        layer: &Linear<'_>,
+        x: &[f32],
+        z: &[f32],
+        r: &[f32],
+        n: usize,
+        k: usize,
+    ) -> Vec<f32> {
+        let (il, ol) = (layer.in_len(), layer.out_len());
+        debug_assert_eq!(x.len(), n * il);
+        debug_assert_eq!(z.len(), n * ol);
+        debug_assert_eq!(r.len(), n * k * ol);
+        if self.rule.rule == Rule::Pass {
+            return r.to_vec();
+        }
+        let (cin, per_c) = layer.in_channels();
+        let bound = |v: &Vec<f32>| -> Vec<f32> {
+            (0..cin * per_c)
+                .map(|i| if v.len() == 1 { v[0] } else { v[i / per_c] })
+                .collect()
+        };
+        let (low, high) = match &self.rule.rule {
+            Rule::ZBox { low, high } => (Some(bound(low)), Some(bound(high))),
+            _ => (None, None),
+        };
+        let inp = Inputs {
+            x,
+            has_neg: x.iter().any(|&v| v < 0.0),
+            has_pos: x.iter().any(|&v| v > 0.0),
+            low,
+            high,
+        };
+        let (m, positions) = layer.out_channels();
+        let bias = layer.bias();
+        let mut out = vec![0f32; n * k * il];
+        let mut s = vec![0f32; n * k * ol];
+        let mut t_buf = vec![0f32; n * k * il];
+        for g in &self.groups {
+            // Denominator per image.
+            let denom: Option<Vec<f32>> = match &g.denominator {
+                Denominator::None => None,
+                Denominator::Output => {
+                    let mut d = z.to_vec();
+                    if self.rule.zero_bias {
+                        if let Some(b) = bias {
+                            for (i, v) in d.iter_mut().enumerate() {
+                                *v -= b[(i / positions) % m];
+                            }
+                        }
+                    }
+                    Some(d)
+                }
+                Denominator::Computed(terms, bmod) => {
+                    let mut d = vec![0f32; n * ol];
+                    let mut tmp = vec![0f32; n * ol];
+                    let mut first = true;
+                    for t in terms.iter().filter(|t| !Self::vanishes(t, &inp)) {
+                        let xin = Self::modified_input(t.input, &inp, n);
+                        let xs = xin.as_deref().unwrap_or(x);
+                        let w = self.weights(layer, t.weight);
+                        let target = if first { &mut d } else { &mut tmp };
+                        layer.forward(xs, n, w, None, target);
+                        if !first {
+                            for (a, b) in d.iter_mut().zip(&tmp) {
+                                *a += t.sign * b;
+                            }
+                        } else if t.sign != 1.0 {
+                            d.iter_mut().for_each(|v| *v *= t.sign);
+                        }
+                        first = false;
+                    }
+                    if let Some(b) = bias {
+                        if *bmod != BiasMod::Zero {
+                            for (i, v) in d.iter_mut().enumerate() {
+                                *v += bmod.apply(b[(i / positions) % m]);
+                            }
+                        }
+                    }
+                    Some(d)
+                }
+            };
+            // s = select(z) · R / Z for every relevance sample.
+            for (ri, (sr, rr)) in s.chunks_mut(ol).zip(r.chunks(ol)).enumerate() {
+                let img = ri / k;
+                let zi = &z[img * ol..(img + 1) * ol];
+                let di = denom.as_ref().map(|d| &d[img * ol..(img + 1) * ol]);
+                for j in 0..ol {
+                    let keep = match g.select {
+                        Select::All => true,
+                        Select::Positive => zi[j] > 0.0,
+                        Select::Negative => zi[j] < 0.0,
+                    };
+                    sr[j] = if !keep {
+                        0.0
+                    } else {
+                        match di {
+                            Some(d) => g.ratio.apply(rr[j], d[j]),
+                            None => rr[j],
+                        }
+                    };
+                }
+            }
+            for t in g.numerator.iter().filter(|t| !Self::vanishes(t, &inp)) {
+                let w = self.weights(layer, t.weight);
+                layer.transpose(&s, n * k, w, &mut t_buf);
+                let xin = Self::modified_input(t.input, &inp, n);
+                let coeff = g.coeff * t.sign;
+                let ones = t.input == InMod::Ones;
+                for (ri, (o, tb)) in out.chunks_mut(il).zip(t_buf.chunks(il)).enumerate() {
+                    let img = ri / k;
+                    if ones {
+                        for (a, b) in o.iter_mut().zip(tb) {
+                            *a += coeff * b;
+                        }
+                    } else {
+                        let xi = match &xin {
+                            Some(v) => &v[img * il..(img + 1) * il],
+                            None => &x[img * il..(img + 1) * il],
+                        };
+                        for ((a, b), xv) in o.iter_mut().zip(tb).zip(xi) {
+                            *a += coeff * xv * b;
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Relevance of one sample through a dense layer: convenience for examples and tests.
+///
+/// `x` is the flattened input, `r` the relevance at the output.
+pub fn dense_relevance(dense: &Dense, rule: &LayerRule, x: &[f32], r: &[f32]) -> Result<Vec<f32>> {
+    let node = NodeRef::new("dense", "Dense");
+    if x.len() != dense.in_features() || r.len() != dense.out_features() {
+        return Err(Error::shape(
+            &node,
+            format!(
+                "x has {} values and r {}, the layer takes {} and gives {}",
+                x.len(),
+                r.len(),
+                dense.in_features(),
+                dense.out_features()
+            ),
+        ));
+    }
+    let layer = Linear::Dense(dense);
+    let prepared = LinearRule::new(&node, &layer, rule.clone())?;
+    let mut z = vec![0f32; dense.out_features()];
+    layer.forward(x, 1, dense.weight_slice(), layer.bias(), &mut z);
+    Ok(prepared.relevance(&layer, x, &z, r, 1, 1))
+}
