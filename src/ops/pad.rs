@@ -84,9 +84,9 @@ impl Pad {
         let mut begin = Vec::with_capacity(rank);
         out_shape.push(xs_shape[0]);
         begin.push(0);
-        for d in 1..rank {
-            out_shape.push(xs_shape[d] + self.begin[d - 1] + self.end[d - 1]);
-            begin.push(self.begin[d - 1]);
+        for ((&d, &b), &e) in xs_shape[1..].iter().zip(&self.begin).zip(&self.end) {
+            out_shape.push(d + b + e);
+            begin.push(b);
         }
         let mut y = Tensor::from_elem(IxDyn(&out_shape), self.value);
         if x.is_empty() {
