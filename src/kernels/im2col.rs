@@ -227,10 +227,17 @@ mod tests {
     #[test]
     fn im2col_matches_naive_for_every_column_range() {
         for g in geoms() {
-            let x: Vec<f32> = (0..g.channels * g.h * g.w).map(|i| i as f32 + 1.0).collect();
+            let x: Vec<f32> = (0..g.channels * g.h * g.w)
+                .map(|i| i as f32 + 1.0)
+                .collect();
             let full = naive_im2col(&x, &g);
             let n = g.positions();
-            for &(p0, p1) in &[(0, n), (0, n / 2), (n / 3, n), (1, n.saturating_sub(1).max(1))] {
+            for &(p0, p1) in &[
+                (0, n),
+                (0, n / 2),
+                (n / 3, n),
+                (1, n.saturating_sub(1).max(1)),
+            ] {
                 let mut col = vec![f32::NAN; g.rows() * (p1 - p0)];
                 im2col(&x, &g, p0, p1, &mut col);
                 for r in 0..g.rows() {
@@ -250,7 +257,9 @@ mod tests {
                 .map(|i| ((i * 7 % 5) as f32) - 2.0)
                 .collect();
             let n = g.positions();
-            let y: Vec<f32> = (0..g.rows() * n).map(|i| ((i * 3 % 7) as f32) - 3.0).collect();
+            let y: Vec<f32> = (0..g.rows() * n)
+                .map(|i| ((i * 3 % 7) as f32) - 3.0)
+                .collect();
             let mut col = vec![0f32; g.rows() * n];
             im2col(&x, &g, 0, n, &mut col);
             let lhs: f32 = col.iter().zip(&y).map(|(a, b)| a * b).sum();

@@ -48,6 +48,7 @@ impl<'a> MatRef<'a> {
 ///
 /// # Panics
 /// If a view is too small for the stated dimensions (an internal bug, never user input).
+#[allow(clippy::too_many_arguments)]
 pub fn sgemm(
     m: usize,
     n: usize,
@@ -58,7 +59,10 @@ pub fn sgemm(
     ldc: usize,
     accumulate: bool,
 ) {
-    assert!(a.fits(m, k) && b.fits(k, n), "sgemm: operand view too small");
+    assert!(
+        a.fits(m, k) && b.fits(k, n),
+        "sgemm: operand view too small"
+    );
     assert!(
         m == 0 || n == 0 || (m - 1) * ldc + n <= c.len(),
         "sgemm: output too small"
@@ -157,6 +161,8 @@ pub(crate) fn dense_forward(
     let yp = SyncPtr(y.as_mut_ptr());
     let ylen = y.len();
     blocks.par_iter().for_each(|&(j0, j1)| {
+        // Rebinding makes the closure capture the whole (Send) SyncPtr, not its raw field.
+        #[allow(clippy::redundant_locals)]
         let yp = yp;
         // SAFETY: every block writes only columns j0..j1 of each row of `y`, disjoint
         // between blocks; the slice we rebuild covers `y` exactly and outlives the loop.
@@ -194,9 +200,19 @@ mod tests {
 
     #[test]
     fn sgemm_matches_naive_on_odd_sizes() {
-        for &(m, n, k) in &[(1, 1, 1), (3, 5, 7), (17, 33, 65), (64, 1, 300), (1, 129, 9)] {
-            let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 19) as f32 - 9.0) / 7.0).collect();
-            let b: Vec<f32> = (0..k * n).map(|i| ((i * 11 % 23) as f32 - 11.0) / 5.0).collect();
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (3, 5, 7),
+            (17, 33, 65),
+            (64, 1, 300),
+            (1, 129, 9),
+        ] {
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 37 % 19) as f32 - 9.0) / 7.0)
+                .collect();
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 11 % 23) as f32 - 11.0) / 5.0)
+                .collect();
             let mut c = vec![1.0f32; m * n];
             sgemm(
                 m,

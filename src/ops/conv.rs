@@ -116,7 +116,11 @@ impl Conv2d {
             if b.len() != self.out_channels() {
                 return Err(Error::param(
                     node,
-                    format!("bias has {} values for {} outputs", b.len(), self.out_channels()),
+                    format!(
+                        "bias has {} values for {} outputs",
+                        b.len(),
+                        self.out_channels()
+                    ),
                 ));
             }
         }
@@ -294,6 +298,8 @@ pub(crate) fn conv_gemm(
     let yp = SyncPtr(y.as_mut_ptr());
     let ylen = y.len();
     units.par_iter().for_each(|&(img, p0, p1)| {
+        // Rebinding makes the closure capture the whole (Send) SyncPtr, not its raw field.
+        #[allow(clippy::redundant_locals)]
         let yp = yp;
         // SAFETY: unit (img, p0..p1) writes only positions p0..p1 of every channel of image
         // `img`; units are disjoint, and `y` outlives the parallel loop.
@@ -380,7 +386,7 @@ mod tests {
         y
     }
 
-    #[allow(clippy::type_complexity)]
+    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
     fn case(
         seed: u64,
         (n, c, h, w): (usize, usize, usize, usize),
@@ -410,37 +416,136 @@ mod tests {
 
     #[test]
     fn padded_strided() {
-        case(2, (1, 3, 23, 23), (8, 5, 5), [2, 2], [1, 1], [2; 4], 1, true);
-        case(3, (3, 2, 15, 12), (5, 7, 3), [4, 3], [1, 1], [3, 1, 3, 1], 1, false);
+        case(
+            2,
+            (1, 3, 23, 23),
+            (8, 5, 5),
+            [2, 2],
+            [1, 1],
+            [2; 4],
+            1,
+            true,
+        );
+        case(
+            3,
+            (3, 2, 15, 12),
+            (5, 7, 3),
+            [4, 3],
+            [1, 1],
+            [3, 1, 3, 1],
+            1,
+            false,
+        );
     }
 
     #[test]
     fn asymmetric_padding() {
-        case(4, (2, 4, 10, 9), (6, 3, 3), [2, 2], [1, 1], [0, 1, 1, 0], 1, true);
-        case(5, (1, 1, 8, 8), (2, 4, 2), [1, 2], [1, 1], [3, 0, 1, 2], 1, true);
+        case(
+            4,
+            (2, 4, 10, 9),
+            (6, 3, 3),
+            [2, 2],
+            [1, 1],
+            [0, 1, 1, 0],
+            1,
+            true,
+        );
+        case(
+            5,
+            (1, 1, 8, 8),
+            (2, 4, 2),
+            [1, 2],
+            [1, 1],
+            [3, 0, 1, 2],
+            1,
+            true,
+        );
     }
 
     #[test]
     fn dilated() {
-        case(6, (2, 3, 17, 13), (4, 3, 3), [1, 1], [2, 3], [2, 3, 2, 3], 1, true);
-        case(7, (1, 2, 20, 20), (3, 3, 3), [2, 1], [3, 2], [0; 4], 1, false);
+        case(
+            6,
+            (2, 3, 17, 13),
+            (4, 3, 3),
+            [1, 1],
+            [2, 3],
+            [2, 3, 2, 3],
+            1,
+            true,
+        );
+        case(
+            7,
+            (1, 2, 20, 20),
+            (3, 3, 3),
+            [2, 1],
+            [3, 2],
+            [0; 4],
+            1,
+            false,
+        );
     }
 
     #[test]
     fn grouped() {
-        case(8, (2, 6, 11, 11), (4, 3, 3), [1, 1], [1, 1], [1; 4], 2, true);
+        case(
+            8,
+            (2, 6, 11, 11),
+            (4, 3, 3),
+            [1, 1],
+            [1, 1],
+            [1; 4],
+            2,
+            true,
+        );
         // Depthwise.
         case(9, (1, 5, 9, 7), (10, 3, 3), [2, 2], [1, 1], [1; 4], 5, true);
         // CaffeNet-style: 96 -> 256 channels in 2 groups, 5×5 pad 2.
-        case(10, (1, 16, 13, 13), (32, 5, 5), [1, 1], [1, 1], [2; 4], 2, true);
+        case(
+            10,
+            (1, 16, 13, 13),
+            (32, 5, 5),
+            [1, 1],
+            [1, 1],
+            [2; 4],
+            2,
+            true,
+        );
     }
 
     #[test]
     fn pointwise_and_large_batch() {
-        case(11, (5, 8, 6, 7), (12, 1, 1), [1, 1], [1, 1], [0; 4], 1, true);
-        case(12, (5, 8, 6, 7), (12, 1, 1), [2, 2], [1, 1], [0; 4], 4, true);
+        case(
+            11,
+            (5, 8, 6, 7),
+            (12, 1, 1),
+            [1, 1],
+            [1, 1],
+            [0; 4],
+            1,
+            true,
+        );
+        case(
+            12,
+            (5, 8, 6, 7),
+            (12, 1, 1),
+            [2, 2],
+            [1, 1],
+            [0; 4],
+            4,
+            true,
+        );
         // Enough positions for several column blocks per image.
-        case(13, (1, 3, 40, 40), (8, 3, 3), [1, 1], [1, 1], [1; 4], 1, true);
+        case(
+            13,
+            (1, 3, 40, 40),
+            (8, 3, 3),
+            [1, 1],
+            [1, 1],
+            [1; 4],
+            1,
+            true,
+        );
     }
 
     #[test]

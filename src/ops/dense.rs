@@ -144,7 +144,8 @@ mod tests {
             let d = Dense::new(w, b);
             let x = random(&[n, shape[0], shape[1], shape[2]], t + 200);
             assert_eq!(
-                d.output_shape(&NodeRef::new("fc", "Dense"), &shape).unwrap(),
+                d.output_shape(&NodeRef::new("fc", "Dense"), &shape)
+                    .unwrap(),
                 vec![m]
             );
             assert_close(&d.forward(&x), &naive(&d, &x), 1e-5);
