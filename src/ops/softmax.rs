@@ -1,21 +1,161 @@
-//! Softmax. TO BE WRITTEN.
+//! Softmax along one per-sample axis.
+//!
+//! `y[…, j, …] = exp(x[…, j, …] − m) / Σ_{j'} exp(x[…, j', …] − m)`, with `m = max_{j'}
+//! x[…, j', …]` subtracted for numerical stability (it cancels exactly in exact arithmetic).
+//!
+//! Shapes: input `[N, …]` with per-sample axis `axis` (0 = the class axis of `[N, K]`, or the
+//! channels of `[N, C, H, W]`), output the same.
+//!
+//! ```
+//! use lrp::ops::Softmax;
+//! use ndarray::{ArrayD, IxDyn};
+//! let x = ArrayD::from_shape_vec(IxDyn(&[1, 3]), vec![0.0, (2f32).ln(), 1000.0]).unwrap();
+//! let y = Softmax::new(0).forward(&x);
+//! // exp(-1000) underflows to 0; the max is subtracted so nothing overflows.
+//! assert_eq!(y.as_slice().unwrap(), &[0.0, 0.0, 1.0]);
+//! let x = ArrayD::from_shape_vec(IxDyn(&[1, 2]), vec![0.0, (3f32).ln()]).unwrap();
+//! let y = Softmax::new(0).forward(&x);
+//! assert!((y[[0, 0]] - 0.25).abs() < 1e-7 && (y[[0, 1]] - 0.75).abs() < 1e-7);
+//! ```
+
 use super::Tensor;
-use crate::error::{NodeRef, Result};
+use crate::error::{Error, NodeRef, Result};
 
 /// Softmax along a per-sample axis.
 #[derive(Debug, Clone)]
 pub struct Softmax {
-    /// Per-sample axis.
+    /// Per-sample axis (0 = classes of `[N, K]`, channels of `[N, C, H, W]`).
     pub axis: usize,
 }
 
 impl Softmax {
-    /// Shape check.
-    pub fn output_shape(&self, _node: &NodeRef, _input: &[usize]) -> Result<Vec<usize>> {
-        todo!()
+    /// Softmax along per-sample `axis`.
+    pub fn new(axis: usize) -> Self {
+        Softmax { axis }
     }
-    /// Forward.
-    pub fn forward(&self, _x: &Tensor) -> Tensor {
-        todo!()
+
+    /// Validate against a per-sample input shape; the output has the same shape.
+    pub fn output_shape(&self, node: &NodeRef, input: &[usize]) -> Result<Vec<usize>> {
+        if self.axis >= input.len() {
+            return Err(Error::param(
+                node,
+                format!(
+                    "axis {} is out of range for the per-sample input {input:?}",
+                    self.axis
+                ),
+            ));
+        }
+        Ok(input.to_vec())
+    }
+
+    /// Forward pass on `[N, …]` (validated by [`Softmax::output_shape`]).
+    ///
+    /// Works on `outer × len × inner` blocks, updating whole contiguous `inner` rows at a time.
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let s = x.shape();
+        let ax = self.axis + 1;
+        let len = s[ax];
+        let inner: usize = s[ax + 1..].iter().product();
+        let mut y = x.as_standard_layout().into_owned();
+        if y.is_empty() {
+            return y;
+        }
+        let block = len * inner;
+        // Running max, then the sum of exponentials, per inner position.
+        let mut acc = vec![0f32; inner];
+        for b in y
+            .as_slice_mut()
+            .expect("standard layout")
+            .chunks_exact_mut(block)
+        {
+            acc.copy_from_slice(&b[..inner]);
+            for row in b.chunks_exact(inner).skip(1) {
+                for (m, &v) in acc.iter_mut().zip(row) {
+                    *m = m.max(v);
+                }
+            }
+            for row in b.chunks_exact_mut(inner) {
+                for (v, &m) in row.iter_mut().zip(&acc) {
+                    *v = (*v - m).exp();
+                }
+            }
+            acc.fill(0.0);
+            for row in b.chunks_exact(inner) {
+                for (sum, &v) in acc.iter_mut().zip(row) {
+                    *sum += v;
+                }
+            }
+            for row in b.chunks_exact_mut(inner) {
+                for (v, &sum) in row.iter_mut().zip(&acc) {
+                    *v /= sum;
+                }
+            }
+        }
+        y
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::testutil::{assert_close, random};
+    use ndarray::{Axis, IxDyn};
+
+    /// Textbook softmax in f64 over each lane of the axis, without the max shift.
+    fn naive(axis: usize, x: &Tensor) -> Tensor {
+        let ax = Axis(axis + 1);
+        let mut y = Tensor::zeros(IxDyn(x.shape()));
+        for (xl, mut yl) in x.lanes(ax).into_iter().zip(y.lanes_mut(ax)) {
+            let sum: f64 = xl.iter().map(|&v| (v as f64).exp()).sum();
+            for (o, &v) in yl.iter_mut().zip(xl.iter()) {
+                *o = ((v as f64).exp() / sum) as f32;
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn matches_naive_on_random_shapes() {
+        let mut rng = crate::zoo::rng::Rng::new(81);
+        for t in 0..30 {
+            let rank = 1 + rng.below(3);
+            let mut shape = vec![1 + rng.below(3)];
+            shape.extend((0..rank).map(|_| 1 + rng.below(6)));
+            let axis = rng.below(rank);
+            let sm = Softmax::new(axis);
+            let node = NodeRef::new("prob", "Softmax");
+            assert_eq!(
+                sm.output_shape(&node, &shape[1..]).unwrap(),
+                shape[1..].to_vec()
+            );
+            let x = random(&shape, t).mapv(|v| v * 10.0);
+            let y = sm.forward(&x);
+            assert_close(&y, &naive(axis, &x), 1e-5);
+            for s in y.sum_axis(Axis(axis + 1)).iter() {
+                assert!((s - 1.0).abs() < 1e-5, "sum {s}");
+            }
+        }
+    }
+
+    #[test]
+    fn four_d_along_channels_sums_to_one() {
+        let x = random(&[2, 5, 3, 4], 7).mapv(|v| v * 50.0 + 300.0);
+        let y = Softmax::new(0).forward(&x);
+        assert!(y.iter().all(|v| v.is_finite() && *v >= 0.0));
+        for s in y.sum_axis(Axis(1)).iter() {
+            assert!((s - 1.0).abs() < 1e-5, "sum {s}");
+        }
+        // Shift invariance: the naive formula on the shifted input agrees.
+        let shifted = x.mapv(|v| v - 300.0);
+        assert_close(&y, &naive(0, &shifted), 1e-5);
+    }
+
+    #[test]
+    fn axis_out_of_range_names_the_node() {
+        let msg = Softmax::new(1)
+            .output_shape(&NodeRef::new("prob", "Softmax"), &[1000])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("prob") && msg.contains("axis 1"), "{msg}");
     }
 }
