@@ -5,7 +5,9 @@
 
 #![warn(missing_docs)]
 
+pub mod composite;
 pub mod error;
+pub mod explain;
 pub mod graph;
 pub mod kernels;
 pub mod ops;

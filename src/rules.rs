@@ -83,7 +83,8 @@ pub enum Rule {
     Flat,
     /// w²: squared weights, bias ignored.
     WSquare,
-    /// zᴮ for bounded inputs: `low` and `high` per input channel (one value broadcasts).
+    /// zᴮ for bounded inputs: `low` and `high` per input channel (one value broadcasts; both
+    /// empty: the per-channel minimum and maximum of the explained batch).
     ZBox {
         /// Lowest possible input value per channel.
         low: Vec<f32>,
@@ -174,8 +175,10 @@ impl LayerRule {
                 bad(format!("gamma {gamma} must be finite and ≥ 0"))
             }
             Rule::ZBox { low, high } => {
-                if low.is_empty() || high.is_empty() {
-                    return bad("zbox needs low and high bounds".into());
+                if low.is_empty() != high.is_empty() {
+                    return bad(
+                        "zbox needs both bounds, or neither (then they come from the input)".into(),
+                    );
                 }
                 if low.iter().chain(high).any(|v| !v.is_finite()) {
                     return bad("zbox bounds must be finite".into());
@@ -337,8 +340,9 @@ pub enum Ratio {
 }
 
 impl Ratio {
+    /// `R / Z` formed by this ratio.
     #[inline]
-    fn apply(self, r: f32, z: f32) -> f32 {
+    pub fn apply(self, r: f32, z: f32) -> f32 {
         match self {
             Ratio::Stabilized(e) => {
                 let d = z + if z >= 0.0 { e } else { -e };
@@ -683,7 +687,7 @@ impl LinearRule {
         if let Rule::ZBox { low, high } = &rule.rule {
             let (c, _) = layer.in_channels();
             for (what, v) in [("low", low), ("high", high)] {
-                if v.len() != 1 && v.len() != c {
+                if !v.is_empty() && v.len() != 1 && v.len() != c {
                     return Err(Error::param(
                         node,
                         format!(
@@ -770,12 +774,23 @@ impl LinearRule {
             return r.to_vec();
         }
         let (cin, per_c) = layer.in_channels();
-        let bound = |v: &Vec<f32>| -> Vec<f32> {
+        let bound = |v: &[f32]| -> Vec<f32> {
             (0..cin * per_c)
                 .map(|i| if v.len() == 1 { v[0] } else { v[i / per_c] })
                 .collect()
         };
         let (low, high) = match &self.rule.rule {
+            Rule::ZBox { low, high } if low.is_empty() => {
+                // Bounds from the data: per-channel extremes over the batch.
+                let mut lo = vec![f32::INFINITY; cin];
+                let mut hi = vec![f32::NEG_INFINITY; cin];
+                for (i, &v) in x.iter().enumerate() {
+                    let ch = (i % il) / per_c;
+                    lo[ch] = lo[ch].min(v);
+                    hi[ch] = hi[ch].max(v);
+                }
+                (Some(bound(&lo)), Some(bound(&hi)))
+            }
             Rule::ZBox { low, high } => (Some(bound(low)), Some(bound(high))),
             _ => (None, None),
         };

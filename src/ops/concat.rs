@@ -112,6 +112,38 @@ impl Concat {
     }
 }
 
+impl Concat {
+    /// LRP through concatenation: slice the relevance back to the inputs.
+    ///
+    /// `r` holds `samples` relevance tensors of the output's per-sample shape `out`;
+    /// `inputs` are the inputs' per-sample shapes. Returns one flat buffer per input.
+    pub fn split_relevance(
+        &self,
+        r: &[f32],
+        samples: usize,
+        out: &[usize],
+        inputs: &[&[usize]],
+    ) -> Vec<Vec<f32>> {
+        let mut shape = vec![samples];
+        shape.extend_from_slice(out);
+        let view = ndarray::ArrayViewD::from_shape(IxDyn(&shape), r)
+            .expect("relevance matches the output shape");
+        let mut offset = 0;
+        inputs
+            .iter()
+            .map(|s| {
+                let d = s[self.axis];
+                let part = view.slice_axis(
+                    ndarray::Axis(self.axis + 1),
+                    ndarray::Slice::from(offset..offset + d),
+                );
+                offset += d;
+                part.iter().copied().collect()
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

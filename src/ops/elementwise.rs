@@ -55,6 +55,38 @@ pub fn mul(inputs: &[&Tensor]) -> Tensor {
     y
 }
 
+/// LRP through an element-wise sum `y = Σ_k a_k`: proportional split
+/// `R_{a_k} = a_k / s(Σ_k' a_k') · R_y` (Zennit's Norm rule), with `s(z) = z + ε·sign(z)`.
+///
+/// `inputs` are the summands for `n` images, each `n·per` values (`per` = elements per
+/// sample); `r` holds `n·k` relevance tensors of `per` values (`k` maps per image). Returns
+/// one buffer of `n·k·per` values per input. Conserves relevance up to ε.
+pub fn add_relevance(
+    inputs: &[&[f32]],
+    per: usize,
+    r: &[f32],
+    k: usize,
+    stabilizer: f32,
+) -> Vec<Vec<f32>> {
+    let ratio = crate::rules::Ratio::Stabilized(stabilizer);
+    let mut factor = vec![0f32; r.len()];
+    for (i, (f, &rv)) in factor.iter_mut().zip(r).enumerate() {
+        let at = (i / per / k) * per + i % per;
+        let sum: f32 = inputs.iter().map(|a| a[at]).sum();
+        *f = ratio.apply(rv, sum);
+    }
+    inputs
+        .iter()
+        .map(|a| {
+            factor
+                .iter()
+                .enumerate()
+                .map(|(i, f)| a[(i / per / k) * per + i % per] * f)
+                .collect()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

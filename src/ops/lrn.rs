@@ -137,6 +137,72 @@ impl Lrn {
     }
 }
 
+/// How relevance passes an LRN layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LrnRule {
+    /// Identity (the modern default; LRN is treated as a monotone rescaling).
+    #[default]
+    Pass,
+    /// The first-order Taylor rule of the LRP Toolbox for Caffe (the ICCV 2017 paper), see
+    /// [`Lrn::paper_relevance`]. Does not conserve relevance.
+    Paper,
+}
+
+impl Lrn {
+    /// The paper's first-order LRN rule, per spatial position, with
+    /// `s_c = k + (α/n) Σ_{c'∈N(c)} x_{c'}²`:
+    ///
+    /// `R_in_c = R_out_c x_c (k + (α/n) x_c²)^{−β} − (2αβ/n) x_c² Σ_{c'≠c, c∈N(c')} x_{c'} R_out_{c'} s_{c'}^{−β−1}`
+    ///
+    /// (`c ∈ N(c')` and `c' ∈ N(c)` coincide for the odd window sizes every published network
+    /// uses; for even sizes the sum runs over the outputs whose window contains `c`, as the
+    /// derivative does). `x` is the input `[n, C, …]`, `r` holds `n·k` relevance maps.
+    pub fn paper_relevance(&self, x: &Tensor, r: &[f32], k: usize) -> Vec<f32> {
+        let s = x.shape();
+        let c = s[1];
+        let plane: usize = s[2..].iter().product();
+        let xs = x.as_slice().expect("standard layout input");
+        let (kk, a, beta) = (self.k, self.alpha / self.size as f32, self.beta);
+        let mut out = vec![0f32; r.len()];
+        out.par_chunks_mut(c * plane)
+            .zip(r.par_chunks(c * plane))
+            .enumerate()
+            .for_each(|(sample, (o, rr))| {
+                let xi = &xs[(sample / k) * c * plane..(sample / k + 1) * c * plane];
+                // t_{c'} = x_{c'} R_{c'} s_{c'}^{−β−1} per position.
+                let mut t = vec![0f32; c * plane];
+                for ch in 0..c {
+                    for p in 0..plane {
+                        let mut sq = 0f32;
+                        for cc in self.window(ch, c) {
+                            let v = xi[cc * plane + p];
+                            sq += v * v;
+                        }
+                        let sc = kk + a * sq;
+                        t[ch * plane + p] =
+                            xi[ch * plane + p] * rr[ch * plane + p] * sc.powf(-beta - 1.0);
+                    }
+                }
+                for ch in 0..c {
+                    for p in 0..plane {
+                        let xc = xi[ch * plane + p];
+                        let mut cross = 0f32;
+                        // Outputs c' whose window contains ch.
+                        for cc in 0..c {
+                            if cc != ch && self.window(cc, c).contains(&ch) {
+                                cross += t[cc * plane + p];
+                            }
+                        }
+                        o[ch * plane + p] =
+                            rr[ch * plane + p] * xc * (kk + a * xc * xc).powf(-beta)
+                                - 2.0 * a * beta * xc * xc * cross;
+                    }
+                }
+            });
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

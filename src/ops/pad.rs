@@ -123,6 +123,33 @@ impl Pad {
     }
 }
 
+impl Pad {
+    /// LRP through padding: crop the relevance back to the unpadded per-sample shape
+    /// `input` (relevance on the padding is dropped). `r` holds `samples` padded tensors.
+    pub fn crop_relevance(&self, r: &[f32], samples: usize, input: &[usize]) -> Vec<f32> {
+        let mut shape = vec![samples];
+        shape.extend(
+            input
+                .iter()
+                .zip(&self.begin)
+                .zip(&self.end)
+                .map(|((d, b), e)| d + b + e),
+        );
+        let view = ndarray::ArrayViewD::from_shape(IxDyn(&shape), r)
+            .expect("relevance matches the padded shape");
+        let cropped = view.slice_each_axis(|ax| {
+            let i = ax.axis.index();
+            if i == 0 {
+                ndarray::Slice::from(..)
+            } else {
+                let b = self.begin[i - 1];
+                ndarray::Slice::from(b..b + input[i - 1])
+            }
+        });
+        cropped.iter().copied().collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

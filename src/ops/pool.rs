@@ -333,6 +333,101 @@ impl Pool2d {
     }
 }
 
+impl Pool2d {
+    /// LRP through max pooling: winner-take-all. Each output's relevance goes to the input
+    /// position of its maximum (the first one on ties, see [`Pool2d::argmax`]); overlapping
+    /// windows accumulate.
+    ///
+    /// `x` is the pooling input `[n, C, H, W]`; `r` holds `n·k` relevance maps `[C, OH, OW]`
+    /// (image-major: `k` maps per image); returns `n·k` maps `[C, H, W]`. Conserves relevance.
+    pub fn max_relevance(&self, x: &Tensor, r: &[f32], k: usize) -> Vec<f32> {
+        let s = x.shape();
+        let (c, h, w) = (s[1], s[2], s[3]);
+        let [oh, ow] = self.out_hw(h, w);
+        let idx = self.argmax(x);
+        let mut out = vec![0f32; r.len() / (oh * ow).max(1) * h * w];
+        out.par_chunks_mut(h * w)
+            .zip(r.par_chunks(oh * ow))
+            .enumerate()
+            .for_each(|(p, (op, rp))| {
+                let (sample, ch) = (p / c, p % c);
+                let plane = (sample / k) * c + ch;
+                for (&i, &rv) in idx[plane * oh * ow..(plane + 1) * oh * ow].iter().zip(rp) {
+                    if i != u32::MAX {
+                        op[i as usize] += rv;
+                    }
+                }
+            });
+        out
+    }
+
+    /// LRP through average pooling, proportional to the inputs:
+    /// `R_i = x_i Σ_{p ∋ i} R_p / s(Σ_{i' ∈ W(p)} x_i')` with the window clipped to the valid
+    /// input and `s(z) = z + ε·sign(z)`. Shapes as in [`Pool2d::max_relevance`]. Conserves
+    /// relevance up to ε.
+    pub fn avg_relevance(&self, x: &Tensor, r: &[f32], k: usize, stabilizer: f32) -> Vec<f32> {
+        let s = x.shape();
+        let (c, h, w) = (s[1], s[2], s[3]);
+        let [oh, ow] = self.out_hw(h, w);
+        let (rows, cols) = self.windows(h, w);
+        let xs = x.as_slice().expect("standard layout input");
+        let ratio = crate::rules::Ratio::Stabilized(stabilizer);
+        let mut out = vec![0f32; r.len() / (oh * ow).max(1) * h * w];
+        out.par_chunks_mut(h * w)
+            .zip(r.par_chunks(oh * ow))
+            .enumerate()
+            .for_each(|(p, (op, rp))| {
+                let (sample, ch) = (p / c, p % c);
+                let plane = (sample / k) * c + ch;
+                let xp = &xs[plane * h * w..(plane + 1) * h * w];
+                let mut q = 0;
+                for &(y0, y1) in &rows.ranges {
+                    for &(x0, x1) in &cols.ranges {
+                        let mut sum = 0f32;
+                        for iy in y0..y1 {
+                            sum += xp[iy * w + x0..iy * w + x1].iter().sum::<f32>();
+                        }
+                        let f = ratio.apply(rp[q], sum);
+                        if f != 0.0 {
+                            for iy in y0..y1 {
+                                let row = iy * w;
+                                for ix in x0..x1 {
+                                    op[row + ix] += xp[row + ix] * f;
+                                }
+                            }
+                        }
+                        q += 1;
+                    }
+                }
+            });
+        out
+    }
+}
+
+/// LRP through global average pooling: `R_i = x_i R_c / s(Σ_{i' ∈ plane c} x_i')`.
+///
+/// `x` is `[n, C, H, W]`, `r` holds `n·k` relevance vectors `[C]` (or `[C, 1, 1]`); returns
+/// `n·k` maps `[C, H, W]`.
+pub fn global_avg_relevance(x: &Tensor, r: &[f32], k: usize, stabilizer: f32) -> Vec<f32> {
+    let s = x.shape();
+    let (c, plane) = (s[1], s[2] * s[3]);
+    let xs = x.as_slice().expect("standard layout input");
+    let ratio = crate::rules::Ratio::Stabilized(stabilizer);
+    let mut out = vec![0f32; r.len() * plane];
+    out.par_chunks_mut(plane)
+        .zip(r.par_iter())
+        .enumerate()
+        .for_each(|(p, (op, &rv))| {
+            let (sample, ch) = (p / c, p % c);
+            let xp = &xs[((sample / k) * c + ch) * plane..((sample / k) * c + ch + 1) * plane];
+            let f = ratio.apply(rv, xp.iter().sum());
+            for (o, &v) in op.iter_mut().zip(xp) {
+                *o = v * f;
+            }
+        });
+    out
+}
+
 /// Maximum of `xp[y0..y1, x0..x1]` (row length `w`) and its flat index; the first maximum in
 /// row-major order wins ties; `None` for an empty window.
 #[inline]

@@ -98,6 +98,41 @@ impl Architecture {
     }
 }
 
+impl Architecture {
+    /// Recognise one of the paper's architectures in a graph: by the graph's name when it is
+    /// an architecture name, otherwise by its layers (GoogLeNet's `conv1/7x7_s2`, VGG-16's
+    /// thirteen `convX_Y` layers, and the first convolution's 11×11/4 kernel for CaffeNet or
+    /// 7×7/4 for AdienceNet, which the paper's prototxt files both call "CaffeNet").
+    pub fn detect(graph: &Graph) -> Option<Architecture> {
+        if let Some(a) = Architecture::from_name(graph.name()) {
+            return Some(a);
+        }
+        let convs: Vec<(&str, &Conv2d)> = graph
+            .nodes()
+            .iter()
+            .filter_map(|n| match &n.op {
+                Op::Conv(c) => Some((n.name.as_str(), c)),
+                _ => None,
+            })
+            .collect();
+        let (first_name, first) = *convs.first()?;
+        if first_name == "conv1/7x7_s2" {
+            return Some(Architecture::GoogLeNet);
+        }
+        if convs.len() == 13 && first_name == "conv1_1" {
+            return Some(Architecture::Vgg16);
+        }
+        if first_name == "conv1" && first.stride == [4, 4] {
+            match (first.kernel(), convs.len()) {
+                ([11, 11], 5) => return Some(Architecture::CaffeNet),
+                ([7, 7], 3) => return Some(Architecture::AdienceNet),
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
 impl std::fmt::Display for Architecture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
