@@ -1,0 +1,1003 @@
+//! A parser of the protobuf text format, as Caffe's `deploy.prototxt` files use it.
+//!
+//! ```text
+//! name: "CaffeNet"            # comments run to the end of the line
+//! input: "data"
+//! input_dim: 1 input_dim: 3   # repeated fields by repetition (or `dim: [1, 3]`)
+//! layers { name: "conv1" type: CONVOLUTION   # enums as bare identifiers
+//!          convolution_param: { num_output: 96 kernel_size: 7 stride: 4 } }
+//! ```
+//!
+//! Accepted syntax: `field: value`, `field { ... }`, `field: { ... }` and `field < ... >`;
+//! lists `field: [v1, v2]`; optional `;` or `,` after a field; strings in `"` or `'` with C
+//! escapes (`\n`, `\"`, `\x41`, `\101`, `\u00e9`), adjacent strings concatenated; integers in
+//! decimal, hex (`0x1F`) or octal (`017`); floats such as `1e-4`, `-0.5`, `.5`, `2.f`, and
+//! `inf`/`nan` (accepted, with a warning); booleans `true`/`false`/`t`/`f`/`1`/`0`; enum values
+//! by name or number.
+//!
+//! Fields are mapped onto the message types of our schema through its descriptors (built into
+//! the crate by `build.rs`). A field the schema does not know is **skipped with a
+//! [`Warning`]** (line, column and field path), never an error, so that files written for
+//! other Caffe forks still load. Syntax errors, values of the wrong type or out of range,
+//! unknown enum values and nesting deeper than [`ParseOptions::max_depth`] are
+//! [`Error::Parse`] errors with file, line and column.
+//!
+//! ```
+//! use lrp::import::prototxt::parse_net;
+//! let parsed = parse_net(
+//!     "name: 'tiny' layer { name: 'fc' type: 'InnerProduct' \
+//!      inner_product_param { num_output: 2 } color: 'red' }",
+//!     "tiny.prototxt",
+//! )
+//! .unwrap();
+//! let fc = &parsed.message.layer[0];
+//! assert_eq!(fc.inner_product_param.as_ref().unwrap().num_output, Some(2));
+//! assert_eq!(parsed.warnings.len(), 1); // `color` is not a LayerParameter field
+//! assert!(parsed.warnings[0].to_string().contains("layer[0](\"fc\").color"));
+//! ```
+
+use super::proto::caffe::NetParameter;
+use super::proto::DESCRIPTOR_SET;
+use crate::error::{Error, Result};
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, FieldDescriptor, Kind, ReflectMessage, Value as RValue,
+};
+use std::collections::HashSet;
+use std::fmt;
+use std::path::Path;
+use std::sync::OnceLock;
+
+/// Default limit on message nesting in text files.
+pub const DEFAULT_MAX_DEPTH: usize = 64;
+
+/// Options of the text parser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// Deepest allowed nesting of `{ ... }` blocks (the top level is depth 0). Deeper input is
+    /// an [`Error::Parse`], which also bounds the parser's recursion.
+    pub max_depth: usize,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        ParseOptions {
+            max_depth: DEFAULT_MAX_DEPTH,
+        }
+    }
+}
+
+/// Something in a text file that was tolerated: a field our schema does not know (skipped), a
+/// non-repeated field given twice (last value kept), a non-finite float.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The file label given to the parser.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (in characters).
+    pub column: usize,
+    /// Field path, e.g. `layer[3]("conv1").convolution_param.foo`.
+    pub path: String,
+    /// What was tolerated.
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}: {}",
+            self.file, self.line, self.column, self.path, self.message
+        )
+    }
+}
+
+/// A parsed message and the warnings collected while parsing it.
+#[derive(Debug, Clone)]
+pub struct Parsed<T> {
+    /// The message.
+    pub message: T,
+    /// Tolerated oddities, in file order.
+    pub warnings: Vec<Warning>,
+}
+
+/// Parses a Caffe network definition (`deploy.prototxt`, V1 or current format) held in
+/// `text`; `file` names it in errors and warnings.
+///
+/// The result is the network as written: V1 files keep their `layers`; see
+/// [`caffe_model::normalize_net`](super::caffe_model::normalize_net) for the upgrade.
+pub fn parse_net(text: &str, file: &str) -> Result<Parsed<NetParameter>> {
+    parse_message(text, file, &ParseOptions::default())
+}
+
+/// Reads and parses the Caffe network definition at `path` (see [`parse_net`]).
+pub fn read_net(path: impl AsRef<Path>) -> Result<Parsed<NetParameter>> {
+    let path = path.as_ref();
+    let file = path.display().to_string();
+    let bytes = super::read_file(path)?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        let (line, column) = position_of_byte(&bytes, e.valid_up_to());
+        Error::Parse {
+            file: file.clone(),
+            line,
+            column,
+            detail: "the file is not valid UTF-8 text".into(),
+        }
+    })?;
+    parse_net(text, &file)
+}
+
+/// Parses `text` as the text format of message type `M` of our schemas (e.g.
+/// [`NetParameter`], [`BlobProto`](super::proto::caffe::BlobProto)).
+pub fn parse_message<M>(text: &str, file: &str, options: &ParseOptions) -> Result<Parsed<M>>
+where
+    M: prost::Message + prost::Name + Default,
+{
+    let pool = pool()?;
+    let descriptor = pool
+        .get_message_by_name(&M::full_name())
+        .ok_or_else(|| Error::Decode {
+            file: file.to_string(),
+            detail: format!("{}: message type not in the built-in schema", M::full_name()),
+        })?;
+    let tokens = Lexer::new(text, file).tokenize()?;
+    let fields = TreeParser {
+        tokens,
+        next: 0,
+        file,
+        max_depth: options.max_depth,
+    }
+    .parse_top()?;
+    let mut filler = Filler {
+        file,
+        warnings: Vec::new(),
+    };
+    let mut dynamic = DynamicMessage::new(descriptor);
+    filler.fill(&mut dynamic, &fields, "")?;
+    let message = dynamic.transcode_to::<M>().map_err(|e| Error::Decode {
+        file: file.to_string(),
+        detail: format!("{} after parsing the text: {e}", M::full_name()),
+    })?;
+    Ok(Parsed {
+        message,
+        warnings: filler.warnings,
+    })
+}
+
+/// The descriptors of our schemas, decoded once.
+fn pool() -> Result<&'static DescriptorPool> {
+    static POOL: OnceLock<std::result::Result<DescriptorPool, String>> = OnceLock::new();
+    POOL.get_or_init(|| DescriptorPool::decode(DESCRIPTOR_SET).map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| Error::Decode {
+            file: "<built-in schema>".into(),
+            detail: format!("FileDescriptorSet: {e}"),
+        })
+}
+
+/// Line and column (1-based) of byte `offset` in `bytes`.
+fn position_of_byte(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let before = &bytes[..offset.min(bytes.len())];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    let column = String::from_utf8_lossy(&before[start..]).chars().count() + 1;
+    (line, column)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens
+
+/// A position in the text, 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Pos {
+    line: usize,
+    column: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    /// `[A-Za-z_][A-Za-z0-9_]*`
+    Ident(String),
+    /// A numeric literal as written (without sign).
+    Number(String),
+    /// A quoted string, unescaped.
+    Str(Vec<u8>),
+    /// One of `{ } < > : ; , [ ] - . /`.
+    Punct(char),
+    /// End of input.
+    Eof,
+}
+
+impl fmt::Display for Tok {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Tok::Ident(s) => write!(f, "identifier `{s}`"),
+            Tok::Number(s) => write!(f, "number `{s}`"),
+            Tok::Str(s) => write!(f, "string {:?}", String::from_utf8_lossy(s)),
+            Tok::Punct(c) => write!(f, "`{c}`"),
+            Tok::Eof => write!(f, "end of input"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Token {
+    tok: Tok,
+    pos: Pos,
+}
+
+fn parse_error(file: &str, pos: Pos, detail: impl Into<String>) -> Error {
+    Error::Parse {
+        file: file.to_string(),
+        line: pos.line,
+        column: pos.column,
+        detail: detail.into(),
+    }
+}
+
+struct Lexer<'a> {
+    chars: Vec<char>,
+    at: usize,
+    line: usize,
+    column: usize,
+    file: &'a str,
+}
+
+impl<'a> Lexer<'a> {
+    fn new(text: &str, file: &'a str) -> Self {
+        Lexer {
+            chars: text.chars().collect(),
+            at: 0,
+            line: 1,
+            column: 1,
+            file,
+        }
+    }
+
+    fn peek(&self, ahead: usize) -> Option<char> {
+        self.chars.get(self.at + ahead).copied()
+    }
+
+    fn bump(&mut self) -> Option<char> {
+        let c = self.chars.get(self.at).copied()?;
+        self.at += 1;
+        if c == '\n' {
+            self.line += 1;
+            self.column = 1;
+        } else {
+            self.column += 1;
+        }
+        Some(c)
+    }
+
+    fn pos(&self) -> Pos {
+        Pos {
+            line: self.line,
+            column: self.column,
+        }
+    }
+
+    fn tokenize(mut self) -> Result<Vec<Token>> {
+        let mut tokens = Vec::new();
+        loop {
+            // Whitespace and comments.
+            while let Some(c) = self.peek(0) {
+                if c.is_whitespace() {
+                    self.bump();
+                } else if c == '#' {
+                    while let Some(c) = self.peek(0) {
+                        if c == '\n' {
+                            break;
+                        }
+                        self.bump();
+                    }
+                } else {
+                    break;
+                }
+            }
+            let pos = self.pos();
+            let Some(c) = self.peek(0) else {
+                tokens.push(Token { tok: Tok::Eof, pos });
+                return Ok(tokens);
+            };
+            let tok = if c.is_ascii_alphabetic() || c == '_' {
+                let mut s = String::new();
+                while let Some(c) = self.peek(0) {
+                    if c.is_ascii_alphanumeric() || c == '_' {
+                        s.push(c);
+                        self.bump();
+                    } else {
+                        break;
+                    }
+                }
+                Tok::Ident(s)
+            } else if c.is_ascii_digit()
+                || (c == '.' && self.peek(1).is_some_and(|d| d.is_ascii_digit()))
+            {
+                self.number()
+            } else if c == '"' || c == '\'' {
+                Tok::Str(self.string(pos)?)
+            } else if "{}<>:;,[]-./".contains(c) {
+                self.bump();
+                Tok::Punct(c)
+            } else {
+                return Err(parse_error(
+                    self.file,
+                    pos,
+                    format!("unexpected character {c:?}"),
+                ));
+            };
+            tokens.push(Token { tok, pos });
+        }
+    }
+
+    /// A numeric literal: digits, letters, `.`, `_`, and a sign right after an exponent `e`.
+    fn number(&mut self) -> Tok {
+        let mut s = String::new();
+        let hex = self.peek(0) == Some('0') && matches!(self.peek(1), Some('x' | 'X'));
+        while let Some(c) = self.peek(0) {
+            let sign_after_exponent = (c == '+' || c == '-')
+                && !hex
+                && s.ends_with(['e', 'E'])
+                && self.peek(1).is_some_and(|d| d.is_ascii_digit());
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' || sign_after_exponent {
+                s.push(c);
+                self.bump();
+            } else {
+                break;
+            }
+        }
+        Tok::Number(s)
+    }
+
+    /// A quoted string with C escapes; the opening quote is at `start`.
+    fn string(&mut self, start: Pos) -> Result<Vec<u8>> {
+        let quote = self.bump().unwrap_or('"');
+        let mut out = Vec::new();
+        loop {
+            let pos = self.pos();
+            match self.bump() {
+                None | Some('\n') => {
+                    return Err(parse_error(
+                        self.file,
+                        start,
+                        "unterminated string (no closing quote on this line)",
+                    ))
+                }
+                Some(c) if c == quote => return Ok(out),
+                Some('\\') => self.escape(pos, &mut out)?,
+                Some(c) => {
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                }
+            }
+        }
+    }
+
+    fn escape(&mut self, pos: Pos, out: &mut Vec<u8>) -> Result<()> {
+        let bad = |file: &str, what: &str| parse_error(file, pos, format!("invalid escape: {what}"));
+        let Some(c) = self.bump() else {
+            return Err(bad(self.file, "end of input after `\\`"));
+        };
+        let simple = match c {
+            'n' => Some(b'\n'),
+            'r' => Some(b'\r'),
+            't' => Some(b'\t'),
+            'a' => Some(0x07),
+            'b' => Some(0x08),
+            'f' => Some(0x0c),
+            'v' => Some(0x0b),
+            '\\' => Some(b'\\'),
+            '\'' => Some(b'\''),
+            '"' => Some(b'"'),
+            '?' => Some(b'?'),
+            _ => None,
+        };
+        if let Some(b) = simple {
+            out.push(b);
+            return Ok(());
+        }
+        match c {
+            '0'..='7' => {
+                let mut v = c.to_digit(8).unwrap_or(0);
+                for _ in 0..2 {
+                    match self.peek(0).and_then(|d| d.to_digit(8)) {
+                        Some(d) => {
+                            v = v * 8 + d;
+                            self.bump();
+                        }
+                        None => break,
+                    }
+                }
+                let b = u8::try_from(v).map_err(|_| bad(self.file, "octal escape above \\377"))?;
+                out.push(b);
+            }
+            'x' | 'X' => {
+                let mut v = 0u32;
+                let mut n = 0;
+                while n < 2 {
+                    match self.peek(0).and_then(|d| d.to_digit(16)) {
+                        Some(d) => {
+                            v = v * 16 + d;
+                            self.bump();
+                            n += 1;
+                        }
+                        None => break,
+                    }
+                }
+                if n == 0 {
+                    return Err(bad(self.file, "`\\x` without hex digits"));
+                }
+                out.push(v as u8);
+            }
+            'u' | 'U' => {
+                let len = if c == 'u' { 4 } else { 8 };
+                let mut v = 0u32;
+                for _ in 0..len {
+                    match self.bump().and_then(|d| d.to_digit(16)) {
+                        Some(d) => v = v.wrapping_mul(16).wrapping_add(d),
+                        None => return Err(bad(self.file, "expected hex digits after `\\u`")),
+                    }
+                }
+                let ch = char::from_u32(v)
+                    .ok_or_else(|| bad(self.file, "not a Unicode scalar value"))?;
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+            }
+            other => return Err(bad(self.file, &format!("`\\{other}`"))),
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Syntax tree
+
+/// One `name: value` or `name { ... }` entry.
+#[derive(Debug, Clone)]
+struct Field {
+    name: String,
+    pos: Pos,
+    value: Value,
+}
+
+#[derive(Debug, Clone)]
+enum Value {
+    Scalar(Scalar),
+    Message(Vec<Field>, Pos),
+    List(Vec<Value>, Pos),
+}
+
+#[derive(Debug, Clone)]
+struct Scalar {
+    pos: Pos,
+    negative: bool,
+    tok: Tok,
+}
+
+impl fmt::Display for Scalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.tok, self.negative) {
+            (Tok::Ident(s), true) => write!(f, "identifier `-{s}`"),
+            (Tok::Number(s), true) => write!(f, "number `-{s}`"),
+            (tok, _) => write!(f, "{tok}"),
+        }
+    }
+}
+
+impl Value {
+    fn pos(&self) -> Pos {
+        match self {
+            Value::Scalar(s) => s.pos,
+            Value::Message(_, p) | Value::List(_, p) => *p,
+        }
+    }
+}
+
+struct TreeParser<'a> {
+    tokens: Vec<Token>,
+    next: usize,
+    file: &'a str,
+    max_depth: usize,
+}
+
+impl TreeParser<'_> {
+    fn peek(&self) -> &Token {
+        // The token list always ends with Eof, and `bump` never moves past it.
+        &self.tokens[self.next.min(self.tokens.len() - 1)]
+    }
+
+    fn bump(&mut self) -> Token {
+        let t = self.peek().clone();
+        if self.next + 1 < self.tokens.len() {
+            self.next += 1;
+        }
+        t
+    }
+
+    fn is_punct(&self, c: char) -> bool {
+        self.peek().tok == Tok::Punct(c)
+    }
+
+    fn error(&self, pos: Pos, detail: impl Into<String>) -> Error {
+        parse_error(self.file, pos, detail)
+    }
+
+    fn parse_top(mut self) -> Result<Vec<Field>> {
+        self.fields(0, None)
+    }
+
+    /// Fields up to the closing `close` (or end of input at the top level).
+    fn fields(&mut self, depth: usize, close: Option<(char, &str, Pos)>) -> Result<Vec<Field>> {
+        let mut fields = Vec::new();
+        loop {
+            let t = self.peek().clone();
+            match (&t.tok, close) {
+                (Tok::Eof, None) => return Ok(fields),
+                (Tok::Eof, Some((c, name, open))) => {
+                    return Err(self.error(
+                        t.pos,
+                        format!(
+                            "unexpected end of input: `{name}` opened at {}:{} is not closed \
+                             (expected `{c}`)",
+                            open.line, open.column
+                        ),
+                    ))
+                }
+                (Tok::Punct(p), Some((c, _, _))) if *p == c => {
+                    self.bump();
+                    return Ok(fields);
+                }
+                (Tok::Ident(_), _) | (Tok::Punct('['), _) => {
+                    fields.push(self.field(depth)?);
+                    if self.is_punct(';') || self.is_punct(',') {
+                        self.bump();
+                    }
+                }
+                (tok, _) => return Err(self.error(t.pos, format!("expected a field name, got {tok}"))),
+            }
+        }
+    }
+
+    fn field(&mut self, depth: usize) -> Result<Field> {
+        let start = self.bump();
+        let name = match start.tok {
+            Tok::Ident(s) => s,
+            // `[ext.name]` or `[type.googleapis.com/pkg.Msg]`: kept as written, our schema has
+            // no extensions, so it ends up as an unknown field.
+            _ => {
+                let mut s = String::from("[");
+                loop {
+                    let t = self.bump();
+                    match t.tok {
+                        Tok::Punct(']') => break,
+                        Tok::Ident(x) => s.push_str(&x),
+                        Tok::Punct(c @ ('.' | '/')) => s.push(c),
+                        tok => {
+                            return Err(self.error(t.pos, format!("expected an extension name, got {tok}")))
+                        }
+                    }
+                }
+                s.push(']');
+                s
+            }
+        };
+        let colon = self.is_punct(':');
+        if colon {
+            self.bump();
+        }
+        let t = self.peek().clone();
+        let value = match t.tok {
+            Tok::Punct('{') | Tok::Punct('<') => self.message(depth, &name)?,
+            Tok::Punct('[') => self.list(depth, &name)?,
+            _ if colon => Value::Scalar(self.scalar()?),
+            tok => {
+                return Err(self.error(
+                    t.pos,
+                    format!("expected `:` or `{{` after field name `{name}`, got {tok}"),
+                ))
+            }
+        };
+        Ok(Field {
+            name,
+            pos: start.pos,
+            value,
+        })
+    }
+
+    fn message(&mut self, depth: usize, name: &str) -> Result<Value> {
+        let open = self.bump();
+        if depth + 1 > self.max_depth {
+            return Err(self.error(
+                open.pos,
+                format!(
+                    "`{name}`: messages nested deeper than {} levels",
+                    self.max_depth
+                ),
+            ));
+        }
+        let close = if open.tok == Tok::Punct('<') { '>' } else { '}' };
+        let fields = self.fields(depth + 1, Some((close, name, open.pos)))?;
+        Ok(Value::Message(fields, open.pos))
+    }
+
+    fn list(&mut self, depth: usize, name: &str) -> Result<Value> {
+        let open = self.bump();
+        let mut items = Vec::new();
+        if self.is_punct(']') {
+            self.bump();
+            return Ok(Value::List(items, open.pos));
+        }
+        loop {
+            let t = self.peek().clone();
+            let item = match t.tok {
+                Tok::Punct('{') | Tok::Punct('<') => self.message(depth, name)?,
+                Tok::Eof => {
+                    return Err(self.error(
+                        t.pos,
+                        format!(
+                            "unexpected end of input: list `{name}` opened at {}:{} is not closed",
+                            open.pos.line, open.pos.column
+                        ),
+                    ))
+                }
+                _ => Value::Scalar(self.scalar()?),
+            };
+            items.push(item);
+            let t = self.bump();
+            match t.tok {
+                Tok::Punct(',') => continue,
+                Tok::Punct(']') => return Ok(Value::List(items, open.pos)),
+                tok => return Err(self.error(t.pos, format!("expected `,` or `]` in list `{name}`, got {tok}"))),
+            }
+        }
+    }
+
+    fn scalar(&mut self) -> Result<Scalar> {
+        let first = self.bump();
+        match first.tok {
+            Tok::Punct('-') => {
+                let t = self.bump();
+                match t.tok {
+                    tok @ (Tok::Number(_) | Tok::Ident(_)) => Ok(Scalar {
+                        pos: first.pos,
+                        negative: true,
+                        tok,
+                    }),
+                    tok => Err(self.error(t.pos, format!("expected a number after `-`, got {tok}"))),
+                }
+            }
+            tok @ (Tok::Number(_) | Tok::Ident(_)) => Ok(Scalar {
+                pos: first.pos,
+                negative: false,
+                tok,
+            }),
+            Tok::Str(mut s) => {
+                // Adjacent string literals are concatenated.
+                while let Tok::Str(more) = &self.peek().tok {
+                    s.extend_from_slice(more);
+                    self.bump();
+                }
+                Ok(Scalar {
+                    pos: first.pos,
+                    negative: false,
+                    tok: Tok::Str(s),
+                })
+            }
+            tok => Err(self.error(first.pos, format!("expected a value, got {tok}"))),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mapping the tree onto the schema
+
+struct Filler<'a> {
+    file: &'a str,
+    warnings: Vec<Warning>,
+}
+
+/// `parent.name`, or `name` at the top.
+fn join(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_string()
+    } else {
+        format!("{parent}.{name}")
+    }
+}
+
+/// Human name of a field's type for messages.
+fn kind_name(kind: &Kind) -> String {
+    match kind {
+        Kind::Double => "double".into(),
+        Kind::Float => "float".into(),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => "int32".into(),
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => "int64".into(),
+        Kind::Uint32 | Kind::Fixed32 => "uint32".into(),
+        Kind::Uint64 | Kind::Fixed64 => "uint64".into(),
+        Kind::Bool => "bool".into(),
+        Kind::String => "string".into(),
+        Kind::Bytes => "bytes".into(),
+        Kind::Message(m) => format!("message {}", m.full_name()),
+        Kind::Enum(e) => format!("enum {}", e.full_name()),
+    }
+}
+
+impl Filler<'_> {
+    fn error(&self, pos: Pos, path: &str, detail: impl fmt::Display) -> Error {
+        parse_error(self.file, pos, format!("{path}: {detail}"))
+    }
+
+    fn warn(&mut self, pos: Pos, path: &str, message: impl Into<String>) {
+        self.warnings.push(Warning {
+            file: self.file.to_string(),
+            line: pos.line,
+            column: pos.column,
+            path: path.to_string(),
+            message: message.into(),
+        });
+    }
+
+    fn fill(&mut self, msg: &mut DynamicMessage, fields: &[Field], path: &str) -> Result<()> {
+        let descriptor = msg.descriptor();
+        let mut seen = HashSet::new();
+        for f in fields {
+            let fpath = join(path, &f.name);
+            let Some(fd) = descriptor.get_field_by_name(&f.name) else {
+                self.warn(
+                    f.pos,
+                    &fpath,
+                    format!(
+                        "field `{}` is not in our schema of {}; skipped",
+                        f.name,
+                        descriptor.full_name()
+                    ),
+                );
+                continue;
+            };
+            if fd.is_list() {
+                let items: &[Value] = match &f.value {
+                    Value::List(items, _) => items,
+                    one => std::slice::from_ref(one),
+                };
+                for item in items {
+                    let index = msg.get_field(&fd).as_list().map_or(0, |l| l.len());
+                    let ipath = match item {
+                        Value::Message(sub, _) => format!("{fpath}[{index}]{}", name_suffix(sub)),
+                        _ => fpath.clone(),
+                    };
+                    let v = self.convert(&fd, item, &ipath)?;
+                    if let RValue::List(list) = msg.get_field_mut(&fd) {
+                        list.push(v);
+                    }
+                }
+            } else if fd.is_map() {
+                return Err(self.error(f.pos, &fpath, "map fields are not supported"));
+            } else {
+                if let Value::List(_, pos) = &f.value {
+                    return Err(self.error(
+                        *pos,
+                        &fpath,
+                        "the field is not repeated, a list `[...]` is not allowed",
+                    ));
+                }
+                if !seen.insert(fd.number()) {
+                    self.warn(
+                        f.pos,
+                        &fpath,
+                        "non-repeated field given more than once; the last value is used",
+                    );
+                }
+                let v = self.convert(&fd, &f.value, &fpath)?;
+                msg.set_field(&fd, v);
+            }
+        }
+        Ok(())
+    }
+
+    fn convert(&mut self, fd: &FieldDescriptor, value: &Value, path: &str) -> Result<RValue> {
+        let kind = fd.kind();
+        if let Kind::Message(md) = &kind {
+            return match value {
+                Value::Message(fields, _) => {
+                    let mut sub = DynamicMessage::new(md.clone());
+                    self.fill(&mut sub, fields, path)?;
+                    Ok(RValue::Message(sub))
+                }
+                other => Err(self.error(
+                    other.pos(),
+                    path,
+                    format!("expected a message `{{ ... }}` of type {}", md.full_name()),
+                )),
+            };
+        }
+        let s = match value {
+            Value::Scalar(s) => s,
+            other => {
+                return Err(self.error(
+                    other.pos(),
+                    path,
+                    format!("expected a {} value, got a message", kind_name(&kind)),
+                ))
+            }
+        };
+        let mismatch = |this: &Self| {
+            this.error(
+                s.pos,
+                path,
+                format!("expected a {} value, got {s}", kind_name(&kind)),
+            )
+        };
+        Ok(match &kind {
+            Kind::Float | Kind::Double => {
+                let v = self.float(s, path).ok_or_else(|| mismatch(self))?;
+                if !v.is_finite() {
+                    self.warn(s.pos, path, format!("non-finite value {v}"));
+                }
+                if matches!(kind, Kind::Float) {
+                    let f = v as f32;
+                    if v.is_finite() && !f.is_finite() {
+                        return Err(self.error(s.pos, path, format!("{s} is out of range for float")));
+                    }
+                    RValue::F32(f)
+                } else {
+                    RValue::F64(v)
+                }
+            }
+            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
+                RValue::I32(self.int_in(s, path, &kind, i32::MIN.into(), i32::MAX.into())? as i32)
+            }
+            Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
+                RValue::I64(self.int_in(s, path, &kind, i64::MIN.into(), i64::MAX.into())? as i64)
+            }
+            Kind::Uint32 | Kind::Fixed32 => {
+                RValue::U32(self.int_in(s, path, &kind, 0, u32::MAX.into())? as u32)
+            }
+            Kind::Uint64 | Kind::Fixed64 => {
+                RValue::U64(self.int_in(s, path, &kind, 0, u64::MAX.into())? as u64)
+            }
+            Kind::Bool => match (&s.tok, s.negative) {
+                (Tok::Ident(t), false) if matches!(t.as_str(), "true" | "True" | "t") => {
+                    RValue::Bool(true)
+                }
+                (Tok::Ident(t), false) if matches!(t.as_str(), "false" | "False" | "f") => {
+                    RValue::Bool(false)
+                }
+                (Tok::Number(n), false) if n == "1" => RValue::Bool(true),
+                (Tok::Number(n), false) if n == "0" => RValue::Bool(false),
+                _ => return Err(mismatch(self)),
+            },
+            Kind::String => match &s.tok {
+                Tok::Str(b) => RValue::String(String::from_utf8(b.clone()).map_err(|_| {
+                    self.error(s.pos, path, "the string is not valid UTF-8")
+                })?),
+                _ => return Err(mismatch(self)),
+            },
+            Kind::Bytes => match &s.tok {
+                Tok::Str(b) => RValue::Bytes(prost::bytes::Bytes::from(b.clone())),
+                _ => return Err(mismatch(self)),
+            },
+            Kind::Enum(ed) => match (&s.tok, s.negative) {
+                (Tok::Ident(name), false) => match ed.get_value_by_name(name) {
+                    Some(v) => RValue::EnumNumber(v.number()),
+                    None => {
+                        let known: Vec<String> =
+                            ed.values().map(|v| v.name().to_string()).collect();
+                        return Err(self.error(
+                            s.pos,
+                            path,
+                            format!(
+                                "unknown value `{name}` of enum {} (known: {})",
+                                ed.full_name(),
+                                known.join(", ")
+                            ),
+                        ));
+                    }
+                },
+                (Tok::Number(_), _) => {
+                    let n = self.int_in(s, path, &kind, i32::MIN.into(), i32::MAX.into())? as i32;
+                    if ed.get_value(n).is_none() {
+                        return Err(self.error(
+                            s.pos,
+                            path,
+                            format!("{n} is not a value of enum {}", ed.full_name()),
+                        ));
+                    }
+                    RValue::EnumNumber(n)
+                }
+                _ => return Err(mismatch(self)),
+            },
+            Kind::Message(_) => return Err(mismatch(self)),
+        })
+    }
+
+    /// A float from a number (decimal, exponent, `f` suffix, hex/octal integer) or from
+    /// `inf`/`infinity`/`nan`; `None` if `s` is no float.
+    fn float(&self, s: &Scalar, _path: &str) -> Option<f64> {
+        let v = match &s.tok {
+            Tok::Ident(t) => match t.to_ascii_lowercase().as_str() {
+                "inf" | "infinity" => f64::INFINITY,
+                "nan" => f64::NAN,
+                _ => return None,
+            },
+            Tok::Number(t) => {
+                if let Some(i) = parse_integer(t) {
+                    i as f64
+                } else {
+                    let body = t.strip_suffix(['f', 'F']).unwrap_or(t);
+                    if body.is_empty()
+                        || !body
+                            .chars()
+                            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
+                    {
+                        return None;
+                    }
+                    body.parse::<f64>().ok()?
+                }
+            }
+            _ => return None,
+        };
+        Some(if s.negative { -v } else { v })
+    }
+
+    /// An integer in `[min, max]`.
+    fn int_in(&self, s: &Scalar, path: &str, kind: &Kind, min: i128, max: i128) -> Result<i128> {
+        let Tok::Number(t) = &s.tok else {
+            return Err(self.error(
+                s.pos,
+                path,
+                format!("expected a {} value, got {s}", kind_name(kind)),
+            ));
+        };
+        let magnitude = parse_integer(t).ok_or_else(|| {
+            self.error(
+                s.pos,
+                path,
+                format!("expected an integer ({}), got {s}", kind_name(kind)),
+            )
+        })?;
+        let v = if s.negative {
+            -i128::from(magnitude)
+        } else {
+            i128::from(magnitude)
+        };
+        if v < min || v > max {
+            return Err(self.error(
+                s.pos,
+                path,
+                format!("{s} is out of range for {}", kind_name(kind)),
+            ));
+        }
+        Ok(v)
+    }
+}
+
+/// Decimal, `0x` hex or `0`-prefixed octal integer literal; `None` if `t` is not one or does
+/// not fit 64 bits.
+fn parse_integer(t: &str) -> Option<u64> {
+    if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        u64::from_str_radix(hex, 16).ok()
+    } else if t.len() > 1 && t.starts_with('0') {
+        u64::from_str_radix(&t[1..], 8).ok()
+    } else if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()) {
+        t.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// `("conv1")` when a message's fields include `name: "conv1"`, for readable paths.
+fn name_suffix(fields: &[Field]) -> String {
+    fields
+        .iter()
+        .find_map(|f| match (&f.name[..], &f.value) {
+            (
+                "name",
+                Value::Scalar(Scalar {
+                    tok: Tok::Str(s), ..
+                }),
+            ) => Some(format!("({:?})", String::from_utf8_lossy(s))),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
