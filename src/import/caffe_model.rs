@@ -87,7 +87,11 @@ pub fn blob_shape(blob: &BlobProto, file: &str, what: &str) -> Result<Vec<usize>
     dims.iter()
         .map(|&d| {
             usize::try_from(d).map_err(|_| {
-                format_error(file, what, format!("negative dimension {d} in shape {dims:?}"))
+                format_error(
+                    file,
+                    what,
+                    format!("negative dimension {d} in shape {dims:?}"),
+                )
             })
         })
         .collect()
@@ -99,7 +103,11 @@ pub fn blob_shape(blob: &BlobProto, file: &str, what: &str) -> Result<Vec<usize>
 pub fn blob_to_array(blob: &BlobProto, file: &str, what: &str) -> Result<ArrayD<f32>> {
     let shape = blob_shape(blob, file, what)?;
     let count = checked_product(&shape).ok_or_else(|| {
-        format_error(file, what, format!("shape {shape:?} overflows the element count"))
+        format_error(
+            file,
+            what,
+            format!("shape {shape:?} overflows the element count"),
+        )
     })?;
     let present = if blob.data.is_empty() {
         blob.double_data.len()
@@ -123,18 +131,19 @@ pub fn blob_to_array(blob: &BlobProto, file: &str, what: &str) -> Result<ArrayD<
 }
 
 /// The mean image stored in `blob` as a C×H×W array (Caffe's mean files are 1×C×H×W, BGR,
-/// values in 0..=255). Accepts 4-D blobs with a leading 1 and 3-D blobs.
+/// values in 0..=255). Accepts 4-D blobs with a leading 1 and 3-D blobs; empty axes are an
+/// error.
 pub fn mean_image(blob: &BlobProto, file: &str) -> Result<Array3<f32>> {
     let what = "mean image";
     let array = blob_to_array(blob, file, what)?;
     let shape = array.shape().to_vec();
     let chw = match shape.as_slice() {
-        [1, c, h, w] | [c, h, w] => [*c, *h, *w],
+        [1, c, h, w] | [c, h, w] if *c > 0 && *h > 0 && *w > 0 => [*c, *h, *w],
         _ => {
             return Err(format_error(
                 file,
                 what,
-                format!("expected a 1×C×H×W or C×H×W blob, got shape {shape:?}"),
+                format!("expected a non-empty 1×C×H×W or C×H×W blob, got shape {shape:?}"),
             ))
         }
     };
@@ -148,7 +157,11 @@ pub fn mean_image(blob: &BlobProto, file: &str) -> Result<Array3<f32>> {
 pub fn blob_from(shape: &[usize], data: &[f32]) -> Result<BlobProto> {
     let what = "new blob";
     let count = checked_product(shape).ok_or_else(|| {
-        format_error("<memory>", what, format!("shape {shape:?} overflows the element count"))
+        format_error(
+            "<memory>",
+            what,
+            format!("shape {shape:?} overflows the element count"),
+        )
     })?;
     if count != data.len() {
         return Err(format_error(
@@ -161,7 +174,11 @@ pub fn blob_from(shape: &[usize], data: &[f32]) -> Result<BlobProto> {
         .iter()
         .map(|&d| {
             i64::try_from(d).map_err(|_| {
-                format_error("<memory>", what, format!("dimension {d} does not fit int64"))
+                format_error(
+                    "<memory>",
+                    what,
+                    format!("dimension {d} does not fit int64"),
+                )
             })
         })
         .collect::<Result<Vec<i64>>>()?;
@@ -223,6 +240,8 @@ pub fn v1_type_name(t: LayerType) -> Option<&'static str> {
 /// Converts a V1 layer into the current representation, as Caffe's `UpgradeV1LayerParameter`
 /// does: the enum type becomes the type string, `blobs_lr`/`weight_decay`/`param`/
 /// `blob_share_mode` become `ParamSpec`s, and the `*_param` messages are moved over.
+// Which generated parameter messages are `Copy` depends on their fields; clone them all alike.
+#[allow(clippy::clone_on_copy)]
 pub fn upgrade_v1_layer(v1: &V1LayerParameter, file: &str) -> Result<LayerParameter> {
     let name = v1.name().to_string();
     let what = format!("V1 layer `{name}`");
@@ -231,7 +250,11 @@ pub fn upgrade_v1_layer(v1: &V1LayerParameter, file: &str) -> Result<LayerParame
         .ok()
         .and_then(v1_type_name)
         .ok_or_else(|| {
-            format_error(file, &what, format!("missing or unknown V1 layer type {raw_type}"))
+            format_error(
+                file,
+                &what,
+                format!("missing or unknown V1 layer type {raw_type}"),
+            )
         })?;
     let n_params = v1
         .param
@@ -242,12 +265,13 @@ pub fn upgrade_v1_layer(v1: &V1LayerParameter, file: &str) -> Result<LayerParame
     let param = (0..n_params)
         .map(|i| ParamSpec {
             name: v1.param.get(i).filter(|s| !s.is_empty()).cloned(),
-            share_mode: v1.blob_share_mode.get(i).map(|&m| {
-                match V1DimCheckMode::try_from(m) {
+            share_mode: v1
+                .blob_share_mode
+                .get(i)
+                .map(|&m| match V1DimCheckMode::try_from(m) {
                     Ok(V1DimCheckMode::Permissive) => 1,
                     _ => 0,
-                }
-            }),
+                }),
             lr_mult: v1.blobs_lr.get(i).copied(),
             decay_mult: v1.weight_decay.get(i).copied(),
         })
@@ -324,7 +348,11 @@ fn dims_to_usize(dims: &[i64], file: &str, what: &str) -> Result<Vec<usize>> {
     dims.iter()
         .map(|&d| {
             usize::try_from(d).map_err(|_| {
-                format_error(file, what, format!("negative dimension {d} in shape {dims:?}"))
+                format_error(
+                    file,
+                    what,
+                    format!("negative dimension {d} in shape {dims:?}"),
+                )
             })
         })
         .collect()
@@ -467,4 +495,266 @@ pub fn caffemodel_with_weights(
         }
     }
     Ok(encode_net(&net))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::proto::caffe::InputParameter;
+    use crate::import::prototxt::parse_net;
+
+    fn blob(shape: Option<Vec<i64>>, legacy: [i32; 4], data: Vec<f32>) -> BlobProto {
+        BlobProto {
+            shape: shape.map(|dim| BlobShape { dim }),
+            num: Some(legacy[0]),
+            channels: Some(legacy[1]),
+            height: Some(legacy[2]),
+            width: Some(legacy[3]),
+            data,
+            ..BlobProto::default()
+        }
+    }
+
+    #[test]
+    fn blob_shapes_from_shape_or_legacy_dims() {
+        let b = blob(Some(vec![2, 3]), [0; 4], vec![0.0; 6]);
+        assert_eq!(blob_shape(&b, "f", "b").unwrap(), vec![2, 3]);
+        let b = blob(None, [1, 1, 2, 3], (0..6).map(|v| v as f32).collect());
+        let a = blob_to_array(&b, "f", "b").unwrap();
+        assert_eq!(a.shape(), &[1, 1, 2, 3]);
+        assert_eq!(a[[0, 0, 1, 2]], 5.0);
+        let b = BlobProto {
+            shape: Some(BlobShape { dim: vec![2] }),
+            double_data: vec![1.5, -2.0],
+            ..BlobProto::default()
+        };
+        assert_eq!(
+            blob_to_array(&b, "f", "b").unwrap().as_slice().unwrap(),
+            &[1.5, -2.0]
+        );
+    }
+
+    #[test]
+    fn blob_sizes_are_checked_before_allocating() {
+        let short = blob(Some(vec![2, 3]), [0; 4], vec![0.0; 5]);
+        let e = blob_to_array(&short, "w.caffemodel", "layer `fc` blob 0").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "w.caffemodel: layer `fc` blob 0: shape [2, 3] declares 6 values but the blob holds 5"
+        );
+        // A huge declared shape with no data fails without allocating, and overflow is caught.
+        let huge = blob(Some(vec![1 << 40, 1 << 40]), [0; 4], vec![]);
+        assert!(matches!(
+            blob_to_array(&huge, "f", "b"),
+            Err(Error::Format { .. })
+        ));
+        let overflow = blob(Some(vec![i64::MAX, i64::MAX, 4]), [0; 4], vec![]);
+        let e = blob_to_array(&overflow, "f", "b").unwrap_err().to_string();
+        assert!(e.contains("overflows"), "{e}");
+        let negative = blob(Some(vec![2, -3]), [0; 4], vec![]);
+        let e = blob_to_array(&negative, "f", "b").unwrap_err().to_string();
+        assert!(e.contains("negative dimension -3"), "{e}");
+        assert!(blob_from(&[2, 2], &[0.0; 3]).is_err());
+    }
+
+    #[test]
+    fn mean_image_shapes() {
+        let b = blob(None, [1, 3, 2, 2], (0..12).map(|v| v as f32).collect());
+        let m = mean_image(&b, "mean").unwrap();
+        assert_eq!(m.shape(), &[3, 2, 2]);
+        assert_eq!(m[[2, 1, 0]], 10.0);
+        let b = blob(Some(vec![3, 2, 2]), [0; 4], vec![0.0; 12]);
+        assert_eq!(mean_image(&b, "mean").unwrap().shape(), &[3, 2, 2]);
+        let b = blob(None, [2, 3, 2, 2], vec![0.0; 24]);
+        let e = mean_image(&b, "mean.binaryproto").unwrap_err().to_string();
+        assert!(
+            e.starts_with("mean.binaryproto: mean image: expected a non-empty"),
+            "{e}"
+        );
+        let b = blob(None, [1, 3, 2, 0], vec![]);
+        assert!(mean_image(&b, "mean").is_err());
+    }
+
+    #[test]
+    fn truncated_bytes_are_decode_errors() {
+        let b = blob_from(&[1, 3, 4, 4], &[1.0; 48]).unwrap();
+        let bytes = b.encode_to_vec();
+        for cut in [1, 5, bytes.len() / 2, bytes.len() - 1] {
+            match decode_blob(&bytes[..cut], "m.binaryproto") {
+                Err(Error::Decode { file, detail }) => {
+                    assert_eq!(file, "m.binaryproto");
+                    assert!(detail.starts_with("caffe.BlobProto"), "{detail}");
+                }
+                // A cut at a field boundary may decode: then the size check catches it.
+                Ok(partial) => assert!(mean_image(&partial, "m").is_err()),
+                Err(other) => panic!("{other}"),
+            }
+        }
+        assert!(matches!(
+            decode_net(&[0xff, 0xff], "x"),
+            Err(Error::Decode { .. })
+        ));
+    }
+
+    #[test]
+    fn every_v1_type_has_a_v2_name() {
+        let mut names = HashSet::new();
+        for n in 0..64 {
+            if let Ok(t) = LayerType::try_from(n) {
+                match v1_type_name(t) {
+                    None => assert_eq!(t, LayerType::None),
+                    Some(name) => assert!(names.insert(name), "duplicate {name}"),
+                }
+            }
+        }
+        assert_eq!(names.len(), 39);
+    }
+
+    #[test]
+    fn v1_layers_upgrade_like_caffe() {
+        let text = "layers { name: 'fc' type: INNER_PRODUCT bottom: 'x' top: 'y' \
+                    blobs_lr: 1 blobs_lr: 2 weight_decay: 1 weight_decay: 0 param: 'w' \
+                    inner_product_param { num_output: 8 } \
+                    include { phase: TEST } }\n\
+                    layers { name: 'loss' type: SOFTMAX_LOSS bottom: 'y' }";
+        let net = normalize_net(parse_net(text, "v1").unwrap().message, "v1").unwrap();
+        assert!(net.layers.is_empty());
+        let fc = &net.layer[0];
+        assert_eq!(fc.r#type(), "InnerProduct");
+        assert_eq!(
+            (fc.bottom.clone(), fc.top.clone()),
+            (vec!["x".into()], vec!["y".into()])
+        );
+        assert_eq!(fc.param.len(), 2);
+        assert_eq!(
+            (
+                fc.param[0].name(),
+                fc.param[0].lr_mult(),
+                fc.param[0].decay_mult()
+            ),
+            ("w", 1.0, 1.0)
+        );
+        assert_eq!(
+            (
+                fc.param[1].name.as_deref(),
+                fc.param[1].lr_mult(),
+                fc.param[1].decay_mult()
+            ),
+            (None, 2.0, 0.0)
+        );
+        assert_eq!(fc.inner_product_param.as_ref().unwrap().num_output(), 8);
+        assert_eq!(fc.include.len(), 1);
+        assert_eq!(net.layer[1].r#type(), "SoftmaxWithLoss");
+
+        let both = "layer { name: 'a' } layers { name: 'b' type: RELU }";
+        let e = normalize_net(parse_net(both, "mixed").unwrap().message, "mixed").unwrap_err();
+        assert!(e.to_string().contains("both `layer`"), "{e}");
+        let untyped = parse_net("layers { name: 'b' }", "u").unwrap().message;
+        let e = normalize_net(untyped, "u.prototxt")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "u.prototxt: V1 layer `b`: missing or unknown V1 layer type 0"
+        );
+    }
+
+    #[test]
+    fn inputs_from_every_declaration_style() {
+        let net = |t: &str| parse_net(t, "n").unwrap().message;
+        let ins = net_inputs(
+            &net("input: 'a' input_dim: 1 input_dim: 3 input_dim: 5 input_dim: 6"),
+            "n",
+        )
+        .unwrap();
+        assert_eq!(
+            ins,
+            vec![NetInput {
+                name: "a".into(),
+                shape: vec![1, 3, 5, 6]
+            }]
+        );
+        let ins = net_inputs(
+            &net("input: 'a' input: 'b' input_shape { dim: 1 dim: 2 }"),
+            "n",
+        )
+        .unwrap();
+        assert_eq!(ins.len(), 2);
+        assert_eq!(ins[1].shape, vec![1, 2]);
+        let ins = net_inputs(
+            &net("layer { name: 'in' type: 'Input' top: 'data' input_param { shape { dim: 2 dim: 3 } } }"),
+            "n",
+        )
+        .unwrap();
+        assert_eq!(
+            ins,
+            vec![NetInput {
+                name: "data".into(),
+                shape: vec![2, 3]
+            }]
+        );
+
+        for bad in [
+            "input: 'a' input_dim: 1 input_dim: 3",
+            "input: 'a' input: 'b' input: 'c' input_shape { dim: 1 } input_shape { dim: 2 }",
+            "input: 'a' input_dim: 1 input_dim: 1 input_dim: 1 input_dim: -1",
+            "input: 'a' input_shape { dim: 1 } input_dim: 1",
+            "input: 'a'",
+        ] {
+            assert!(
+                matches!(net_inputs(&net(bad), "n"), Err(Error::Format { .. })),
+                "{bad}"
+            );
+        }
+        let mut n = NetParameter::default();
+        n.layer.push(LayerParameter {
+            name: Some("in".into()),
+            r#type: Some("Input".into()),
+            top: vec!["a".into(), "b".into()],
+            input_param: Some(InputParameter { shape: vec![] }),
+            ..LayerParameter::default()
+        });
+        assert!(net_inputs(&n, "n").is_err());
+    }
+
+    #[test]
+    fn caffemodel_writer_checks_names_and_sizes() {
+        let deploy = parse_net(
+            "layers { name: 'fc' type: INNER_PRODUCT inner_product_param { num_output: 2 } }",
+            "d",
+        )
+        .unwrap()
+        .message;
+        let mut w = HashMap::new();
+        w.insert(
+            "fc".to_string(),
+            vec![(vec![2, 3], vec![1.0; 6]), (vec![2], vec![0.5; 2])],
+        );
+        let bytes = caffemodel_with_weights(&deploy, &w, "out.caffemodel").unwrap();
+        let back = decode_net(&bytes, "out.caffemodel").unwrap();
+        assert!(back.layers.is_empty());
+        assert_eq!(back.layer[0].r#type(), "InnerProduct");
+        assert_eq!(
+            blob_to_array(&back.layer[0].blobs[1], "o", "b")
+                .unwrap()
+                .as_slice()
+                .unwrap(),
+            &[0.5, 0.5]
+        );
+
+        w.insert("nope".to_string(), vec![]);
+        let e = caffemodel_with_weights(&deploy, &w, "out.caffemodel")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("layer `nope`"), "{e}");
+        w.remove("nope");
+        w.insert("fc".to_string(), vec![(vec![2, 3], vec![1.0; 5])]);
+        let e = caffemodel_with_weights(&deploy, &w, "out.caffemodel")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("out.caffemodel: layer `fc` blob 0: shape [2, 3] needs 6"),
+            "{e}"
+        );
+    }
 }

@@ -137,9 +137,9 @@ fn check_count(
     width: usize,
 ) -> Result<bool> {
     if !tensor.raw_data().is_empty() || (typed_len == 0 && count > 0) {
-        let expected = count.checked_mul(width).ok_or_else(|| {
-            tensor_error(file, tensor, "declared size overflows the byte count")
-        })?;
+        let expected = count
+            .checked_mul(width)
+            .ok_or_else(|| tensor_error(file, tensor, "declared size overflows the byte count"))?;
         if tensor.raw_data().len() != expected {
             return Err(tensor_error(
                 file,
@@ -199,9 +199,10 @@ pub fn tensor_to_array(tensor: &TensorProto, file: &str) -> Result<ArrayD<f32>> 
                 tensor.double_data.iter().map(|&v| v as f32).collect()
             }
         }
-        Ok(DataType::Int32 | DataType::Int64) => {
-            tensor_to_i64(tensor, file)?.into_iter().map(|v| v as f32).collect()
-        }
+        Ok(DataType::Int32 | DataType::Int64) => tensor_to_i64(tensor, file)?
+            .into_iter()
+            .map(|v| v as f32)
+            .collect(),
         _ => {
             return Err(tensor_error(
                 file,
@@ -368,10 +369,193 @@ pub fn get_string<'a>(node: &'a NodeProto, name: &str) -> Result<Option<&'a str>
 pub fn get_tensor<'a>(node: &'a NodeProto, name: &str) -> Result<Option<&'a TensorProto>> {
     match typed(node, name, AttributeType::Tensor)? {
         None => Ok(None),
-        Some(a) => a
-            .t
-            .as_ref()
-            .map(Some)
-            .ok_or_else(|| attribute_error(node, name, "TENSOR attribute without a tensor")),
+        Some(a) => {
+            a.t.as_ref()
+                .map(Some)
+                .ok_or_else(|| attribute_error(node, name, "TENSOR attribute without a tensor"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::proto::onnx::StringStringEntryProto;
+
+    fn tensor(data_type: DataType, dims: &[i64]) -> TensorProto {
+        TensorProto {
+            name: Some("t".into()),
+            data_type: Some(data_type as i32),
+            dims: dims.to_vec(),
+            ..TensorProto::default()
+        }
+    }
+
+    #[test]
+    fn float_tensors_from_typed_field_or_raw_bytes() {
+        let mut t = tensor(DataType::Float, &[2, 2]);
+        t.float_data = vec![1.0, 2.0, 3.0, 4.0];
+        assert_eq!(tensor_to_array(&t, "m").unwrap()[[1, 0]], 3.0);
+        let mut r = tensor(DataType::Float, &[3]);
+        r.raw_data = Some(
+            [1.5f32, -2.0, 0.25]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
+        );
+        assert_eq!(
+            tensor_to_array(&r, "m").unwrap().as_slice().unwrap(),
+            &[1.5, -2.0, 0.25]
+        );
+        // Scalars have no dims and one value.
+        let mut s = tensor(DataType::Double, &[]);
+        s.double_data = vec![0.5];
+        assert_eq!(tensor_to_array(&s, "m").unwrap().shape(), &[] as &[usize]);
+        let mut i = tensor(DataType::Int32, &[2]);
+        i.int32_data = vec![-1, 7];
+        assert_eq!(
+            tensor_to_array(&i, "m").unwrap().as_slice().unwrap(),
+            &[-1.0, 7.0]
+        );
+    }
+
+    #[test]
+    fn int64_tensors() {
+        let mut t = tensor(DataType::Int64, &[2]);
+        t.raw_data = Some(
+            [-3i64, 1 << 40]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
+        );
+        assert_eq!(tensor_to_i64(&t, "m").unwrap(), vec![-3, 1 << 40]);
+        let mut t = tensor(DataType::Int64, &[3]);
+        t.int64_data = vec![0, 1, 2];
+        assert_eq!(tensor_to_i64(&t, "m").unwrap(), vec![0, 1, 2]);
+        let f = tensor(DataType::Float, &[0]);
+        assert!(tensor_to_i64(&f, "m").is_err());
+    }
+
+    #[test]
+    fn declared_sizes_are_checked() {
+        let mut t = tensor(DataType::Float, &[2, 3]);
+        t.raw_data = Some(vec![0; 23]);
+        let e = tensor_to_array(&t, "m.onnx").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "m.onnx: tensor `t`: dims [2, 3] of FLOAT need 24 bytes of raw_data, got 23"
+        );
+        let mut t = tensor(DataType::Float, &[2, 3]);
+        t.float_data = vec![0.0; 5];
+        assert!(tensor_to_array(&t, "m")
+            .unwrap_err()
+            .to_string()
+            .contains("declare 6 values"));
+        let huge = tensor(DataType::Float, &[1 << 62, 1 << 62]);
+        assert!(tensor_to_array(&huge, "m")
+            .unwrap_err()
+            .to_string()
+            .contains("overflow"));
+        let big = tensor(DataType::Float, &[1 << 62]);
+        assert!(tensor_to_array(&big, "m")
+            .unwrap_err()
+            .to_string()
+            .contains("overflows"));
+        let neg = tensor(DataType::Float, &[-1]);
+        assert!(tensor_to_array(&neg, "m")
+            .unwrap_err()
+            .to_string()
+            .contains("negative"));
+        let f16 = tensor(DataType::Float16, &[1]);
+        assert!(tensor_to_array(&f16, "m")
+            .unwrap_err()
+            .to_string()
+            .contains("FLOAT16"));
+    }
+
+    #[test]
+    fn external_data_is_an_error() {
+        let mut t = tensor(DataType::Float, &[4]);
+        t.data_location = Some(DataLocation::External as i32);
+        t.external_data = vec![StringStringEntryProto {
+            key: Some("location".into()),
+            value: Some("weights.bin".into()),
+        }];
+        let e = tensor_to_array(&t, "m.onnx").unwrap_err().to_string();
+        assert!(e.contains("external file (`weights.bin`)"), "{e}");
+    }
+
+    #[test]
+    fn attribute_getters_check_types() {
+        let attr = |name: &str, t: AttributeType| AttributeProto {
+            name: Some(name.into()),
+            r#type: Some(t as i32),
+            ..AttributeProto::default()
+        };
+        let node = NodeProto {
+            name: Some("pool".into()),
+            op_type: Some("MaxPool".into()),
+            attribute: vec![
+                AttributeProto {
+                    i: Some(1),
+                    ..attr("ceil_mode", AttributeType::Int)
+                },
+                AttributeProto {
+                    ints: vec![3, 3],
+                    ..attr("kernel_shape", AttributeType::Ints)
+                },
+                AttributeProto {
+                    f: Some(0.5),
+                    ..attr("alpha", AttributeType::Float)
+                },
+                AttributeProto {
+                    s: Some(b"NOTSET".to_vec()),
+                    ..attr("auto_pad", AttributeType::String)
+                },
+                AttributeProto {
+                    s: Some(vec![0xff]),
+                    ..attr("bad", AttributeType::String)
+                },
+                // IR version 1 style: no type, inferred from the field set.
+                AttributeProto {
+                    name: Some("old".into()),
+                    floats: vec![1.0],
+                    ..AttributeProto::default()
+                },
+                AttributeProto {
+                    name: Some("empty".into()),
+                    ..AttributeProto::default()
+                },
+            ],
+            ..NodeProto::default()
+        };
+        assert_eq!(get_int(&node, "ceil_mode").unwrap(), Some(1));
+        assert_eq!(
+            get_ints(&node, "kernel_shape").unwrap(),
+            Some(&[3i64, 3][..])
+        );
+        assert_eq!(get_float(&node, "alpha").unwrap(), Some(0.5));
+        assert_eq!(get_string(&node, "auto_pad").unwrap(), Some("NOTSET"));
+        assert_eq!(get_floats(&node, "old").unwrap(), Some(&[1.0f32][..]));
+        assert_eq!(get_ints(&node, "empty").unwrap(), Some(&[][..]));
+        assert_eq!(get_int(&node, "missing").unwrap(), None);
+        assert!(get_tensor(&node, "missing").unwrap().is_none());
+        let e = get_ints(&node, "alpha").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "node `pool` (MaxPool), attribute `alpha`: expected INTS, got FLOAT"
+        );
+        assert!(get_string(&node, "bad").is_err());
+        assert!(get_tensor(&node, "kernel_shape").is_err());
+    }
+
+    #[test]
+    fn garbage_is_a_decode_error() {
+        let e = decode_model(&[0x0a, 0xff, 0xff, 0xff], "x.onnx").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("x.onnx: cannot decode onnx.ModelProto"),
+            "{e}"
+        );
     }
 }
