@@ -83,6 +83,64 @@ pub enum Error {
         /// Its position in the flattened tensor.
         index: usize,
     },
+
+    /// A model file could not be read from disk.
+    #[error("{file}: cannot read: {source}")]
+    Io {
+        /// The path as given.
+        file: String,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A text file (Caffe prototxt) is malformed, or a value does not fit its field.
+    #[error("{file}:{line}:{column}: {detail}")]
+    Parse {
+        /// The file (or the label given for in-memory text).
+        file: String,
+        /// 1-based line of the offending token.
+        line: usize,
+        /// 1-based column (in characters) of the offending token.
+        column: usize,
+        /// What is wrong, naming the field path (e.g. `layer[3]("conv1").convolution_param`).
+        detail: String,
+    },
+
+    /// A binary protobuf file (ONNX model, caffemodel, binaryproto) could not be decoded:
+    /// truncated, corrupt, or not a file of that kind.
+    #[error("{file}: cannot decode {detail}")]
+    Decode {
+        /// The file (or the label given for in-memory bytes).
+        file: String,
+        /// The message type expected and the decoder's complaint.
+        detail: String,
+    },
+
+    /// A file decodes but its content is inconsistent or unsupported: a blob whose data
+    /// length differs from its shape, a tensor stored externally, V1 and V2 layers mixed, ...
+    #[error("{file}: {layer}: {detail}")]
+    Format {
+        /// The file (or the label given for in-memory data).
+        file: String,
+        /// The layer, tensor, blob or input at fault, e.g. `layer `conv1` blob 0`.
+        layer: String,
+        /// What is wrong, with the offending values.
+        detail: String,
+    },
+
+    /// An ONNX node attribute is missing, has the wrong type or an invalid value.
+    #[error("node `{node}` ({op}), attribute `{attribute}`: {detail}")]
+    Attribute {
+        /// The node's name (or `#index` when it has none).
+        node: String,
+        /// The node's operator type, e.g. `Conv`.
+        op: String,
+        /// The attribute's name.
+        attribute: String,
+        /// What is wrong, e.g. `expected INTS, got FLOAT`.
+        detail: String,
+    },
 }
 
 impl Error {

@@ -9,6 +9,7 @@ pub mod composite;
 pub mod error;
 pub mod explain;
 pub mod graph;
+pub mod import;
 pub mod kernels;
 pub mod ops;
 pub mod rules;

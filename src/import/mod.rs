@@ -1,0 +1,55 @@
+//! Reading model files: ONNX models and Caffe networks (prototxt, caffemodel, binaryproto).
+//!
+//! This layer decodes files into typed protobuf messages and checks that what they declare is
+//! consistent with what they contain; it does not build [`Graph`](crate::Graph)s.
+//!
+//! - [`proto`]: the Rust types generated (in `build.rs`, with `prost-build` and `protox`, no
+//!   `protoc`) from our abridged schemas `proto/caffe.proto` and `proto/onnx.proto`.
+//! - [`prototxt`]: a parser of the protobuf text format as Caffe files use it, filling
+//!   [`proto::caffe::NetParameter`]; unknown fields are skipped with a warning.
+//! - [`caffe_model`]: binary `.caffemodel` and `.binaryproto` decoding, the mean image, the
+//!   V1 → V2 layer upgrade, the network inputs, and writing caffemodels.
+//! - [`onnx_model`]: ONNX `ModelProto` decoding, tensors as `ndarray` arrays, and typed
+//!   attribute getters.
+//!
+//! Every function that reads user data takes a `file` label (the path, or any name for
+//! in-memory data) that ends up in its errors.
+
+pub mod caffe_model;
+pub mod onnx_model;
+pub mod prototxt;
+
+/// Types generated from `proto/*.proto` by `prost-build`.
+pub mod proto {
+    /// Caffe messages (package `caffe`): `NetParameter`, `LayerParameter`, `BlobProto`, ...
+    #[allow(missing_docs, clippy::all, clippy::pedantic, rustdoc::all)]
+    pub mod caffe {
+        include!(concat!(env!("OUT_DIR"), "/caffe.rs"));
+    }
+
+    /// ONNX messages (package `onnx`): `ModelProto`, `GraphProto`, `NodeProto`, ...
+    #[allow(missing_docs, clippy::all, clippy::pedantic, rustdoc::all)]
+    pub mod onnx {
+        include!(concat!(env!("OUT_DIR"), "/onnx.rs"));
+    }
+
+    /// The encoded `FileDescriptorSet` of both schemas, as compiled by `build.rs`.
+    pub(crate) const DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/lrp_descriptors.bin"));
+}
+
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// Reads a whole file, naming it in the error.
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::Io {
+        file: path.display().to_string(),
+        source,
+    })
+}
+
+/// Product of `dims` with overflow checking; `None` on overflow.
+pub(crate) fn checked_product(dims: &[usize]) -> Option<usize> {
+    dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}
