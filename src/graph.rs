@@ -463,9 +463,11 @@ impl GraphBuilder {
         for t in &node.inputs {
             match self.shapes.get(t) {
                 Some(s) => shapes.push(s.as_slice()),
-                None => return Err(Error::Graph(format!(
+                None => {
+                    return Err(Error::Graph(format!(
                     "{nref} reads tensor `{t}`, which no earlier node writes and is not an input"
-                ))),
+                )))
+                }
             }
         }
         let out = node.op.output_shape(&nref, &shapes)?;

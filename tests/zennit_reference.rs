@@ -98,3 +98,30 @@ fn age_epsilon_alpha2_beta1_flat() {
         "epsilon_alpha2beta1_flat",
     );
 }
+
+#[test]
+fn age_all_81_classes_at_once_equal_81_single_runs() {
+    // One forward and one batched backward pass for all classes must give exactly what 81
+    // separate runs give (to 1e-6 of each map's largest value).
+    let g = onnx::load(format!("{SHARED}/models/age-v1.onnx")).unwrap();
+    let x: ArrayD<f32> = read_npy(format!("{SHARED}/reference/astronaut_age_input.npy")).unwrap();
+    for preset in ["epsilon-plus-flat", "epsilon-alpha2-beta1-flat"] {
+        let ex = Explainer::new(g.clone(), &Composite::preset(preset).unwrap()).unwrap();
+        let all = ex.explain(&x, &Target::All).unwrap();
+        assert_eq!(all.relevance.shape(), &[1, 81, 3, 64, 64]);
+        for c in 0..81 {
+            let one = ex.explain(&x, &Target::Class(c)).unwrap();
+            let a = all.relevance.slice(ndarray::s![0, c, .., .., ..]);
+            let b = one.relevance.slice(ndarray::s![0, 0, .., .., ..]);
+            let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let worst = a
+                .iter()
+                .zip(b.iter())
+                .fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+            assert!(
+                worst <= 1e-6 * scale,
+                "{preset} class {c}: {worst} of {scale}"
+            );
+        }
+    }
+}

@@ -135,7 +135,12 @@ pub fn im2col(x: &[f32], g: &Geometry, p0: usize, p1: usize, col: &mut [f32]) {
 /// positions `p0..p1`) into the input position it was read from. Entries that fell on
 /// padding are dropped. `x` is accumulated into, not overwritten.
 pub fn col2im(col: &[f32], g: &Geometry, p0: usize, p1: usize, x: &mut [f32]) {
-    let ncols = p1 - p0;
+    col2im_strided(col, p1 - p0, g, p0, p1, x);
+}
+
+/// [`col2im`] for a `col` whose rows are `ld ≥ p1 − p0` apart (a column block of a wider
+/// matrix).
+pub fn col2im_strided(col: &[f32], ld: usize, g: &Geometry, p0: usize, p1: usize, x: &mut [f32]) {
     let mut row = 0;
     for c in 0..g.channels {
         let plane = &mut x[c * g.h * g.w..(c + 1) * g.h * g.w];
@@ -143,7 +148,7 @@ pub fn col2im(col: &[f32], g: &Geometry, p0: usize, p1: usize, x: &mut [f32]) {
             let (r_lo, r_hi) = g.valid_rows(i);
             for j in 0..g.kw {
                 let (c_lo, c_hi) = g.valid_cols(j);
-                let src = &col[row * ncols..(row + 1) * ncols];
+                let src = &col[row * ld..row * ld + (p1 - p0)];
                 let mut p = p0;
                 while p < p1 {
                     let orow = p / g.ow;
@@ -155,8 +160,18 @@ pub fn col2im(col: &[f32], g: &Geometry, p0: usize, p1: usize, x: &mut [f32]) {
                         let lo = c_lo.clamp(oc0, oc1);
                         let hi = c_hi.clamp(lo, oc1);
                         let base = j * g.dw;
-                        for oc in lo..hi {
-                            dst[oc * g.sw + base - g.pl] += src[p - p0 + oc - oc0];
+                        if g.sw == 1 {
+                            let d0 = lo + base - g.pl;
+                            for (d, s) in dst[d0..d0 + (hi - lo)]
+                                .iter_mut()
+                                .zip(&src[p - p0 + lo - oc0..p - p0 + hi - oc0])
+                            {
+                                *d += s;
+                            }
+                        } else {
+                            for oc in lo..hi {
+                                dst[oc * g.sw + base - g.pl] += src[p - p0 + oc - oc0];
+                            }
                         }
                     }
                     p += oc1 - oc0;

@@ -361,6 +361,9 @@ pub(crate) fn conv_transpose(
     groups: usize,
     out: &mut [f32],
 ) {
+    if n >= 2 * kernels::threads() {
+        return conv_transpose_batched(s, n, c, g, w, m, groups, out);
+    }
     let positions = g.positions();
     let (mg, kg, cg) = (m / groups, g.rows(), g.channels);
     let khw = g.kh * g.kw;
@@ -406,6 +409,82 @@ pub(crate) fn conv_transpose(
                 crate::kernels::im2col::col2im(col, &sub, 0, positions, dst);
             });
         }
+    });
+}
+
+/// [`conv_transpose`] for many samples: blocks of samples become the columns of one GEMM
+/// per group (`Wᵀ · [S_1 … S_b]`), so that explaining `k` classes at once runs wide GEMMs
+/// instead of `k` narrow ones. Parallel over sample blocks.
+#[allow(clippy::too_many_arguments)]
+fn conv_transpose_batched(
+    s: &[f32],
+    n: usize,
+    c: usize,
+    g: &Geometry,
+    w: &[f32],
+    m: usize,
+    groups: usize,
+    out: &mut [f32],
+) {
+    let positions = g.positions();
+    let (mg, kg, cg) = (m / groups, g.rows(), g.channels);
+    let plane = g.h * g.w;
+    let (in_img, out_img) = (c * plane, m * positions);
+    // Samples per block: enough columns for an efficient GEMM, scratch of about 4 MB, and
+    // at least two blocks per thread when there are samples enough.
+    let cap = (1usize << 20) / (positions * (mg + kg)).max(1);
+    let per = n.div_ceil(2 * kernels::threads()).min(cap).max(1);
+    let blocks: Vec<(usize, usize)> = (0..n.div_ceil(per))
+        .map(|b| (b * per, ((b + 1) * per).min(n)))
+        .collect();
+    let op = SyncPtr::new(out);
+    blocks.par_iter().for_each(|&(s0, s1)| {
+        // SAFETY: block s0..s1 writes only samples s0..s1 of `out`; blocks are disjoint and
+        // `out` outlives the loop.
+        let out = unsafe { op.slice() };
+        let bs = s1 - s0;
+        let cols = bs * positions;
+        kernels::with_scratch(mg * cols + kg * cols, |buf| {
+            let (sb, col) = buf.split_at_mut(mg * cols);
+            for grp in 0..groups {
+                // Gather S of this group: [mg × (bs·P)], sample-major columns.
+                for (i, smp) in (s0..s1).enumerate() {
+                    let src = &s[smp * out_img + grp * mg * positions..];
+                    for j in 0..mg {
+                        sb[j * cols + i * positions..j * cols + (i + 1) * positions]
+                            .copy_from_slice(&src[j * positions..(j + 1) * positions]);
+                    }
+                }
+                let wt = MatRef {
+                    data: &w[grp * mg * kg..(grp + 1) * mg * kg],
+                    rs: 1,
+                    cs: kg,
+                };
+                kernels::sgemm(
+                    kg,
+                    cols,
+                    mg,
+                    wt,
+                    MatRef::row_major(sb, cols),
+                    col,
+                    cols,
+                    false,
+                );
+                for (i, smp) in (s0..s1).enumerate() {
+                    let dst = &mut out
+                        [smp * in_img + grp * cg * plane..smp * in_img + (grp + 1) * cg * plane];
+                    dst.fill(0.0);
+                    crate::kernels::im2col::col2im_strided(
+                        &col[i * positions..],
+                        cols,
+                        g,
+                        0,
+                        positions,
+                        dst,
+                    );
+                }
+            }
+        });
     });
 }
 
@@ -658,7 +737,8 @@ mod tests {
             let pads = [rng.below(3), rng.below(3), rng.below(3), rng.below(3)];
             let h = dilation[0] * (k[0] - 1) + 1 + rng.below(9);
             let w = dilation[1] * (k[1] - 1) + 1 + rng.below(9);
-            let n = 1 + rng.below(3);
+            // Up to 7 samples: both the per-sample and the batched path (n ≥ 2·threads).
+            let n = 1 + rng.below(7);
             let weight = random(&[m, c / groups, k[0], k[1]], 500 + t)
                 .into_dimensionality()
                 .unwrap();

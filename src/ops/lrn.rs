@@ -301,4 +301,20 @@ mod tests {
             .to_string();
         assert!(msg.contains("norm1"), "{msg}");
     }
+
+    #[test]
+    fn paper_rule_hand_computed() {
+        // Two channels at one position, size 3 (both channels in each window), α = 0.3
+        // (α/n = 0.1), β = 0.5, k = 1, x = [1, 2], R_out = [1, 1]: s_0 = s_1 = 1.5 and
+        // R_0 = 1·(1.1)^−½ − 2·0.1·0.5·1²·(2·1·1.5^−1.5) = 0.8445963
+        // R_1 = 2·(1.4)^−½ − 2·0.1·0.5·2²·(1·1·1.5^−1.5) = 1.4725761
+        let l = Lrn::new(3, 0.3, 0.5, 1.0);
+        let x = Tensor::from_shape_vec(IxDyn(&[1, 2, 1, 1]), vec![1.0, 2.0]).unwrap();
+        let r = l.paper_relevance(&x, &[1.0, 1.0], 1);
+        assert!((r[0] - 0.844_596_4).abs() < 1e-6, "{r:?}");
+        assert!((r[1] - 1.472_576_1).abs() < 1e-6, "{r:?}");
+        // Two maps per image (k = 2) give the same per map.
+        let r2 = l.paper_relevance(&x, &[1.0, 1.0, 2.0, 2.0], 2);
+        assert!((r2[2] - 2.0 * r[0]).abs() < 1e-6 && (r2[3] - 2.0 * r[1]).abs() < 1e-6);
+    }
 }
