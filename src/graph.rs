@@ -418,11 +418,16 @@ impl Graph {
     }
 }
 
-/// Builds a [`Graph`] node by node; each node's output tensor is named after the node.
+/// Builds a [`Graph`] node by node; each node's output tensor is named after the node unless
+/// given explicitly ([`GraphBuilder::push`]).
+///
+/// [`GraphBuilder::push_checked`] infers each node's shape as it is added, so importers and
+/// code-built networks know the shapes of what they have built so far.
 #[derive(Debug, Default)]
 pub struct GraphBuilder {
     inputs: Vec<(String, Vec<usize>)>,
     nodes: Vec<Node>,
+    shapes: HashMap<String, Vec<usize>>,
 }
 
 impl GraphBuilder {
@@ -434,18 +439,45 @@ impl GraphBuilder {
     /// Declare a graph input with its per-sample shape; returns its name.
     pub fn input(&mut self, name: &str, shape: &[usize]) -> String {
         self.inputs.push((name.to_string(), shape.to_vec()));
+        self.shapes.insert(name.to_string(), shape.to_vec());
         name.to_string()
     }
 
     /// Add node `name` applying `op` to `inputs`; returns the output tensor's name (`name`).
+    /// Shapes are checked when the graph is built.
     pub fn add(&mut self, name: &str, op: Op, inputs: &[&str]) -> String {
         self.nodes.push(Node::new(name, op, inputs));
         name.to_string()
     }
 
-    /// Add a fully specified node.
+    /// Add a fully specified node without checking it now.
     pub fn push(&mut self, node: Node) {
         self.nodes.push(node);
+    }
+
+    /// Add `node` after inferring its output shape from the shapes of the nodes added before
+    /// (which must be added in data-flow order); returns that shape.
+    pub fn push_checked(&mut self, node: Node) -> Result<Vec<usize>> {
+        let nref = node.node_ref();
+        let mut shapes = Vec::with_capacity(node.inputs.len());
+        for t in &node.inputs {
+            match self.shapes.get(t) {
+                Some(s) => shapes.push(s.as_slice()),
+                None => return Err(Error::Graph(format!(
+                    "{nref} reads tensor `{t}`, which no earlier node writes and is not an input"
+                ))),
+            }
+        }
+        let out = node.op.output_shape(&nref, &shapes)?;
+        self.shapes.insert(node.output.clone(), out.clone());
+        self.nodes.push(node);
+        Ok(out)
+    }
+
+    /// Shape of a tensor added with [`GraphBuilder::input`] or
+    /// [`GraphBuilder::push_checked`].
+    pub fn shape(&self, tensor: &str) -> Option<&[usize]> {
+        self.shapes.get(tensor).map(Vec::as_slice)
     }
 
     /// Validate and build the graph with the given outputs.

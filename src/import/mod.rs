@@ -16,6 +16,7 @@
 //! in-memory data) that ends up in its errors.
 
 pub mod caffe_model;
+pub mod onnx;
 pub mod onnx_model;
 pub mod prototxt;
 

@@ -135,6 +135,13 @@ impl Conv2d {
             .expect("conv weight is kept in standard layout")
     }
 
+    /// Replace weight and bias with arrays of the same shapes (rewriting passes).
+    pub(crate) fn replace_params(&mut self, weight: Array4<f32>, bias: Option<Array1<f32>>) {
+        debug_assert_eq!(weight.shape(), self.weight.shape());
+        self.weight = weight.as_standard_layout().into_owned();
+        self.bias = bias.map(|b| b.as_standard_layout().into_owned());
+    }
+
     /// Output channels `M`.
     pub fn out_channels(&self) -> usize {
         self.weight.shape()[0]

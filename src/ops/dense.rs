@@ -46,6 +46,13 @@ impl Dense {
         self.bias.as_ref()
     }
 
+    /// Replace weight and bias with arrays of the same shapes (rewriting passes).
+    pub(crate) fn replace_params(&mut self, weight: Array2<f32>, bias: Option<Array1<f32>>) {
+        debug_assert_eq!(weight.shape(), self.weight.shape());
+        self.weight = weight.as_standard_layout().into_owned();
+        self.bias = bias.map(|b| b.as_standard_layout().into_owned());
+    }
+
     pub(crate) fn weight_slice(&self) -> &[f32] {
         self.weight
             .as_slice()

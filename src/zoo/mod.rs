@@ -26,12 +26,11 @@ mod googlenet;
 pub mod rng;
 mod vgg;
 
-use crate::error::{Error, NodeRef, Result};
-use crate::graph::{Graph, GraphBuilder};
+use crate::error::{Error, Result};
+use crate::graph::{Graph, GraphBuilder, Node};
 use crate::ops::{Concat, Conv2d, Dense, Lrn, Op, Pool2d, PoolRounding, Softmax};
 use ndarray::{Array1, Array2, Array4};
 use rng::Rng;
-use std::collections::HashMap;
 
 pub use googlenet::googlenet_with_aux;
 
@@ -156,40 +155,28 @@ pub fn build(arch: Architecture, classes: usize, seed: u64) -> Result<Graph> {
 pub(crate) struct NetBuilder {
     b: GraphBuilder,
     rng: Rng,
-    shapes: HashMap<String, Vec<usize>>,
 }
 
 impl NetBuilder {
     pub(crate) fn new(input: &str, shape: [usize; 3], seed: u64) -> Self {
         let mut b = GraphBuilder::new();
         b.input(input, &shape);
-        let mut shapes = HashMap::new();
-        shapes.insert(input.to_string(), shape.to_vec());
         NetBuilder {
             b,
             rng: Rng::new(seed),
-            shapes,
         }
     }
 
     fn shape(&self, t: &str) -> Result<&[usize]> {
-        self.shapes
-            .get(t)
-            .map(Vec::as_slice)
+        self.b
+            .shape(t)
             .ok_or_else(|| Error::Graph(format!("zoo: unknown tensor `{t}`")))
     }
 
     /// Add a node, infer its shape right away (so the builder knows channel counts).
     pub(crate) fn add(&mut self, name: &str, op: Op, inputs: &[&str]) -> Result<String> {
-        let node = NodeRef::new(name, op.kind());
-        let shapes: Vec<Vec<usize>> = inputs
-            .iter()
-            .map(|t| self.shape(t).map(<[usize]>::to_vec))
-            .collect::<Result<_>>()?;
-        let refs: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
-        let out = op.output_shape(&node, &refs)?;
-        self.shapes.insert(name.to_string(), out);
-        Ok(self.b.add(name, op, inputs))
+        self.b.push_checked(Node::new(name, op, inputs))?;
+        Ok(name.to_string())
     }
 
     fn normal(&mut self, n: usize, std: f32) -> Vec<f32> {
