@@ -72,7 +72,7 @@ fn run_case(name: &str) {
         .find(|c| c.name == name)
         .unwrap_or_else(|| panic!("case `{name}` is not in manifest.json"));
     let dir = data_dir("onnx_node").join(name);
-    let graph = lrp::import::onnx::load(&dir.join("model.onnx"))
+    let graph = lrp::import::onnx::load(dir.join("model.onnx"))
         .unwrap_or_else(|e| panic!("{name}: import failed: {e}"));
     let x = read_tensor(&dir.join("input_0.pb"));
     let want = read_tensor(&dir.join("output_0.pb"));
@@ -122,6 +122,7 @@ node_cases! {
     maxpool_2d_pads,
     maxpool_2d_strides,
     maxpool_2d_ceil,
+    maxpool_2d_ceil_output_size_reduce_by_one,
     maxpool_2d_dilations,
     averagepool_2d_default,
     averagepool_2d_precomputed_pads,
@@ -131,6 +132,7 @@ node_cases! {
     averagepool_2d_pads,
     averagepool_2d_pads_count_include_pad,
     averagepool_2d_ceil,
+    averagepool_2d_ceil_last_window_starts_on_pad,
     globalaveragepool,
     globalaveragepool_precomputed,
     lrn,
@@ -153,7 +155,7 @@ node_cases! {
     gemm_opset7_bias_row,
     matmul_2d_batch4,
     relu_4d,
-    relu_2d_opset6,
+    relu_2d_opset7,
     add_same_shape_const,
     add_per_channel_const,
     add_scalar_const,
@@ -167,7 +169,7 @@ node_cases! {
     concat_axis1_branches,
     concat_axis_neg3_three_inputs,
     batchnorm_opset9,
-    pad_opset2_attr,
+    pad_opset10_attr,
     pad_opset11_input_zero,
     pad_opset13_value,
     flatten_opset9_axis1,
