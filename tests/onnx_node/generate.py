@@ -1,0 +1,668 @@
+#!/usr/bin/env python3
+"""Generate the node-level ONNX conformance cases in tests/data/onnx_node/.
+
+Run from the repository root, with a Python that has `onnx` (1.23.2 was used) and
+`onnxruntime` (1.32.0 was used) installed:
+
+    python tests/onnx_node/generate.py
+
+The case directories and the manifest are rewritten from scratch (README.md and NOTICE
+are kept). Each case becomes
+tests/data/onnx_node/<case>/{model.onnx, input_0.pb, output_0.pb} (serialized ONNX
+ModelProto / TensorProtos) and one line of tests/data/onnx_node/manifest.json. The case list
+here and the `node_cases!` list in tests/onnx_node.rs must agree (a test checks it).
+
+Two kinds of cases:
+
+- "onnx-case": a node test case of the ONNX package itself
+  (`onnx.backend.test.case.node.collect_testcases()`, the code that generates
+  onnx/backend/test/data/node/ in the ONNX repository). Its inputs and expected output are
+  the package's, computed by the numpy code of onnx/backend/test/case/node/<op>.py. Our
+  importer reads only the first graph input as data and needs every other input to be a
+  constant, so every input but the first becomes an initializer holding the case's value.
+  The cases are generated at the newest opset (22/25); the importer's contract is opsets
+  7-18, so the opset import is lowered to 18 where the operator's semantics at 18 are the same (the
+  model is checked with onnx.checker and run by onnxruntime at that opset).
+- "custom": a small model built here for what the package's cases do not cover in the form
+  our importer takes (batch-first 2-D/4-D data, a constant second operand, older opsets).
+  Its expected output comes from the ONNX package's reference implementation
+  (`onnx.reference.ReferenceEvaluator`), except where that implementation is known to be
+  wrong for the opset used (see `REF_NUMPY` below), where it comes from the numpy reference
+  functions of the package's own node test cases.
+
+Every case's expected output is cross-checked against onnxruntime with the case's
+tolerance; the script fails if they disagree.
+
+Skipped on purpose (see tests/data/onnx_node/README.md): cases whose data input is not 2-D
+or 4-D batch-first (most Add/Mul/Relu/Softmax/Reshape/Concat/Dropout cases are 3-D, 1-D or
+5-D), whose first input is a weight (Gemm transA), whose bias depends on the batch size
+(gemm_default_matrix_bias), non-float data (edge/reflect/wrap Pad use int32), training mode,
+and attributes newer than opset 18 (AveragePool dilations, opset 19).
+test_maxpool_2d_ceil_output_size_reduce_by_one and
+test_averagepool_2d_ceil_last_window_starts_on_pad stay at opset 22: their expected output
+drops a ceil_mode window that starts in the padding, and at opset 18 onnx's own shape
+inference gives one more output column/row (2 vs 1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+from onnx.backend.test.case.node import collect_testcases
+from onnx.backend.test.case.node.batch_normalization import _batchnorm_test_mode
+from onnx.reference import ReferenceEvaluator
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.normpath(os.path.join(HERE, "..", "data", "onnx_node"))
+
+RTOL, ATOL = 1e-5, 1e-6
+# Cases whose expected values are written with few digits in the ONNX case: they get the
+# tolerance the ONNX case itself declares (TestCase.rtol/atol, the runner's 1e-3 / 1e-7).
+LOOSE = {
+    # expected output typed in with 4 decimals in onnx/backend/test/case/node/averagepool.py
+    "averagepool_2d_ceil_last_window_starts_on_pad",
+}
+IR_VERSION = 8  # enough for opset 18, read by every onnxruntime
+
+# name -> (ONNX package case, opset to lower to, what it covers)
+ONNX_CASES = {
+    "conv_basic_with_padding": ("test_basic_conv_with_padding", 18, "3x3 kernel, pads 1"),
+    "conv_basic_without_padding": ("test_basic_conv_without_padding", 18, "3x3 kernel, no pads"),
+    "conv_with_strides_padding": ("test_conv_with_strides_padding", 18, "strides 2, pads 1"),
+    "conv_with_strides_no_padding": ("test_conv_with_strides_no_padding", 18, "strides 2"),
+    "conv_with_strides_and_asymmetric_padding": (
+        "test_conv_with_strides_and_asymmetric_padding",
+        18,
+        "strides 2, pads [1,0,1,0]",
+    ),
+    "conv_with_autopad_same": (
+        "test_conv_with_autopad_same",
+        18,
+        "auto_pad SAME_LOWER, strides 2",
+    ),
+    "gemm_default_zero_bias": ("test_gemm_default_zero_bias", 18, "bias [1,4] of zeros"),
+    "gemm_default_no_bias": ("test_gemm_default_no_bias", 18, "no bias (C omitted)"),
+    "gemm_default_scalar_bias": ("test_gemm_default_scalar_bias", 18, "scalar bias []"),
+    "gemm_default_single_elem_vector_bias": (
+        "test_gemm_default_single_elem_vector_bias",
+        18,
+        "bias [1] broadcast",
+    ),
+    "gemm_default_vector_bias": ("test_gemm_default_vector_bias", 18, "bias [1,4]"),
+    "gemm_transpose_b": ("test_gemm_transposeB", 18, "transB=1"),
+    "gemm_alpha": ("test_gemm_alpha", 18, "alpha=0.5"),
+    "gemm_beta": ("test_gemm_beta", 18, "beta=0.5"),
+    "matmul_2d": ("test_matmul_2d", 18, "[3,4] x constant [4,3]"),
+    "maxpool_2d_default": ("test_maxpool_2d_default", 18, "2x2 kernel, stride 1"),
+    "maxpool_2d_precomputed_pads": (
+        "test_maxpool_2d_precomputed_pads",
+        18,
+        "5x5 kernel, pads 2",
+    ),
+    "maxpool_2d_precomputed_strides": (
+        "test_maxpool_2d_precomputed_strides",
+        18,
+        "2x2 kernel, strides 2",
+    ),
+    "maxpool_2d_precomputed_same_upper": (
+        "test_maxpool_2d_precomputed_same_upper",
+        18,
+        "auto_pad SAME_UPPER, strides 2",
+    ),
+    "maxpool_2d_same_lower": ("test_maxpool_2d_same_lower", 18, "auto_pad SAME_LOWER"),
+    "maxpool_2d_pads": ("test_maxpool_2d_pads", 18, "pads 2, 3x3 kernel"),
+    "maxpool_2d_strides": ("test_maxpool_2d_strides", 18, "5x5 kernel, strides 3"),
+    "maxpool_2d_ceil": ("test_maxpool_2d_ceil", 18, "ceil_mode=1, strides 2"),
+    # Kept at the case's own opset (22): the rule that a ceil_mode window starting in the
+    # padding is dropped is not what onnx's shape inference does at opset 18 (it gives one
+    # more output row/column), so these cannot be lowered.
+    "maxpool_2d_ceil_output_size_reduce_by_one": (
+        "test_maxpool_2d_ceil_output_size_reduce_by_one",
+        22,
+        "opset 22, ceil_mode=1, last window would start in the padding: dropped",
+    ),
+    "maxpool_2d_dilations": ("test_maxpool_2d_dilations", 18, "dilations 2"),
+    "averagepool_2d_default": ("test_averagepool_2d_default", 18, "2x2 kernel, stride 1"),
+    "averagepool_2d_precomputed_pads": (
+        "test_averagepool_2d_precomputed_pads",
+        18,
+        "pads 2, count_include_pad=0",
+    ),
+    "averagepool_2d_precomputed_pads_count_include_pad": (
+        "test_averagepool_2d_precomputed_pads_count_include_pad",
+        18,
+        "pads 2, count_include_pad=1",
+    ),
+    "averagepool_2d_precomputed_strides": (
+        "test_averagepool_2d_precomputed_strides",
+        18,
+        "strides 2",
+    ),
+    "averagepool_2d_precomputed_same_upper": (
+        "test_averagepool_2d_precomputed_same_upper",
+        18,
+        "auto_pad SAME_UPPER, strides 2",
+    ),
+    "averagepool_2d_pads": ("test_averagepool_2d_pads", 18, "pads 2, count_include_pad=0"),
+    "averagepool_2d_pads_count_include_pad": (
+        "test_averagepool_2d_pads_count_include_pad",
+        18,
+        "pads 2, count_include_pad=1",
+    ),
+    "averagepool_2d_ceil": ("test_averagepool_2d_ceil", 18, "ceil_mode=1, strides 2"),
+    "averagepool_2d_ceil_last_window_starts_on_pad": (
+        "test_averagepool_2d_ceil_last_window_starts_on_pad",
+        22,
+        "opset 22, ceil_mode=1 with pads: a window that starts in the padding is dropped",
+    ),
+    "globalaveragepool": ("test_globalaveragepool", 18, "[1,3,5,5]"),
+    "globalaveragepool_precomputed": ("test_globalaveragepool_precomputed", 18, "[1,1,3,3]"),
+    "lrn": ("test_lrn", 18, "size 3, alpha/beta/bias set"),
+    "lrn_default": ("test_lrn_default", 18, "size 3, default alpha/beta/bias"),
+    "concat_2d_axis_1": ("test_concat_2d_axis_1", 18, "axis 1, data ++ constant"),
+    "batchnorm_example": ("test_batchnorm_example", 18, "inference, default epsilon"),
+    "batchnorm_epsilon": ("test_batchnorm_epsilon", 18, "inference, epsilon 1e-2"),
+    "constant_pad": ("test_constant_pad", 18, "pads and value as (constant) inputs"),
+    "constant_pad_axes": ("test_constant_pad_axes", 18, "pads with an axes input"),
+    "flatten_axis1": ("test_flatten_axis1", 18, "axis 1 on [2,3,4,5]"),
+    "flatten_default_axis": ("test_flatten_default_axis", 18, "default axis (1)"),
+    "identity": ("test_identity", 18, "[1,1,2,2]"),
+    "softmax_example": ("test_softmax_example", 18, "[1,3], default axis -1"),
+    "softmax_large_number": ("test_softmax_large_number", 18, "large inputs (max subtracted)"),
+}
+
+
+def rng(seed):
+    return np.random.default_rng(seed)
+
+
+def randn(seed, *shape):
+    return rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def softmax_coerced(x, axis=1):
+    """Softmax of opsets 1-12: the input is coerced to 2-D at `axis`."""
+    shape = x.shape
+    n = int(np.prod(shape[:axis]))
+    x2 = x.reshape(n, -1).astype(np.float64)
+    e = np.exp(x2 - x2.max(axis=1, keepdims=True))
+    return (e / e.sum(axis=1, keepdims=True)).reshape(shape).astype(np.float32)
+
+
+# Custom cases whose expected output the ReferenceEvaluator of onnx 1.23.2 gets wrong:
+# - BatchNormalization-9: it fills `momentum`'s default (0.9) and then normalizes with the
+#   batch statistics instead of the running mean/var; we use the package's
+#   onnx.backend.test.case.node.batch_normalization._batchnorm_test_mode;
+# - Softmax-1..12: it runs the opset-13 (single axis) semantics; we use the coerce-to-2-D
+#   definition of those opsets (softmax_coerced above).
+REF_NUMPY = "numpy (ONNX test-case reference function)"
+
+
+def custom_cases():
+    """(name, opset, covers, nodes, data input (name, array), initializers, ref) tuples.
+
+    `ref` is None (use ReferenceEvaluator) or a function of the data input."""
+    cases = []
+
+    def case(name, opset, covers, nodes, x, inits=None, ref=None):
+        cases.append((name, opset, covers, nodes, x, inits or {}, ref))
+
+    n = helper.make_node
+    x4 = randn(1, 2, 4, 7, 7)
+
+    # Conv
+    case(
+        "conv_group_dilations_bias",
+        11,
+        "group 2, dilations 2, pads 2, bias, batch 2",
+        [n("Conv", ["x", "W", "B"], ["y"], group=2, dilations=[2, 2], pads=[2, 2, 2, 2])],
+        x4,
+        {"W": randn(2, 6, 2, 3, 3), "B": randn(3, 6)},
+    )
+    case(
+        "conv_depthwise_strides",
+        11,
+        "depthwise (group = channels), strides 2, asymmetric pads",
+        [n("Conv", ["x", "W"], ["y"], group=4, strides=[2, 2], pads=[1, 0, 0, 1])],
+        x4,
+        {"W": randn(4, 4, 1, 3, 3)},
+    )
+    case(
+        "conv_autopad_same_upper",
+        11,
+        "auto_pad SAME_UPPER, strides 2, kernel_shape attribute, bias",
+        [
+            n(
+                "Conv",
+                ["x", "W", "B"],
+                ["y"],
+                auto_pad="SAME_UPPER",
+                strides=[2, 2],
+                kernel_shape=[4, 4],
+            )
+        ],
+        x4,
+        {"W": randn(5, 3, 4, 4, 4), "B": randn(6, 3)},
+    )
+    case(
+        "conv_opset7_rect_kernel",
+        7,
+        "opset 7, 3x1 kernel, strides [1,2], pads [1,0,1,0]",
+        [n("Conv", ["x", "W", "B"], ["y"], strides=[1, 2], pads=[1, 0, 1, 0])],
+        x4,
+        {"W": randn(7, 3, 4, 3, 1), "B": randn(8, 3)},
+    )
+    # Gemm
+    case(
+        "gemm_alpha_beta_trans_b_opset9",
+        9,
+        "opset 9, alpha 0.5, beta 2, transB=1, bias [4]",
+        [n("Gemm", ["a", "b", "c"], ["y"], alpha=0.5, beta=2.0, transB=1)],
+        ("a", randn(9, 3, 6)),
+        {"b": randn(10, 4, 6), "c": randn(11, 4)},
+    )
+    case(
+        "gemm_opset7_bias_row",
+        7,
+        "opset 7 (C required), bias [1,5]",
+        [n("Gemm", ["a", "b", "c"], ["y"])],
+        ("a", randn(12, 2, 3)),
+        {"b": randn(13, 3, 5), "c": randn(14, 1, 5)},
+    )
+    case(
+        "matmul_2d_batch4",
+        13,
+        "[4,8] x constant [8,5]",
+        [n("MatMul", ["a", "b"], ["y"])],
+        ("a", randn(15, 4, 8)),
+        {"b": randn(16, 8, 5)},
+    )
+    # Relu
+    case("relu_4d", 14, "4-D, batch 2", [n("Relu", ["x"], ["y"])], x4)
+    case("relu_2d_opset7", 7, "2-D, opset 7", [n("Relu", ["x"], ["y"])], randn(17, 3, 10))
+    # Add / Mul / Sum
+    for op in ("Add", "Mul"):
+        low = op.lower()
+        case(
+            f"{low}_same_shape_const",
+            14,
+            "constant of the per-sample shape [4,7,7] (broadcast over the batch)",
+            [n(op, ["x", "c"], ["y"])],
+            x4,
+            {"c": randn(18, 4, 7, 7)},
+        )
+        case(
+            f"{low}_per_channel_const",
+            7,
+            "opset 7, per-channel constant [4,1,1]",
+            [n(op, ["x", "c"], ["y"])],
+            x4,
+            {"c": randn(19, 4, 1, 1)},
+        )
+        case(
+            f"{low}_scalar_const",
+            13,
+            "scalar constant [] as the first operand",
+            [n(op, ["c", "x"], ["y"])],
+            x4,
+            {"c": np.array(1.5, dtype=np.float32)},
+        )
+    case(
+        "add_two_branches",
+        14,
+        "both operands computed (residual: x + relu(x))",
+        [n("Relu", ["x"], ["r"]), n("Add", ["r", "x"], ["y"])],
+        x4,
+    )
+    case(
+        "mul_two_branches",
+        14,
+        "both operands computed (x * relu(x))",
+        [n("Relu", ["x"], ["r"]), n("Mul", ["x", "r"], ["y"])],
+        x4,
+    )
+    case(
+        "sum_two_branches",
+        8,
+        "opset 8, Sum of two computed tensors",
+        [n("Relu", ["x"], ["r"]), n("Sum", ["x", "r"], ["y"])],
+        x4,
+    )
+    case(
+        "sum_three_with_const",
+        13,
+        "Sum of x, relu(x) and a per-channel constant",
+        [n("Relu", ["x"], ["r"]), n("Sum", ["x", "r", "c"], ["y"])],
+        x4,
+        {"c": randn(20, 4, 1, 1)},
+    )
+    # Concat
+    case(
+        "concat_axis1_branches",
+        11,
+        "axis 1 over two computed 4-D tensors (Inception-style)",
+        [n("Relu", ["x"], ["r"]), n("Concat", ["x", "r"], ["y"], axis=1)],
+        x4,
+    )
+    case(
+        "concat_axis_neg3_three_inputs",
+        13,
+        "axis -3 (= 1) on 4-D, three computed inputs, one repeated",
+        [n("Relu", ["x"], ["r"]), n("Concat", ["r", "x", "r"], ["y"], axis=-3)],
+        x4,
+    )
+    # BatchNormalization (older opsets)
+    bn = {
+        "s": randn(21, 4),
+        "b": randn(22, 4),
+        "m": randn(23, 4),
+        "v": (rng(24).random(4) + 0.5).astype(np.float32),
+    }
+    case(
+        "batchnorm_opset9",
+        9,
+        "opset 9, epsilon 1e-3",
+        [n("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], epsilon=1e-3)],
+        x4,
+        bn,
+        ref=lambda x: _batchnorm_test_mode(
+            x,
+            bn["s"],
+            bn["b"],
+            bn["m"],
+            bn["v"],
+            epsilon=1e-3,
+        ).astype(np.float32),
+    )
+    # Pad
+    case(
+        "pad_opset10_attr",
+        10,
+        "opset 10 (Pad-2 schema), pads and value as attributes",
+        [n("Pad", ["x"], ["y"], mode="constant", pads=[0, 0, 1, 2, 0, 0, 3, 0], value=0.5)],
+        x4,
+    )
+    case(
+        "pad_opset11_input_zero",
+        11,
+        "opset 11, pads as a constant input, no value (zero)",
+        [n("Pad", ["x", "pads"], ["y"], mode="constant")],
+        x4,
+        {"pads": np.array([0, 0, 2, 1, 0, 0, 0, 2], dtype=np.int64)},
+    )
+    case(
+        "pad_opset13_value",
+        13,
+        "opset 13, pads and value as constant inputs",
+        [n("Pad", ["x", "pads", "v"], ["y"])],
+        x4,
+        {
+            "pads": np.array([0, 0, 1, 1, 0, 0, 1, 1], dtype=np.int64),
+            "v": np.array(-1.0, dtype=np.float32),
+        },
+    )
+    # Flatten / Reshape
+    case("flatten_opset9_axis1", 9, "opset 9, axis 1 on 4-D", [n("Flatten", ["x"], ["y"], axis=1)], x4)
+    case(
+        "reshape_zero_minus_one",
+        13,
+        "shape [0,-1] (copy batch, infer the rest)",
+        [n("Reshape", ["x", "shape"], ["y"])],
+        x4,
+        {"shape": np.array([0, -1], dtype=np.int64)},
+    )
+    case(
+        "reshape_4d_to_4d",
+        7,
+        "opset 7 (Reshape-5 schema), shape [0,28,7,-1]",
+        [n("Reshape", ["x", "shape"], ["y"])],
+        x4,
+        {"shape": np.array([0, 28, 7, -1], dtype=np.int64)},
+    )
+    case(
+        "reshape_minus_one_196",
+        14,
+        "shape [-1,196] (batch inferred)",
+        [n("Reshape", ["x", "shape"], ["y"])],
+        x4,
+        {"shape": np.array([-1, 196], dtype=np.int64)},
+    )
+    # Dropout (inference: identity)
+    case("dropout_opset7_ratio", 7, "opset 7, ratio attribute 0.3", [n("Dropout", ["x"], ["y"], ratio=0.3)], x4)
+    case("dropout_opset10_mask_output", 10, "opset 10, unused mask output", [n("Dropout", ["x"], ["y", "mask"])], x4)
+    case(
+        "dropout_opset13_ratio_input",
+        13,
+        "opset 13, ratio as a constant input",
+        [n("Dropout", ["x", "r"], ["y"])],
+        x4,
+        {"r": np.array(0.5, dtype=np.float32)},
+    )
+    # Softmax
+    case("softmax_2d_opset13", 13, "[5,10], default axis -1", [n("Softmax", ["x"], ["y"])], randn(25, 5, 10))
+    case(
+        "softmax_4d_opset9_coerced",
+        9,
+        "opset 9 on [2,4,7,7], default axis 1: over C*H*W",
+        [n("Softmax", ["x"], ["y"])],
+        x4,
+        ref=softmax_coerced,
+    )
+    case(
+        "softmax_4d_opset11_squeezenet",
+        11,
+        "opset 11 on [2,10,1,1] (squeezenet's head)",
+        [n("Softmax", ["x"], ["y"])],
+        randn(26, 2, 10, 1, 1),
+        ref=softmax_coerced,
+    )
+    case(
+        "softmax_4d_opset13_axis1",
+        13,
+        "opset 13 on 4-D, axis 1 (per pixel over channels)",
+        [n("Softmax", ["x"], ["y"], axis=1)],
+        x4,
+    )
+    # Identity / Constant / ConstantOfShape
+    case(
+        "identity_then_relu",
+        13,
+        "Identity in a chain",
+        [n("Identity", ["x"], ["i"]), n("Relu", ["i"], ["y"])],
+        x4,
+    )
+    case(
+        "constant_tensor_add",
+        11,
+        "Constant node (value tensor) as Add's operand",
+        [
+            n(
+                "Constant",
+                [],
+                ["c"],
+                value=numpy_helper.from_array(randn(27, 4, 1, 1), "cval"),
+            ),
+            n("Add", ["x", "c"], ["y"]),
+        ],
+        x4,
+    )
+    case(
+        "constant_value_float_mul",
+        13,
+        "Constant node with value_float (opset 12+)",
+        [n("Constant", [], ["c"], value_float=0.25), n("Mul", ["x", "c"], ["y"])],
+        x4,
+    )
+    case(
+        "constant_conv_weights",
+        11,
+        "Conv whose weights come from a Constant node",
+        [
+            n("Constant", [], ["W"], value=numpy_helper.from_array(randn(28, 3, 4, 3, 3), "w")),
+            n("Conv", ["x", "W"], ["y"], pads=[1, 1, 1, 1]),
+        ],
+        x4,
+    )
+    case(
+        "constantofshape_conv_weights",
+        9,
+        "Conv weights from ConstantOfShape (as in the light models), bias initializer",
+        [
+            n(
+                "ConstantOfShape",
+                ["wshape"],
+                ["W"],
+                value=numpy_helper.from_array(np.array([0.02], dtype=np.float32), "v"),
+            ),
+            n("Conv", ["x", "W", "B"], ["y"], kernel_shape=[3, 3]),
+        ],
+        x4,
+        {"wshape": np.array([3, 4, 3, 3], dtype=np.int64), "B": randn(29, 3)},
+    )
+    case(
+        "constantofshape_mul",
+        9,
+        "Mul by a ConstantOfShape [4,1,1] of 0.5",
+        [
+            n(
+                "ConstantOfShape",
+                ["shape"],
+                ["c"],
+                value=numpy_helper.from_array(np.array([0.5], dtype=np.float32), "v"),
+            ),
+            n("Mul", ["x", "c"], ["y"]),
+        ],
+        x4,
+        {"shape": np.array([4, 1, 1], dtype=np.int64)},
+    )
+    return cases
+
+
+def ort_run(model, x):
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+
+
+def check_and_write(name, model, x, y, meta, manifest, rtol=RTOL, atol=ATOL):
+    onnx.checker.check_model(model, full_check=True)
+    assert x.dtype == np.float32 and x.ndim in (2, 4), (name, x.dtype, x.shape)
+    assert y.dtype == np.float32, (name, y.dtype)
+    got = ort_run(model, x)
+    np.testing.assert_allclose(got, y, rtol=rtol, atol=atol, err_msg=f"{name}: onnxruntime")
+    d = os.path.join(OUT, name)
+    os.makedirs(d)
+    onnx.save(model, os.path.join(d, "model.onnx"))
+    onnx.save_tensor(numpy_helper.from_array(x), os.path.join(d, "input_0.pb"))
+    onnx.save_tensor(numpy_helper.from_array(y), os.path.join(d, "output_0.pb"))
+    ops = sorted({node.op_type for node in model.graph.node})
+    manifest.append(
+        {
+            "name": name,
+            "op": "+".join(ops) if len(ops) > 1 else ops[0],
+            "opset": model.opset_import[0].version,
+            "covers": meta["covers"],
+            "source": meta["source"],
+            "rtol": rtol,
+            "atol": atol,
+            "input_shape": list(x.shape),
+            "output_shape": list(y.shape),
+        }
+    )
+
+
+def onnx_case(name, case, opset, covers, manifest):
+    model = onnx.ModelProto()
+    model.CopyFrom(case.model)
+    (inputs, outputs), *_ = case.data_sets
+    g = model.graph
+    assert len(g.node) == 1, name
+    x = np.asarray(inputs[0])
+    # Every input but the first becomes an initializer with the case's value.
+    for vi, value in zip(list(g.input[1:]), inputs[1:]):
+        g.initializer.append(numpy_helper.from_array(np.asarray(value), vi.name))
+        g.input.remove(vi)
+    # Keep only the first output.
+    while len(g.output) > 1:
+        g.output.pop()
+    del model.opset_import[:]
+    model.opset_import.append(helper.make_opsetid("", opset))
+    model.ir_version = IR_VERSION
+    meta = {"covers": covers, "source": f"onnx-case {case.name}"}
+    tol = (case.rtol, case.atol) if name in LOOSE else (RTOL, ATOL)
+    check_and_write(name, model, x, np.asarray(outputs[0]), meta, manifest, *tol)
+
+
+def custom_case(name, opset, covers, nodes, x, inits, ref, manifest):
+    x_name, x = x if isinstance(x, tuple) else ("x", x)
+    out = nodes[-1].output[0]
+    graph = helper.make_graph(
+        nodes,
+        name,
+        [helper.make_tensor_value_info(x_name, TensorProto.FLOAT, x.shape)],
+        [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(v, k) for k, v in inits.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = IR_VERSION
+    if ref is None:
+        y = ReferenceEvaluator(model).run(None, {x_name: x})[0]
+        source = "custom, onnx.reference.ReferenceEvaluator"
+    else:
+        y = ref(x)
+        source = f"custom, {REF_NUMPY}"
+    # Declare the output shape now that it is known.
+    vi = model.graph.output[0]
+    model.graph.output.remove(vi)
+    model.graph.output.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, y.shape))
+    check_and_write(name, model, x, np.asarray(y), {"covers": covers, "source": source}, manifest)
+
+
+def main():
+    # Rewrite the cases and the manifest; README.md and NOTICE are kept.
+    os.makedirs(OUT, exist_ok=True)
+    for entry in os.listdir(OUT):
+        path = os.path.join(OUT, entry)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif entry == "manifest.json":
+            os.remove(path)
+    by_name = {c.name: c for c in collect_testcases()}
+    manifest = []
+    failed = []
+    for name, (case_name, opset, covers) in ONNX_CASES.items():
+        try:
+            onnx_case(name, by_name[case_name], opset, covers, manifest)
+        except Exception as e:  # noqa: BLE001
+            failed.append(f"{name}: {e}")
+    for name, opset, covers, nodes, x, inits, ref in custom_cases():
+        try:
+            custom_case(name, opset, covers, nodes, x, inits, ref, manifest)
+        except Exception as e:  # noqa: BLE001
+            failed.append(f"{name}: {e}")
+    if failed:
+        sys.exit("cases that could not be generated:\n" + "\n".join(failed))
+    names = [c["name"] for c in manifest]
+    assert len(names) == len(set(names)), "duplicate case names"
+    # The names become Rust test functions: snake case.
+    bad = [n for n in names if not re.fullmatch(r"[a-z][a-z0-9_]*", n)]
+    assert not bad, f"case names must be snake case: {bad}"
+    # One case per line, so that the Rust test can read it without a JSON crate.
+    with open(os.path.join(OUT, "manifest.json"), "w") as f:
+        f.write("[\n")
+        f.write(",\n".join(json.dumps(c, sort_keys=False) for c in manifest))
+        f.write("\n]\n")
+    print(f"{len(manifest)} cases written to {OUT}", file=sys.stderr)
+    for c in manifest:
+        print(f"{c['name']},")
+
+
+if __name__ == "__main__":
+    main()
