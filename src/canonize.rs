@@ -220,7 +220,8 @@ fn fold_forward(
             Op::Dense(d) => {
                 let k = d.in_features();
                 let total: usize = in_shape.iter().product();
-                if total != k || in_shape.first() != Some(&channels) {
+                let per_channel = in_shape.first() == Some(&channels);
+                if total != k || !(per_channel || channels == total) {
                     false
                 } else {
                     let per = k / channels;

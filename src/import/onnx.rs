@@ -152,7 +152,15 @@ pub fn from_model(model: &ModelProto, file: &str) -> Result<Graph> {
     let shape = input_shape(data, file)?;
     imp.b.input(data.name(), &shape);
     for (i, node) in graph.node.iter().enumerate() {
-        imp.node(i, node)?;
+        if node.name().is_empty() {
+            // Many exporters leave nodes unnamed; name them after their first output so
+            // that errors and rule overrides can refer to them.
+            let mut named = node.clone();
+            named.name = node.output.first().cloned().filter(|o| !o.is_empty());
+            imp.node(i, &named)?;
+        } else {
+            imp.node(i, node)?;
+        }
     }
     let outputs: Vec<&str> = graph.output.iter().map(|o| o.name()).collect();
     for o in &outputs {
@@ -615,7 +623,34 @@ impl Importer<'_> {
         // Before opset 13 Softmax flattens the axes from `axis` on; that equals a softmax along
         // one axis only when the axes after it are all 1.
         if self.opset < 13 && shape[axis as usize..].iter().any(|&d| d != 1) {
-            return Err(self.unsupported(node, format!("opset {} Softmax over the flattened axes {axis}.. of {shape:?} is not supported", self.opset)));
+            if axis != 1 {
+                return Err(self.unsupported(node, format!("opset {} Softmax over the flattened axes {axis}.. of {shape:?} is not supported", self.opset)));
+            }
+            // Before opset 13 Softmax works on the sample flattened from `axis` on: flatten,
+            // softmax, and reshape back.
+            let out = node.output.first().cloned().unwrap_or_default();
+            let name = self.node_name(node, index);
+            let flat = format!("{out}/flat");
+            let soft = format!("{out}/softmax");
+            self.b.push_checked(Node {
+                name: format!("{name}/flatten"),
+                op: Op::Flatten,
+                inputs: vec![x.to_string()],
+                output: flat.clone(),
+            })?;
+            self.b.push_checked(Node {
+                name: format!("{name}/softmax"),
+                op: Op::Softmax(Softmax::new(0)),
+                inputs: vec![flat],
+                output: soft.clone(),
+            })?;
+            self.b.push_checked(Node {
+                name,
+                op: Op::Reshape(Reshape::new(shape.clone())),
+                inputs: vec![soft],
+                output: out,
+            })?;
+            return Ok(());
         }
         self.add(
             node,
@@ -771,6 +806,25 @@ impl Importer<'_> {
                 }
             };
         }
+        if consts.len() == 1 && ins.len() > 2 && matches!(op, "Add" | "Sum") {
+            // Sum of data tensors plus one constant: a sum node, then the constant as a shift.
+            let data: Vec<String> = (0..ins.len())
+                .filter(|&i| i != consts[0])
+                .map(|i| ins[i].to_string())
+                .collect();
+            let sum_out = format!("{}/sum", node.output.first().cloned().unwrap_or_default());
+            let name = self.node_name(node, index);
+            self.b.push_checked(Node {
+                name: format!("{name}/sum"),
+                op: Op::Add,
+                inputs: data,
+                output: sum_out.clone(),
+            })?;
+            let mut rest = node.clone();
+            rest.input = vec![sum_out, ins[consts[0]].to_string()];
+            rest.op_type = Some("Add".into());
+            return self.arith(index, &rest);
+        }
         if ins.len() != 2 || consts.len() != 1 {
             return Err(self.unsupported(
                 node,
@@ -781,10 +835,22 @@ impl Importer<'_> {
         let x = ins[1 - ci];
         let shape = self.data_shape(node, x)?;
         let c = self.constant(node, ci)?.floats();
-        let per_channel = broadcast_per_channel(c.shape(), &shape).ok_or_else(|| {
+        let total: usize = shape.iter().product();
+        let full = c.len() == total && c.len() > 1 && {
+            // A constant of the sample's full shape (with or without a batch axis of 1).
+            let dims: Vec<usize> = c.shape().iter().copied().skip_while(|&d| d == 1).collect();
+            let want: Vec<usize> = shape.iter().copied().skip_while(|&d| d == 1).collect();
+            dims == want
+        };
+        let per_channel = if full {
+            Some(true)
+        } else {
+            broadcast_per_channel(c.shape(), &shape)
+        };
+        let per_channel = per_channel.ok_or_else(|| {
             self.unsupported(node, format!("the constant of shape {:?} does not broadcast per channel (or as a scalar) over [N, {shape:?}]", c.shape()))
         })?;
-        let ch = shape[0];
+        let ch = if full { total } else { shape[0] };
         let vals: Vec<f32> = if per_channel {
             c.iter().copied().collect()
         } else {

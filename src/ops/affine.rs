@@ -1,9 +1,12 @@
-//! Per-channel affine map: BatchNorm in inference form, Caffe `Scale` (with or without bias).
+//! Per-channel affine map: BatchNorm in inference form, Caffe `Scale` (with or without bias),
+//! ONNX `Mul`/`Add` by a constant.
 //!
 //! `y[n, c, …] = scale[c] · x[n, c, …] + shift[c]`
 //!
 //! Shapes: input `[N, C, …]` (per-sample rank ≥ 1, channels first), `scale` and `shift` of
-//! length `C`; output the same shape as the input.
+//! length `C`; output the same shape as the input. `scale` and `shift` may instead hold one
+//! value per element of a sample (`C·H·W`, row-major): then the map is element-wise,
+//! `y[n, i] = scale[i] · x[n, i] + shift[i]` (an ONNX constant of the sample's full shape).
 //!
 //! BatchNorm `y = γ (x − μ) / √(σ² + ε) + β` is this map with `scale = γ / √(σ² + ε)` and
 //! `shift = β − μ · scale` ([`Affine::from_batch_norm`]); Caffe's `BatchNorm` layer is the
@@ -119,11 +122,12 @@ impl Affine {
                 "expects an input with a channel axis [C, …], got a scalar per sample",
             ));
         };
-        if self.scale.len() != c {
+        let total: usize = input.iter().product();
+        if self.scale.len() != c && self.scale.len() != total {
             return Err(Error::shape(
                 node,
                 format!(
-                    "input {input:?} has {c} channels but scale and shift have {} values",
+                    "input {input:?} has {c} channels ({total} values) but scale and shift have {} values",
                     self.scale.len()
                 ),
             ));
@@ -134,8 +138,13 @@ impl Affine {
     /// Forward pass on `[N, C, …]` (validated by [`Affine::output_shape`]).
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let s = x.shape();
-        let c = s[1];
-        let plane: usize = s[2..].iter().product();
+        let per_channel = self.scale.len() == s[1];
+        // Element-wise maps are per-channel maps over "channels" of one value each.
+        let (c, plane) = if per_channel {
+            (s[1], s[2..].iter().product())
+        } else {
+            (s[1..].iter().product(), 1)
+        };
         let mut y = x.as_standard_layout().into_owned();
         if y.is_empty() {
             return y;
@@ -233,5 +242,26 @@ mod tests {
         assert!(msg.contains("bn3") && msg.contains("shift has 2"), "{msg}");
         let msg = a.output_shape(&node, &[]).unwrap_err().to_string();
         assert!(msg.contains("bn3"), "{msg}");
+    }
+
+    #[test]
+    fn element_wise_constants() {
+        let x = random(&[2, 3, 2, 2], 9);
+        let scale: Vec<f32> = (0..12).map(|i| i as f32 * 0.5 - 2.0).collect();
+        let shift: Vec<f32> = (0..12).map(|i| 1.0 - i as f32 * 0.1).collect();
+        let a = Affine::new(Array1::from(scale.clone()), Array1::from(shift.clone()));
+        assert_eq!(
+            a.output_shape(&NodeRef::new("m", "Affine"), &[3, 2, 2])
+                .unwrap(),
+            vec![3, 2, 2]
+        );
+        let y = a.forward(&x);
+        for (i, (yv, xv)) in y.iter().zip(x.iter()).enumerate() {
+            let k = i % 12;
+            assert!((yv - (scale[k] * xv + shift[k])).abs() < 1e-6);
+        }
+        assert!(a
+            .output_shape(&NodeRef::new("m", "Affine"), &[3, 2, 3])
+            .is_err());
     }
 }
