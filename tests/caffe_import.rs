@@ -6,9 +6,13 @@
 //! (relative to `CARGO_MANIFEST_DIR`): the 38 deploy prototxts of the ICCV 2017 paper and a
 //! fold-0 mean image. They are not copied into the project (see `../shared/caffe/README.md`).
 
-use lrp::import::caffe::{self, decode_caffemodel, from_net, from_net_random, random_weights};
+use lrp::import::caffe::{
+    self, decode_caffemodel, from_net, from_net_random, from_net_with_blobs, random_weights,
+};
 use lrp::import::caffe_model::{caffemodel_with_weights, decode_net, LayerBlobs};
-use lrp::import::proto::caffe::NetParameter;
+use lrp::import::proto::caffe::{
+    v1_layer_parameter::LayerType, BlobProto, NetParameter, V1LayerParameter,
+};
 use lrp::import::prototxt::{parse_net, read_net};
 use lrp::ops::Op;
 use lrp::zoo::{self, rng::Rng, Architecture};
@@ -418,4 +422,49 @@ fn other_unsupported_settings_are_typed_errors() {
         let err = from_net_random(&net, 1, "tiny.prototxt").unwrap_err();
         expect_format(err, "tiny.prototxt", layer, detail);
     }
+}
+
+#[test]
+fn v1_caffemodels_with_legacy_blob_dims_load() {
+    // AdienceNet is a V1 prototxt; old caffemodels store V1 `layers` whose blobs carry
+    // num/channels/height/width only: biases 1×1×1×M, inner product weights 1×1×M×K.
+    let net = read_net(shared("paper/gender_net_definitions.prototxt"))
+        .unwrap()
+        .message;
+    let weights = random_weights(&net, 11).unwrap();
+    let mut v1 = NetParameter::default();
+    for layer in &net.layers {
+        let Some(blobs) = weights.get(layer.name()) else {
+            continue;
+        };
+        let blobs = blobs
+            .iter()
+            .map(|(shape, data)| {
+                let mut dims = vec![1i32; 4 - shape.len()];
+                dims.extend(shape.iter().map(|&d| d as i32));
+                BlobProto {
+                    num: Some(dims[0]),
+                    channels: Some(dims[1]),
+                    height: Some(dims[2]),
+                    width: Some(dims[3]),
+                    data: data.clone(),
+                    ..BlobProto::default()
+                }
+            })
+            .collect();
+        v1.layers.push(V1LayerParameter {
+            name: layer.name.clone(),
+            r#type: layer.r#type,
+            blobs,
+            ..V1LayerParameter::default()
+        });
+    }
+    assert_eq!(v1.layers[3].r#type, Some(LayerType::InnerProduct as i32));
+    let legacy = from_net(&net, Some(&v1), "old.caffemodel").unwrap();
+    let direct = from_net_with_blobs(&net, &weights, "memory").unwrap();
+    let x = random_input(&[1, 3, 227, 227], 4);
+    assert_eq!(
+        legacy.graph.forward(&x).unwrap(),
+        direct.graph.forward(&x).unwrap()
+    );
 }

@@ -387,6 +387,10 @@ enum Init {
     Beta,
 }
 
+/// Largest random blob drawn (2³⁰ values, 4 GiB): the prototxt alone declares these sizes,
+/// so they are bounded before anything is allocated. VGG-16's `fc6` has 1.0·10⁸.
+const MAX_RANDOM_BLOB: usize = 1 << 30;
+
 /// Scale factor `s` of the random BatchNorm blobs.
 const RANDOM_BN_FACTOR: f32 = 4.0;
 
@@ -450,9 +454,18 @@ impl<'a> Source<'a> {
             Source::Random { rng, record } => {
                 let mut out = Vec::with_capacity(wants.len());
                 for w in wants {
-                    let n = checked_product(&w.shape).ok_or_else(|| {
-                        format_error("<random weights>", &label, "blob size overflows")
-                    })?;
+                    let n = checked_product(&w.shape)
+                        .filter(|&n| n <= MAX_RANDOM_BLOB)
+                        .ok_or_else(|| {
+                            format_error(
+                                "<random weights>",
+                                &label,
+                                format!(
+                                    "blob shape {:?} exceeds {MAX_RANDOM_BLOB} values",
+                                    w.shape
+                                ),
+                            )
+                        })?;
                     let data: Vec<f32> = match w.init {
                         Init::He(fan_in) => {
                             let std = (2.0 / fan_in.max(1) as f32).sqrt();
@@ -1164,7 +1177,9 @@ impl Builder<'_> {
                         ),
                     ));
                 }
-                let c = x[0];
+                let c = *x
+                    .first()
+                    .ok_or_else(|| self.err(layer, "needs an input with channels"))?;
                 let mut wants = vec![Want {
                     shape: vec![c],
                     init: Init::Gamma,
