@@ -1,7 +1,8 @@
 //! Reading model files: ONNX models and Caffe networks (prototxt, caffemodel, binaryproto).
 //!
 //! This layer decodes files into typed protobuf messages and checks that what they declare is
-//! consistent with what they contain; it does not build [`Graph`](crate::Graph)s.
+//! consistent with what they contain; [`caffe`] then builds [`Graph`](crate::Graph)s from
+//! Caffe networks.
 //!
 //! - [`proto`]: the Rust types generated (in `build.rs`, with `prost-build` and `protox`, no
 //!   `protoc`) from our abridged schemas `proto/caffe.proto` and `proto/onnx.proto`.
@@ -9,12 +10,15 @@
 //!   [`proto::caffe::NetParameter`]; unknown fields are skipped with a warning.
 //! - [`caffe_model`]: binary `.caffemodel` and `.binaryproto` decoding, the mean image, the
 //!   V1 → V2 layer upgrade, the network inputs, and writing caffemodels.
+//! - [`caffe`]: a Caffe network (prototxt + caffemodel + mean image) as a
+//!   [`Graph`](crate::Graph), seeded random Caffe weights, and the paper's preprocessing.
 //! - [`onnx_model`]: ONNX `ModelProto` decoding, tensors as `ndarray` arrays, and typed
 //!   attribute getters.
 //!
 //! Every function that reads user data takes a `file` label (the path, or any name for
 //! in-memory data) that ends up in its errors.
 
+pub mod caffe;
 pub mod caffe_model;
 pub mod onnx;
 pub mod onnx_model;

@@ -98,14 +98,16 @@ impl Architecture {
 }
 
 impl Architecture {
-    /// Recognise one of the paper's architectures in a graph: by the graph's name when it is
-    /// an architecture name, otherwise by its layers (GoogLeNet's `conv1/7x7_s2`, VGG-16's
-    /// thirteen `convX_Y` layers, and the first convolution's 11×11/4 kernel for CaffeNet or
-    /// 7×7/4 for AdienceNet, which the paper's prototxt files both call "CaffeNet").
+    /// Recognise one of the paper's architectures in a graph: by its layers (GoogLeNet's
+    /// `conv1/7x7_s2`, VGG-16's thirteen `convX_Y` layers, and the first convolution's 11×11/4
+    /// kernel for CaffeNet or 7×7/4 for AdienceNet), otherwise by the graph's name when it is
+    /// an architecture name. The layers come first because the paper's prototxt files call
+    /// both AdienceNet and CaffeNet "CaffeNet".
     pub fn detect(graph: &Graph) -> Option<Architecture> {
-        if let Some(a) = Architecture::from_name(graph.name()) {
-            return Some(a);
-        }
+        Architecture::detect_layers(graph).or_else(|| Architecture::from_name(graph.name()))
+    }
+
+    fn detect_layers(graph: &Graph) -> Option<Architecture> {
         let convs: Vec<(&str, &Conv2d)> = graph
             .nodes()
             .iter()
