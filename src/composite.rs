@@ -346,3 +346,36 @@ impl Composite {
         Ok(out)
     }
 }
+
+impl std::str::FromStr for Selector {
+    type Err = Error;
+
+    /// `#N` selects the `N`-th linear layer (from 0), `conv`/`dense` (any case; also
+    /// `kind:Conv`) every layer of that kind, anything else the layer with that name.
+    ///
+    /// ```
+    /// use lrp::composite::Selector;
+    /// assert_eq!("#0".parse::<Selector>().unwrap(), Selector::Index(0));
+    /// assert_eq!("Conv".parse::<Selector>().unwrap(), Selector::Kind("Conv".into()));
+    /// assert_eq!("fc8".parse::<Selector>().unwrap(), Selector::Name("fc8".into()));
+    /// ```
+    fn from_str(s: &str) -> Result<Selector> {
+        let s = s.trim();
+        if let Some(i) = s.strip_prefix('#') {
+            return i
+                .parse()
+                .map(Selector::Index)
+                .map_err(|_| Error::Graph(format!("layer selector `{s}`: `{i}` is not an index")));
+        }
+        let kind = s.strip_prefix("kind:").unwrap_or(s);
+        match kind.to_ascii_lowercase().as_str() {
+            "conv" | "convolution" => Ok(Selector::Kind("Conv".into())),
+            "dense" | "innerproduct" | "gemm" | "linear" => Ok(Selector::Kind("Dense".into())),
+            _ if s.starts_with("kind:") => Err(Error::Graph(format!(
+                "layer selector `{s}`: kinds are Conv and Dense"
+            ))),
+            _ if s.is_empty() => Err(Error::Graph("empty layer selector".into())),
+            _ => Ok(Selector::Name(s.to_string())),
+        }
+    }
+}

@@ -153,6 +153,15 @@ pub(crate) fn threads() -> usize {
     rayon::current_num_threads().max(1)
 }
 
+/// Multiply-adds below which a parallel task costs more in scheduling than it saves.
+const MIN_TASK_WORK: usize = 1 << 19;
+
+/// How many parallel tasks `work` multiply-adds deserve: two per thread at most (for load
+/// balance), and none smaller than [`MIN_TASK_WORK`].
+pub(crate) fn tasks_for(work: usize) -> usize {
+    (work / MIN_TASK_WORK).clamp(1, 2 * threads())
+}
+
 /// `y[N×out] = x[N×in] · Wᵀ + b` for a row-major weight `w[out×in]`, parallel over output
 /// rows (batch 1 is a memory-bound matrix-vector product) or over the batch.
 pub(crate) fn dense_forward(
@@ -175,7 +184,7 @@ pub(crate) fn dense_forward(
     }
     // Split the output features into blocks; each block is an independent GEMM over the
     // whole batch: y[:, j0..j1] += x · W[j0..j1, :]ᵀ.
-    let blocks = split_range(out, threads() * 2, 16);
+    let blocks = split_range(out, tasks_for(n * inp * out), 16);
     let yp = SyncPtr::new(y);
     blocks.par_iter().for_each(|&(j0, j1)| {
         // SAFETY: every block writes only columns j0..j1 of each row of `y`, disjoint

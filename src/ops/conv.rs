@@ -293,11 +293,8 @@ pub(crate) fn conv_gemm(
     let out_img = m * positions;
     // Work units: (image, block of output positions). Blocks keep every thread busy even at
     // batch 1; 256 columns is enough for the GEMM micro-kernels to run at full speed.
-    let per_image = if n >= 2 * kernels::threads() {
-        1
-    } else {
-        (2 * kernels::threads()).div_ceil(n)
-    };
+    let tasks = kernels::tasks_for(n * m * kg * positions);
+    let per_image = tasks.div_ceil(n);
     let blocks = kernels::split_range(positions, per_image, 256);
     let units: Vec<(usize, usize, usize)> = (0..n)
         .flat_map(|img| blocks.iter().map(move |&(p0, p1)| (img, p0, p1)))
@@ -361,15 +358,16 @@ pub(crate) fn conv_transpose(
     groups: usize,
     out: &mut [f32],
 ) {
-    if n >= 2 * kernels::threads() {
-        return conv_transpose_batched(s, n, c, g, w, m, groups, out);
+    let tasks = kernels::tasks_for(n * m * g.rows() * g.positions());
+    if n >= tasks && n > 1 {
+        return conv_transpose_batched(s, n, c, g, w, m, groups, out, tasks);
     }
     let positions = g.positions();
     let (mg, kg, cg) = (m / groups, g.rows(), g.channels);
     let khw = g.kh * g.kw;
     let plane = g.h * g.w;
     let (in_img, out_img) = (c * plane, m * positions);
-    let per = (2 * kernels::threads()).div_ceil(n * groups);
+    let per = tasks.div_ceil(n * groups);
     let blocks = kernels::split_range(cg, per, 4);
     let units: Vec<(usize, usize, usize, usize)> = (0..n)
         .flat_map(|img| {
@@ -425,6 +423,7 @@ fn conv_transpose_batched(
     m: usize,
     groups: usize,
     out: &mut [f32],
+    tasks: usize,
 ) {
     let positions = g.positions();
     let (mg, kg, cg) = (m / groups, g.rows(), g.channels);
@@ -433,7 +432,7 @@ fn conv_transpose_batched(
     // Samples per block: enough columns for an efficient GEMM, scratch of about 4 MB, and
     // at least two blocks per thread when there are samples enough.
     let cap = (1usize << 20) / (positions * (mg + kg)).max(1);
-    let per = n.div_ceil(2 * kernels::threads()).min(cap).max(1);
+    let per = n.div_ceil(tasks).min(cap).max(1);
     let blocks: Vec<(usize, usize)> = (0..n.div_ceil(per))
         .map(|b| (b * per, ((b + 1) * per).min(n)))
         .collect();
