@@ -57,42 +57,78 @@ pub enum Convention {
 }
 
 /// An LRP rule for a linear layer.
+///
+/// Each variant's documentation gives its formula, parameters and conservation property (for
+/// a bias-free layer; biases absorb their share). On one output `z = 1·1 + 2·(−1) = −1` of
+/// a two-input layer with `R = 1`, the rules give (hand-computed):
+///
+/// ```
+/// use lrp::ops::Dense;
+/// use lrp::rules::{dense_relevance, Convention, LayerRule, Rule};
+/// use ndarray::array;
+/// let d = Dense::new(array![[1.0, -1.0]], None);
+/// let run = |rule| dense_relevance(&d, &LayerRule::new(rule, Convention::Modern), &[1.0, 2.0], &[1.0]).unwrap();
+/// let close = |a: Vec<f32>, b: [f32; 2]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5);
+/// // ε → 0: x_i w_i R / z = [1/(−1), −2/(−1)]
+/// assert!(close(run(Rule::Epsilon { epsilon: 0.0 }), [-1.0, 2.0]));
+/// // z⁺: only the positive contribution 1·1 counts.
+/// assert!(close(run(Rule::ZPlus), [1.0, 0.0]));
+/// // α2β1: 2·[1, 0]/1 − 1·[0, −2]/(−2)
+/// assert!(close(run(Rule::AlphaBeta { alpha: 2.0, beta: 1.0 }), [2.0, -1.0]));
+/// // flat and w² (|w| = 1 here): equal shares.
+/// assert!(close(run(Rule::Flat), [0.5, 0.5]));
+/// assert!(close(run(Rule::WSquare), [0.5, 0.5]));
+/// // γ = 0.25, z < 0: positive inputs use w + γw⁻ = [1, −1.25], Z = −1.5.
+/// assert!(close(run(Rule::Gamma { gamma: 0.25 }), [-1.0 / 1.5, 2.5 / 1.5]));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum Rule {
-    /// LRP-ε: `R_i = x_i Σ_j w_ij R_j / s(z_j)`; ε = 0 gives LRP-0 (still stabilised by the
-    /// layer's stabiliser in the modern convention).
+    /// LRP-ε: `R_i = x_i Σ_j w_ij R_j / s(z_j)` with `s(z) = z + ε·sign(z)`. ε = 0 gives
+    /// LRP-0. Conserves as ε → 0 on bias-free layers; larger ε absorbs relevance of weak
+    /// outputs. Paper convention: where `z_j = 0` the ratio is `R_j` itself.
     Epsilon {
         /// ε, added with the sign of `z_j`.
         epsilon: f32,
     },
-    /// LRP-αβ with `α − β = 1`, `α, β ≥ 0`.
+    /// LRP-αβ: `R_i = Σ_j R_j (α z⁺_ij / Z⁺_j − β z⁻_ij / Z⁻_j)` with
+    /// `z^±_ij = (x_i w_ij)^±` and `Z^±_j = Σ_i z^±_ij + b^±_j`; requires `α − β = 1`,
+    /// `α, β ≥ 0`. Conserves where both `Z⁺_j` and `Z⁻_j` are non-zero; a zero denominator
+    /// contributes nothing. Modern convention stabilises the denominators, paper does not.
     AlphaBeta {
         /// Weight of the positive contributions.
         alpha: f32,
         /// Weight of the negative contributions.
         beta: f32,
     },
-    /// LRP-z⁺ (α = 1, β = 0).
+    /// LRP-z⁺: `R_i = Σ_j R_j z⁺_ij / Z⁺_j` (α = 1, β = 0). Conserves where `Z⁺_j > 0`.
     ZPlus,
-    /// Generalised LRP-γ.
+    /// Generalised LRP-γ: for `z_j > 0`, weights `w + γw⁺` on positive and `w + γw⁻` on
+    /// negative inputs (bias `b + γb⁺`); for `z_j < 0` the roles swap (bias `b + γb⁻`);
+    /// `z_j = 0` sends nothing. γ = 0 is LRP-0. Conserves on bias-free layers.
     Gamma {
         /// γ, the weight of the added positive (or negative) parts.
         gamma: f32,
     },
-    /// Flat: every weight 1, bias ignored.
+    /// Flat: `R_i = Σ_{j: i∈RF(j)} R_j / |RF(j)|`, every weight 1 over the real inputs of
+    /// the receptive field, bias ignored; conserves. Paper convention: weights `1/(k_h k_w)`
+    /// for convolutions (`1/K` for dense) without renormalisation, so shares on padding are
+    /// lost.
     Flat,
-    /// w²: squared weights, bias ignored.
+    /// w²: `R_i = Σ_j w_ij² R_j / Σ_i' w_i'j²`, bias ignored; conserves (a zero normaliser
+    /// sends nothing).
     WSquare,
-    /// zᴮ for bounded inputs: `low` and `high` per input channel (one value broadcasts; both
-    /// empty: the per-channel minimum and maximum of the explained batch).
+    /// zᴮ for inputs bounded by `l ≤ x ≤ h` (first layer):
+    /// `z_ij = x_i w_ij − l_i w⁺_ij − h_i w⁻_ij`, `R_i = Σ_j z_ij R_j / s(Σ_i z_ij)`;
+    /// conserves. `low` and `high` per input channel (one value broadcasts; both empty: the
+    /// per-channel minimum and maximum of the explained batch).
     ZBox {
         /// Lowest possible input value per channel.
         low: Vec<f32>,
         /// Highest possible input value per channel.
         high: Vec<f32>,
     },
-    /// Pass the relevance through unchanged (only for layers whose input and output shapes are
-    /// equal).
+    /// Pass: `R_in = R_out` (only for layers whose input and output sizes are equal);
+    /// conserves.
     Pass,
 }
 
