@@ -141,6 +141,28 @@ pub enum Error {
         /// What is wrong, e.g. `expected INTS, got FLOAT`.
         detail: String,
     },
+
+    /// A graph cannot be written in the requested format: a node uses a feature that the
+    /// format (at the exported version) cannot express.
+    #[error("{node}: cannot export to {format}: {detail}")]
+    Export {
+        /// The node at fault.
+        node: NodeRef,
+        /// The target format, e.g. `ONNX opset 13`.
+        format: &'static str,
+        /// What cannot be expressed, with the offending values.
+        detail: String,
+    },
+
+    /// A file could not be written to disk.
+    #[error("{file}: cannot write: {source}")]
+    Write {
+        /// The path as given.
+        file: String,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {

@@ -9,6 +9,7 @@ pub mod canonize;
 pub mod composite;
 pub mod error;
 pub mod explain;
+pub mod export;
 pub mod graph;
 pub mod import;
 pub mod kernels;
