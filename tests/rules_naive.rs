@@ -367,10 +367,7 @@ fn conservation_where_the_rules_promise_it() {
         let lr = LayerRule::new(rule.clone(), Convention::Modern).with_stabilizer(1e-9);
         let p = LinearRule::new(&NodeRef::new("c", "Conv"), &layer, lr).unwrap();
         let got: f32 = p.relevance(&layer, &x, &z, &r, 1, 1).iter().sum();
-        assert!(
-            (got - total).abs() <= 1e-4 * total.abs(),
-            "{rule:?}: {got} vs {total}"
-        );
+        approx::assert_relative_eq!(got, total, max_relative = 1e-4);
     }
 }
 
