@@ -5,6 +5,7 @@
 
 #![warn(missing_docs)]
 
+pub mod assets;
 pub mod canonize;
 pub mod composite;
 pub mod error;
