@@ -14,6 +14,7 @@ pub mod graph;
 pub mod import;
 pub mod kernels;
 pub mod ops;
+pub mod preprocess;
 pub mod rules;
 pub mod zoo;
 
