@@ -163,6 +163,63 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+
+    /// An image could not be decoded: not a PNG or JPEG file, corrupt or truncated.
+    #[error("{file}: cannot decode image: {detail}")]
+    Image {
+        /// The file (or the label given for in-memory bytes).
+        file: String,
+        /// The decoder's complaint.
+        detail: String,
+    },
+
+    /// An image declares dimensions beyond the decoding limits; it is refused after reading
+    /// its header, before any pixel buffer is allocated.
+    #[error(
+        "{file}: image of {width}×{height} pixels exceeds the limit of {max_side} pixels per \
+         side and {max_pixels} pixels in all"
+    )]
+    ImageTooLarge {
+        /// The file (or the label given for in-memory bytes).
+        file: String,
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+        /// The limit on either side.
+        max_side: u32,
+        /// The limit on width × height.
+        max_pixels: u64,
+    },
+
+    /// A face box selects no pixel of its image (empty, inverted, or entirely outside).
+    #[error(
+        "{image}: face box (left {left}, top {top}, right {right}, bottom {bottom}) on a \
+         {width}×{height} image: {detail}"
+    )]
+    FaceBox {
+        /// The image file, or `image` for an in-memory image.
+        image: String,
+        /// Left edge (inclusive), in pixels.
+        left: i64,
+        /// Top edge (inclusive).
+        top: i64,
+        /// Right edge (exclusive).
+        right: i64,
+        /// Bottom edge (exclusive).
+        bottom: i64,
+        /// Width of the image.
+        width: u32,
+        /// Height of the image.
+        height: u32,
+        /// What is wrong.
+        detail: String,
+    },
+
+    /// A preprocessing configuration is invalid or does not fit the images (input size 0, a
+    /// mean image smaller than the input, a zero standard deviation, no images).
+    #[error("preprocessing: {0}")]
+    Preprocess(String),
 }
 
 impl Error {

@@ -5,6 +5,7 @@
 
 #![warn(missing_docs)]
 
+pub mod assets;
 pub mod canonize;
 pub mod composite;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod graph;
 pub mod import;
 pub mod kernels;
 pub mod ops;
+pub mod preprocess;
 pub mod rules;
 pub mod zoo;
 
