@@ -36,7 +36,11 @@ pub struct Model {
 impl Model {
     /// The shipped gender model (`gender-v1`, 3×32×32, classes female and male).
     pub fn gender() -> Result<Model> {
-        Self::embedded("gender-v1", assets::GENDER_V1_ONNX, &assets::GENDER_V1_LABELS)
+        Self::embedded(
+            "gender-v1",
+            assets::GENDER_V1_ONNX,
+            &assets::GENDER_V1_LABELS,
+        )
     }
 
     /// The shipped age model (`age-v1`, 3×64×64, 81 classes: ages 0.25, 1, 2, …, 80).
@@ -147,7 +151,8 @@ impl Model {
                 return Err(Error::Format {
                     file,
                     layer: "model".into(),
-                    detail: "unknown model format: expected a .onnx file or a Caffe .prototxt".into(),
+                    detail: "unknown model format: expected a .onnx file or a Caffe .prototxt"
+                        .into(),
                 })
             }
         };

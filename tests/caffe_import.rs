@@ -17,7 +17,7 @@ use lrp::import::prototxt::{parse_net, read_net};
 use lrp::ops::Op;
 use lrp::zoo::{self, rng::Rng, Architecture};
 use lrp::{Error, Graph, Tensor};
-use ndarray::{Array3, IxDyn};
+use ndarray::IxDyn;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -154,12 +154,18 @@ fn load_reads_files_and_preprocesses_with_the_mean() {
     );
     let mean = model.mean.as_ref().unwrap();
     assert_eq!(mean.shape(), &[3, 256, 256]);
-    assert_eq!(model.input_size(), Some(227));
+    assert_eq!(model.graph.input_shape(), &[3, 227, 227]);
 
-    // A uniform grey 300×200 image: after the crop and resize still uniform; BGR minus the
-    // centre crop of the mean (offset 14).
-    let rgb = Array3::from_elem((300, 200, 3), 128.0f32);
-    let x = model.preprocess_array(rgb.view()).unwrap();
+    // A uniform grey 300×200 face through the paper's preprocessing (lrp::preprocess):
+    // still uniform after scaling and edge padding; BGR minus the centre crop of the mean
+    // (offset 14).
+    let face =
+        lrp::preprocess::RgbImage::from_pixel(200, 300, lrp::preprocess::Rgb([128, 128, 128]));
+    let pre = lrp::preprocess::Preprocess::CaffeMean {
+        size: 227,
+        mean: mean.clone(),
+    };
+    let x = lrp::preprocess::to_tensor(&[face], &pre).unwrap();
     assert_eq!(x.shape(), &[1, 3, 227, 227]);
     for (c, y, xx) in [(0, 0, 0), (2, 100, 226), (1, 226, 13)] {
         let want = 128.0 - mean[[c, y + 14, xx + 14]];

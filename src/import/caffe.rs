@@ -77,9 +77,9 @@ use super::proto::caffe::{
 use super::prototxt::read_net;
 use crate::error::{Error, NodeRef, Result};
 use crate::graph::{Graph, Node};
-use crate::ops::{Affine, Concat, Conv2d, Dense, Lrn, Op, Pool2d, PoolRounding, Softmax, Tensor};
+use crate::ops::{Affine, Concat, Conv2d, Dense, Lrn, Op, Pool2d, PoolRounding, Softmax};
 use crate::zoo::rng::Rng;
-use ndarray::{Array1, Array2, Array3, ArrayD, ArrayView3, Axis, Ix2, Ix4, IxDyn};
+use ndarray::{Array1, Array2, Array3, ArrayD, Ix2, Ix4, IxDyn};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -113,22 +113,6 @@ impl CaffeModel {
             [3, h, w] if h == w => Some(*h),
             _ => None,
         }
-    }
-
-    /// The network input for an RGB image (`H×W×3`, values 0–255) preprocessed as the paper
-    /// did for its Caffe models ([`preprocess_array`] with this model's input size and mean).
-    pub fn preprocess_array(&self, rgb: ArrayView3<f32>) -> Result<Tensor> {
-        let size = self.input_size().ok_or_else(|| {
-            format_error(
-                "<image>",
-                "network input",
-                format!(
-                    "expected a square 3-channel image input, the network takes {:?}",
-                    self.graph.input_shape()
-                ),
-            )
-        })?;
-        preprocess_array(rgb, size, self.mean.as_ref())
     }
 }
 
@@ -1305,113 +1289,6 @@ impl Builder<'_> {
     }
 }
 
-/// The network input for an RGB image as the paper preprocessed images for its Caffe
-/// models (see `LRP_SPEC.md`, "Preprocessing of the paper's Caffe models"):
-///
-/// 1. centre-crop the largest square of the image, and scale it bilinearly to `size`×`size`
-///    (for the square face crops of the paper this is "scale so the longer side equals the
-///    input size"; on a non-square image, cropping first is the reading of "scaled …,
-///    centre-cropped to a square" that yields a `size`×`size` input);
-/// 2. reorder the channels to BGR, keeping values in 0–255;
-/// 3. subtract the centre `size`×`size` crop of `mean` (C×H×W BGR, Caffe's test-time crop at
-///    offset `⌊(H − size)/2⌋`), if given.
-///
-/// `rgb` is `H×W×3`, values 0–255. Returns a `[1, 3, size, size]` tensor.
-///
-/// ```
-/// use lrp::import::caffe::preprocess_array;
-/// use ndarray::{Array3, Array};
-/// let rgb = Array3::from_shape_fn((4, 4, 3), |(_, _, c)| [10.0, 20.0, 30.0][c]);
-/// let mean = Array::from_elem((3, 6, 6), 5.0f32);
-/// let x = preprocess_array(rgb.view(), 2, Some(&mean)).unwrap();
-/// assert_eq!(x.shape(), &[1, 3, 2, 2]);
-/// assert_eq!(x[[0, 0, 0, 0]], 25.0); // blue first: 30 − 5
-/// assert_eq!(x[[0, 2, 1, 1]], 5.0); // red last: 10 − 5
-/// ```
-pub fn preprocess_array(
-    rgb: ArrayView3<f32>,
-    size: usize,
-    mean: Option<&Array3<f32>>,
-) -> Result<Tensor> {
-    let (h, w, c) = rgb.dim();
-    if h == 0 || w == 0 || c != 3 || size == 0 {
-        return Err(format_error(
-            "<image>",
-            "image",
-            format!("expected a non-empty H×W×3 RGB image and a positive size, got {h}×{w}×{c} and size {size}"),
-        ));
-    }
-    let side = h.min(w);
-    let (top, left) = ((h - side) / 2, (w - side) / 2);
-    let square = rgb.slice(ndarray::s![top..top + side, left..left + side, ..]);
-    let resized = resize_bilinear(square, size, size);
-    let mut x = ArrayD::<f32>::zeros(IxDyn(&[1, 3, size, size]));
-    for ch in 0..3 {
-        let src = resized.index_axis(Axis(2), 2 - ch);
-        x.index_axis_mut(Axis(0), 0)
-            .index_axis_mut(Axis(0), ch)
-            .assign(&src);
-    }
-    if let Some(mean) = mean {
-        let crop = center_crop(mean, size)?;
-        let mut sample = x.index_axis_mut(Axis(0), 0);
-        sample -= &crop.into_dyn();
-    }
-    Ok(x)
-}
-
-/// The centre `size`×`size` crop of a C×H×W image at offset `⌊(H − size)/2⌋,
-/// ⌊(W − size)/2⌋` (Caffe's test-time crop); an error if the image is smaller or does not
-/// have 3 channels.
-pub fn center_crop(image: &Array3<f32>, size: usize) -> Result<Array3<f32>> {
-    let (c, h, w) = image.dim();
-    if c != 3 || h < size || w < size {
-        return Err(format_error(
-            "<mean image>",
-            "mean image",
-            format!("shape [{c}, {h}, {w}] cannot give a 3×{size}×{size} centre crop"),
-        ));
-    }
-    let (top, left) = ((h - size) / 2, (w - size) / 2);
-    Ok(image
-        .slice(ndarray::s![.., top..top + size, left..left + size])
-        .to_owned())
-}
-
-/// Bilinear resize of an `H×W×C` image to `out_h×out_w×C`, sampling at pixel centres
-/// (`src = (dst + 0.5)·in/out − 0.5`, clamped to the image; OpenCV's `INTER_LINEAR`, no
-/// anti-aliasing). Empty inputs or outputs give an empty array.
-pub fn resize_bilinear(img: ArrayView3<f32>, out_h: usize, out_w: usize) -> Array3<f32> {
-    let (h, w, c) = img.dim();
-    let mut out = Array3::<f32>::zeros((out_h, out_w, c));
-    if h == 0 || w == 0 {
-        return out;
-    }
-    let taps = |n_in: usize, n_out: usize| -> Vec<(usize, usize, f32)> {
-        (0..n_out)
-            .map(|o| {
-                let s = ((o as f64 + 0.5) * n_in as f64 / n_out as f64 - 0.5)
-                    .clamp(0.0, (n_in - 1) as f64);
-                let i0 = s.floor() as usize;
-                let i1 = (i0 + 1).min(n_in - 1);
-                (i0, i1, (s - i0 as f64) as f32)
-            })
-            .collect()
-    };
-    let ys = taps(h, out_h);
-    let xs = taps(w, out_w);
-    for (oy, &(y0, y1, fy)) in ys.iter().enumerate() {
-        for (ox, &(x0, x1, fx)) in xs.iter().enumerate() {
-            for ch in 0..c {
-                let top = img[[y0, x0, ch]] * (1.0 - fx) + img[[y0, x1, ch]] * fx;
-                let bottom = img[[y1, x0, ch]] * (1.0 - fx) + img[[y1, x1, ch]] * fx;
-                out[[oy, ox, ch]] = top * (1.0 - fy) + bottom * fy;
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1500,14 +1377,5 @@ mod tests {
             .collect();
         assert_eq!(outs, ["sum", "aux", "main"]);
         assert!(m.warnings.iter().any(|w| w.contains("SoftmaxWithLoss")));
-    }
-
-    #[test]
-    fn resize_is_identity_at_the_same_size_and_averages_when_halving() {
-        let img = Array3::from_shape_fn((4, 4, 1), |(y, x, _)| (y * 4 + x) as f32);
-        assert_eq!(resize_bilinear(img.view(), 4, 4), img);
-        let half = resize_bilinear(img.view(), 2, 2);
-        // Centre of the 2×2 block: average of its four pixels.
-        assert_eq!(half[[0, 0, 0]], (0.0 + 1.0 + 4.0 + 5.0) / 4.0);
     }
 }
