@@ -141,6 +141,31 @@ pub enum Error {
         /// What is wrong, e.g. `expected INTS, got FLOAT`.
         detail: String,
     },
+
+    /// A heatmap operation got an input it cannot use: an empty map, a tensor of the wrong
+    /// rank, sizes that do not match, a parameter out of range.
+    #[error("heatmap: {0}")]
+    Heatmap(String),
+
+    /// A name that is none of the known ones (a colour map, ...); the message lists them.
+    #[error("unknown {kind} `{name}`; valid names: {valid}")]
+    UnknownName {
+        /// What was looked up, e.g. `colour map`.
+        kind: &'static str,
+        /// The name as given.
+        name: String,
+        /// The valid names, comma-separated.
+        valid: String,
+    },
+
+    /// An image could not be encoded, decoded or written.
+    #[error("{file}: image: {detail}")]
+    Image {
+        /// The path (or a label such as `<memory>` for in-memory encoding).
+        file: String,
+        /// The encoder's or the file system's complaint.
+        detail: String,
+    },
 }
 
 impl Error {

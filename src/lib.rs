@@ -10,6 +10,7 @@ pub mod composite;
 pub mod error;
 pub mod explain;
 pub mod graph;
+pub mod heatmap;
 pub mod import;
 pub mod kernels;
 pub mod ops;
