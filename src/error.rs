@@ -164,15 +164,6 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// An image could not be decoded: not a PNG or JPEG file, corrupt or truncated.
-    #[error("{file}: cannot decode image: {detail}")]
-    Image {
-        /// The file (or the label given for in-memory bytes).
-        file: String,
-        /// The decoder's complaint.
-        detail: String,
-    },
-
     /// An image declares dimensions beyond the decoding limits; it is refused after reading
     /// its header, before any pixel buffer is allocated.
     #[error(
@@ -220,6 +211,31 @@ pub enum Error {
     /// mean image smaller than the input, a zero standard deviation, no images).
     #[error("preprocessing: {0}")]
     Preprocess(String),
+
+    /// A heatmap operation got an input it cannot use: an empty map, a tensor of the wrong
+    /// rank, sizes that do not match, a parameter out of range.
+    #[error("heatmap: {0}")]
+    Heatmap(String),
+
+    /// A name that is none of the known ones (a colour map, ...); the message lists them.
+    #[error("unknown {kind} `{name}`; valid names: {valid}")]
+    UnknownName {
+        /// What was looked up, e.g. `colour map`.
+        kind: &'static str,
+        /// The name as given.
+        name: String,
+        /// The valid names, comma-separated.
+        valid: String,
+    },
+
+    /// An image could not be encoded, decoded or written.
+    #[error("{file}: image: {detail}")]
+    Image {
+        /// The path (or a label such as `<memory>` for in-memory encoding).
+        file: String,
+        /// The encoder's or the file system's complaint.
+        detail: String,
+    },
 }
 
 impl Error {

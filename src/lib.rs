@@ -12,6 +12,7 @@ pub mod error;
 pub mod explain;
 pub mod export;
 pub mod graph;
+pub mod heatmap;
 pub mod import;
 pub mod kernels;
 pub mod model;
