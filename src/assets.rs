@@ -71,6 +71,22 @@ pub fn parse_labels(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// `astronaut.png` (512×512): NASA portrait of Eileen Collins, public domain (see
+/// `assets/NOTICE.md`).
+pub const ASTRONAUT_PNG: &[u8] = include_bytes!("../assets/astronaut.png");
+
+/// The face box `(left, top, right, bottom)` of [`ASTRONAUT_PNG`] used by the reference data
+/// (and by `lrp explain` by default).
+pub const ASTRONAUT_FACE: [i64; 4] = [150, 30, 260, 150];
+
+/// `grace_hopper.jpg` (512×600): US Navy portrait of Grace M. Hopper, public domain (see
+/// `assets/NOTICE.md`).
+pub const GRACE_HOPPER_JPG: &[u8] = include_bytes!("../assets/grace_hopper.jpg");
+
+/// The face box `(left, top, right, bottom)` of [`GRACE_HOPPER_JPG`]: forehead to chin with a
+/// margin, framed like [`ASTRONAUT_FACE`].
+pub const GRACE_HOPPER_FACE: [i64; 4] = [155, 110, 365, 330];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,19 +131,3 @@ mod tests {
         assert_eq!(age.output_shape(), &[AGE_V1_LABELS.len()]);
     }
 }
-
-/// `astronaut.png` (512×512): NASA portrait of Eileen Collins, public domain (see
-/// `assets/NOTICE.md`).
-pub const ASTRONAUT_PNG: &[u8] = include_bytes!("../assets/astronaut.png");
-
-/// The face box `(left, top, right, bottom)` of [`ASTRONAUT_PNG`] used by the reference data
-/// (and by `lrp explain` by default).
-pub const ASTRONAUT_FACE: [i64; 4] = [150, 30, 260, 150];
-
-/// `grace_hopper.jpg` (512×600): US Navy portrait of Grace M. Hopper, public domain (see
-/// `assets/NOTICE.md`).
-pub const GRACE_HOPPER_JPG: &[u8] = include_bytes!("../assets/grace_hopper.jpg");
-
-/// The face box `(left, top, right, bottom)` of [`GRACE_HOPPER_JPG`]: forehead to chin with a
-/// margin, framed like [`ASTRONAUT_FACE`].
-pub const GRACE_HOPPER_FACE: [i64; 4] = [155, 110, 365, 330];

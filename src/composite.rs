@@ -171,7 +171,7 @@ impl Composite {
                 c.lrn = LrnRule::Paper;
             }
             _ => {
-                return Err(Error::Graph(format!(
+                return Err(Error::Invalid(format!(
                     "unknown preset `{name}`; known presets: {}",
                     PRESETS.join(", ")
                 )))
@@ -330,7 +330,7 @@ impl Composite {
             linear_index += 1;
         }
         if !missing.is_empty() {
-            return Err(Error::Graph(format!(
+            return Err(Error::Invalid(format!(
                 "composite `{}` gives no rule to {} layer(s) with weights: {}",
                 self.name,
                 missing.len(),
@@ -338,7 +338,7 @@ impl Composite {
             )));
         }
         if let Some(i) = matched.iter().position(|m| !m) {
-            return Err(Error::Graph(format!(
+            return Err(Error::Invalid(format!(
                 "composite `{}`: override {:?} matches no linear layer of the graph",
                 self.name, self.overrides[i].0
             )));
@@ -362,19 +362,18 @@ impl std::str::FromStr for Selector {
     fn from_str(s: &str) -> Result<Selector> {
         let s = s.trim();
         if let Some(i) = s.strip_prefix('#') {
-            return i
-                .parse()
-                .map(Selector::Index)
-                .map_err(|_| Error::Graph(format!("layer selector `{s}`: `{i}` is not an index")));
+            return i.parse().map(Selector::Index).map_err(|_| {
+                Error::Invalid(format!("layer selector `{s}`: `{i}` is not an index"))
+            });
         }
         let kind = s.strip_prefix("kind:").unwrap_or(s);
         match kind.to_ascii_lowercase().as_str() {
             "conv" | "convolution" => Ok(Selector::Kind("Conv".into())),
             "dense" | "innerproduct" | "gemm" | "linear" => Ok(Selector::Kind("Dense".into())),
-            _ if s.starts_with("kind:") => Err(Error::Graph(format!(
+            _ if s.starts_with("kind:") => Err(Error::Invalid(format!(
                 "layer selector `{s}`: kinds are Conv and Dense"
             ))),
-            _ if s.is_empty() => Err(Error::Graph("empty layer selector".into())),
+            _ if s.is_empty() => Err(Error::Invalid("empty layer selector".into())),
             _ => Ok(Selector::Name(s.to_string())),
         }
     }

@@ -62,6 +62,11 @@ pub enum Error {
     #[error("graph: {0}")]
     Graph(String),
 
+    /// An option or argument is invalid: an unknown preset, a malformed rule or layer
+    /// selector, a target class the model does not have, an override that matches no layer.
+    #[error("{0}")]
+    Invalid(String),
+
     /// A tensor handed to `forward` does not match what the graph was built for.
     #[error("input `{name}`: expected shape {expected:?} (batch first), got {got:?}")]
     InputShape {

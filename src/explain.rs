@@ -376,7 +376,7 @@ impl Explainer {
             if c < classes {
                 Ok(c)
             } else {
-                Err(Error::Graph(format!(
+                Err(Error::Invalid(format!(
                     "target class {c} does not exist: the model has {classes} classes (0..{})",
                     classes - 1
                 )))
@@ -399,7 +399,7 @@ impl Explainer {
             Target::Class(c) => vec![vec![check(*c)?]; n],
             Target::Classes(cs) => {
                 if cs.is_empty() {
-                    return Err(Error::Graph("no target classes given".into()));
+                    return Err(Error::Invalid("no target classes given".into()));
                 }
                 let cs: Vec<usize> = cs.iter().map(|&c| check(c)).collect::<Result<_>>()?;
                 vec![cs; n]
@@ -407,7 +407,7 @@ impl Explainer {
             Target::All => vec![(0..classes).collect(); n],
             Target::Relevance(r) => {
                 if r.ncols() != classes || (r.nrows() != 1 && r.nrows() != n) {
-                    return Err(Error::Graph(format!(
+                    return Err(Error::Invalid(format!(
                         "explicit output relevance has shape {:?}; expected [{n}, {classes}] or [1, {classes}]",
                         r.dim()
                     )));

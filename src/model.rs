@@ -86,8 +86,19 @@ impl Model {
             .and_then(|s| s.to_str())
             .unwrap_or("model")
             .to_string();
-        let mut model = match ext.as_str() {
+        let model = match ext.as_str() {
             "onnx" => {
+                // The shipped models, given as files, get their names and labels.
+                if weights.is_none() && mean.is_none() {
+                    if let Ok(bytes) = std::fs::read(path) {
+                        if bytes == assets::GENDER_V1_ONNX {
+                            return Self::with_labels(Self::gender()?, labels);
+                        }
+                        if bytes == assets::AGE_V1_ONNX {
+                            return Self::with_labels(Self::age()?, labels);
+                        }
+                    }
+                }
                 if weights.is_some() || mean.is_some() {
                     return Err(Error::Format {
                         file,
@@ -156,23 +167,29 @@ impl Model {
                 })
             }
         };
+        Self::with_labels(model, labels)
+    }
+
+    /// Replace the labels with those of a text file (one per line), checking their number.
+    fn with_labels(mut model: Model, labels: Option<&Path>) -> Result<Model> {
         if let Some(l) = labels {
+            let file = l.display().to_string();
             let text = std::fs::read_to_string(l).map_err(|source| Error::Io {
-                file: l.display().to_string(),
+                file: file.clone(),
                 source,
             })?;
             model.labels = assets::parse_labels(&text);
-        }
-        let classes = model.classes();
-        if !model.labels.is_empty() && model.labels.len() != classes {
-            return Err(Error::Format {
-                file: labels.map_or(file, |l| l.display().to_string()),
-                layer: "labels".into(),
-                detail: format!(
-                    "{} labels for a model with {classes} outputs",
-                    model.labels.len()
-                ),
-            });
+            let classes = model.classes();
+            if model.labels.len() != classes {
+                return Err(Error::Format {
+                    file,
+                    layer: "labels".into(),
+                    detail: format!(
+                        "{} labels for a model with {classes} outputs",
+                        model.labels.len()
+                    ),
+                });
+            }
         }
         Ok(model)
     }

@@ -980,7 +980,7 @@ impl std::str::FromStr for LayerRule {
     /// assert!("nonsense".parse::<LayerRule>().is_err());
     /// ```
     fn from_str(s: &str) -> Result<LayerRule> {
-        let bad = |d: String| Error::Graph(format!("rule `{s}`: {d}"));
+        let bad = |d: String| Error::Invalid(format!("rule `{s}`: {d}"));
         let mut parts = s.trim().split('@');
         let head = parts.next().unwrap_or_default();
         let mut convention = Convention::Modern;
