@@ -163,40 +163,44 @@ impl Lrn {
         let plane: usize = s[2..].iter().product();
         let xs = x.as_slice().expect("standard layout input");
         let (kk, a, beta) = (self.k, self.alpha / self.size as f32, self.beta);
+        // Outputs c' whose window contains channel ch: ch − after ≤ c' ≤ ch + before.
+        let before = self.size.saturating_sub(1) / 2;
+        let after = self.size.saturating_sub(1) - before;
         let mut out = vec![0f32; r.len()];
-        out.par_chunks_mut(c * plane)
-            .zip(r.par_chunks(c * plane))
+        let mut t = vec![0f32; r.len()];
+        // t_{c'} = x_{c'} R_{c'} s_{c'}^{−β−1}, per sample and channel plane (parallel).
+        t.par_chunks_mut(plane)
+            .zip(r.par_chunks(plane))
             .enumerate()
-            .for_each(|(sample, (o, rr))| {
+            .for_each(|(i, (tp, rp))| {
+                let (sample, ch) = (i / c, i % c);
                 let xi = &xs[(sample / k) * c * plane..(sample / k + 1) * c * plane];
-                // t_{c'} = x_{c'} R_{c'} s_{c'}^{−β−1} per position.
-                let mut t = vec![0f32; c * plane];
-                for ch in 0..c {
-                    for p in 0..plane {
-                        let mut sq = 0f32;
-                        for cc in self.window(ch, c) {
-                            let v = xi[cc * plane + p];
-                            sq += v * v;
-                        }
-                        let sc = kk + a * sq;
-                        t[ch * plane + p] =
-                            xi[ch * plane + p] * rr[ch * plane + p] * sc.powf(-beta - 1.0);
+                for (p, (tv, &rv)) in tp.iter_mut().zip(rp).enumerate() {
+                    let mut sq = 0f32;
+                    for cc in self.window(ch, c) {
+                        let v = xi[cc * plane + p];
+                        sq += v * v;
                     }
+                    *tv = xi[ch * plane + p] * rv * (kk + a * sq).powf(-beta - 1.0);
                 }
-                for ch in 0..c {
-                    for p in 0..plane {
-                        let xc = xi[ch * plane + p];
-                        let mut cross = 0f32;
-                        // Outputs c' whose window contains ch.
-                        for cc in 0..c {
-                            if cc != ch && self.window(cc, c).contains(&ch) {
-                                cross += t[cc * plane + p];
-                            }
-                        }
-                        o[ch * plane + p] =
-                            rr[ch * plane + p] * xc * (kk + a * xc * xc).powf(-beta)
-                                - 2.0 * a * beta * xc * xc * cross;
+            });
+        out.par_chunks_mut(plane)
+            .zip(r.par_chunks(plane))
+            .enumerate()
+            .for_each(|(i, (op, rp))| {
+                let (sample, ch) = (i / c, i % c);
+                let xi = &xs[(sample / k) * c * plane..(sample / k + 1) * c * plane];
+                let ts = &t[sample * c * plane..(sample + 1) * c * plane];
+                let lo = ch.saturating_sub(after);
+                let hi = (ch + before + 1).min(c);
+                for (p, (o, &rv)) in op.iter_mut().zip(rp).enumerate() {
+                    let xc = xi[ch * plane + p];
+                    let mut cross = 0f32;
+                    for cc in (lo..hi).filter(|&cc| cc != ch) {
+                        cross += ts[cc * plane + p];
                     }
+                    *o =
+                        rv * xc * (kk + a * xc * xc).powf(-beta) - 2.0 * a * beta * xc * xc * cross;
                 }
             });
         out
@@ -316,5 +320,46 @@ mod tests {
         // Two maps per image (k = 2) give the same per map.
         let r2 = l.paper_relevance(&x, &[1.0, 1.0, 2.0, 2.0], 2);
         assert!((r2[2] - 2.0 * r[0]).abs() < 1e-6 && (r2[3] - 2.0 * r[1]).abs() < 1e-6);
+    }
+
+    #[test]
+    fn paper_rule_matches_the_formula_for_odd_and_even_windows() {
+        // Brute force over the spec's formula: the cross term sums over every output c' ≠ c
+        // whose window contains c.
+        for (size, seed) in [(5usize, 1u64), (4, 2), (1, 3), (7, 4)] {
+            let l = Lrn::new(size, 0.5, 0.75, 2.0);
+            let (n, c, h, w, k) = (2, 6, 3, 2, 2);
+            let x = random(&[n, c, h, w], seed);
+            let r = random(&[n * k, c, h, w], seed + 10);
+            let rs = r.as_slice().unwrap();
+            let got = l.paper_relevance(&x, rs, k);
+            let plane = h * w;
+            let a = (l.alpha / size as f32) as f64;
+            let (kk, beta) = (l.k as f64, l.beta as f64);
+            for smp in 0..n * k {
+                let img = smp / k;
+                let xv =
+                    |ch: usize, p: usize| x.as_slice().unwrap()[(img * c + ch) * plane + p] as f64;
+                let rv = |ch: usize, p: usize| rs[(smp * c + ch) * plane + p] as f64;
+                for ch in 0..c {
+                    for p in 0..plane {
+                        let s_of = |cc: usize| {
+                            kk + a * l.window(cc, c).map(|q| xv(q, p) * xv(q, p)).sum::<f64>()
+                        };
+                        let mut cross = 0.0;
+                        for cc in 0..c {
+                            if cc != ch && l.window(cc, c).contains(&ch) {
+                                cross += xv(cc, p) * rv(cc, p) * s_of(cc).powf(-beta - 1.0);
+                            }
+                        }
+                        let xc = xv(ch, p);
+                        let want = rv(ch, p) * xc * (kk + a * xc * xc).powf(-beta)
+                            - 2.0 * a * beta * xc * xc * cross;
+                        let g = got[(smp * c + ch) * plane + p] as f64;
+                        assert!((g - want).abs() < 1e-5, "size {size}: {g} vs {want}");
+                    }
+                }
+            }
+        }
     }
 }
