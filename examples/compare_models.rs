@@ -9,7 +9,7 @@ use lrp::composite::Composite;
 use lrp::explain::{Explainer, Target};
 use lrp::heatmap::{self, Reduce};
 use lrp::model::Model;
-use lrp::preprocess::{self, FaceBox};
+use lrp::preprocess;
 use ndarray::Array2;
 
 /// Area-average `m` onto an `n×n` grid (the maps here are 32×32 and 64×64).
@@ -55,22 +55,7 @@ fn top_iou(a: &[f32], b: &[f32], frac: f32) -> f32 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let portraits = [
-        (
-            "astronaut",
-            lrp::assets::ASTRONAUT_PNG,
-            FaceBox::new(150, 30, 260, 150),
-        ),
-        (
-            "grace hopper",
-            lrp::assets::GRACE_HOPPER_JPG,
-            FaceBox::new(155, 110, 365, 330),
-        ),
-    ];
-    let faces = portraits
-        .iter()
-        .map(|(name, bytes, b)| preprocess::crop(&preprocess::decode_rgb(bytes, name)?, *b))
-        .collect::<lrp::Result<Vec<_>>>()?;
+    let (names, faces): (Vec<&str>, Vec<_>) = lrp::assets::portrait_faces()?.into_iter().unzip();
     let composite = Composite::preset("epsilon-plus-flat")?;
     let mut maps = Vec::new();
     for model in [Model::gender()?, Model::age()?] {
@@ -91,7 +76,7 @@ fn main() -> anyhow::Result<()> {
         "{:<14} {:>8} {:>8} {:>12}",
         "portrait", "pearson", "cosine", "top-10% IoU"
     );
-    for (i, (name, _, _)) in portraits.iter().enumerate() {
+    for (i, name) in names.iter().enumerate() {
         let a = maps[0].1[i].as_slice().expect("contiguous");
         let b = maps[1].1[i].as_slice().expect("contiguous");
         println!(

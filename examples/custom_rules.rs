@@ -6,15 +6,12 @@
 use lrp::composite::{Composite, Selector};
 use lrp::explain::{Explainer, Target};
 use lrp::model::Model;
-use lrp::preprocess::{self, FaceBox};
+use lrp::preprocess;
 use lrp::rules::{Convention, LayerRule, Rule};
 
 fn main() -> anyhow::Result<()> {
     let model = Model::gender()?;
-    let face = preprocess::crop(
-        &preprocess::decode_rgb(lrp::assets::ASTRONAUT_PNG, "astronaut")?,
-        FaceBox::new(150, 30, 260, 150),
-    )?;
+    let (_, face) = lrp::assets::portrait_faces()?.remove(0);
     let x = preprocess::to_tensor(&[face], &model.preprocess)?;
 
     // ε everywhere, then: z⁺ on every convolution, flat on the first linear layer (#0), and

@@ -9,33 +9,13 @@ use lrp::composite::Composite;
 use lrp::explain::{Explainer, Target};
 use lrp::heatmap::{self, Cell, Colormap, Figure, Reduce, Row};
 use lrp::model::Model;
-use lrp::preprocess::{self, FaceBox};
+use lrp::preprocess;
 
 fn main() -> anyhow::Result<()> {
     let out = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "lrp-out/paper_heatmaps.png".into());
-    let portraits = [
-        (
-            "astronaut",
-            lrp::assets::ASTRONAUT_PNG,
-            FaceBox::new(150, 30, 260, 150),
-        ),
-        (
-            "grace hopper",
-            lrp::assets::GRACE_HOPPER_JPG,
-            FaceBox::new(155, 110, 365, 330),
-        ),
-    ];
-    let faces = portraits
-        .iter()
-        .map(|(name, bytes, b)| {
-            Ok((
-                *name,
-                preprocess::crop(&preprocess::decode_rgb(bytes, name)?, *b)?,
-            ))
-        })
-        .collect::<lrp::Result<Vec<_>>>()?;
+    let faces = lrp::assets::portrait_faces()?;
     let models = [Model::gender()?, Model::age()?];
     let presets = ["epsilon-plus-flat", "paper"];
     let mut columns = Vec::new();

@@ -87,6 +87,31 @@ pub const GRACE_HOPPER_JPG: &[u8] = include_bytes!("../assets/grace_hopper.jpg")
 /// margin, framed like [`ASTRONAUT_FACE`].
 pub const GRACE_HOPPER_FACE: [i64; 4] = [155, 110, 365, 330];
 
+/// The shipped portraits as decoded face crops (their face boxes applied), with their names:
+/// `astronaut` and `grace_hopper`. The default input of `lrp explain` and the examples.
+///
+/// ```
+/// let faces = lrp::assets::portrait_faces().unwrap();
+/// assert_eq!(faces[0].0, "astronaut");
+/// assert_eq!(faces[0].1.dimensions(), (110, 120));
+/// ```
+pub fn portrait_faces() -> crate::Result<Vec<(&'static str, crate::preprocess::RgbImage)>> {
+    use crate::preprocess::{crop, decode_rgb, FaceBox};
+    [
+        ("astronaut", ASTRONAUT_PNG, ASTRONAUT_FACE),
+        ("grace_hopper", GRACE_HOPPER_JPG, GRACE_HOPPER_FACE),
+    ]
+    .into_iter()
+    .map(|(name, bytes, b)| {
+        let face = crop(
+            &decode_rgb(bytes, name)?,
+            FaceBox::new(b[0], b[1], b[2], b[3]),
+        )?;
+        Ok((name, face))
+    })
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

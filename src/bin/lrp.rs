@@ -219,20 +219,6 @@ fn main() {
     }
 }
 
-/// The shipped portraits with their face boxes.
-const PORTRAITS: [(&str, &[u8], [i64; 4]); 2] = [
-    (
-        "astronaut",
-        lrp::assets::ASTRONAUT_PNG,
-        lrp::assets::ASTRONAUT_FACE,
-    ),
-    (
-        "grace_hopper",
-        lrp::assets::GRACE_HOPPER_JPG,
-        lrp::assets::GRACE_HOPPER_FACE,
-    ),
-];
-
 /// A face to explain: its name (for file names and labels) and the crop.
 struct Face {
     name: String,
@@ -268,17 +254,26 @@ fn load_models(a: &ModelArgs) -> Result<Vec<Model>> {
 
 fn load_faces(a: &InputArgs) -> Result<Vec<Face>> {
     if a.images.is_empty() {
-        return PORTRAITS
-            .iter()
-            .map(|(name, bytes, b)| {
-                let img = preprocess::decode_rgb(bytes, name)?;
-                let fb = a.face_box.unwrap_or(FaceBox::new(b[0], b[1], b[2], b[3]));
-                Ok(Face {
-                    name: name.to_string(),
-                    crop: preprocess::crop(&img, fb)?,
+        let (ast, gh) = (lrp::assets::ASTRONAUT_PNG, lrp::assets::GRACE_HOPPER_JPG);
+        return match a.face_box {
+            // A face box given for the shipped portraits replaces their own.
+            Some(fb) => [("astronaut", ast), ("grace_hopper", gh)]
+                .into_iter()
+                .map(|(name, bytes)| {
+                    Ok(Face {
+                        name: name.to_string(),
+                        crop: preprocess::crop(&preprocess::decode_rgb(bytes, name)?, fb)?,
+                    })
                 })
-            })
-            .collect();
+                .collect(),
+            None => Ok(lrp::assets::portrait_faces()?
+                .into_iter()
+                .map(|(name, crop)| Face {
+                    name: name.to_string(),
+                    crop,
+                })
+                .collect()),
+        };
     }
     let files = preprocess::image_files(&a.images)?;
     if files.is_empty() {
