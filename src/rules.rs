@@ -694,6 +694,9 @@ pub struct LinearRule {
     rule: LayerRule,
     groups: Vec<Group>,
     variants: HashMap<(u8, u32), Vec<f32>>,
+    /// Per group: the denominator of one sample when it does not depend on the input (flat
+    /// and w² normalisers: a forward pass of ones), computed once.
+    fixed: Vec<Option<Vec<f32>>>,
 }
 
 /// Input-side data shared by all terms of one relevance step.
@@ -750,11 +753,32 @@ impl LinearRule {
                 }
             }
         }
-        Ok(LinearRule {
+        let mut prepared = LinearRule {
             rule,
             groups,
             variants,
-        })
+            fixed: Vec::new(),
+        };
+        prepared.fixed = prepared
+            .groups
+            .iter()
+            .map(|g| match &g.denominator {
+                Denominator::Computed(terms, BiasMod::Zero)
+                    if terms.iter().all(|t| t.input == InMod::Ones) =>
+                {
+                    let ones = vec![1f32; layer.in_len()];
+                    let mut d = vec![0f32; layer.out_len()];
+                    let mut tmp = vec![0f32; layer.out_len()];
+                    for t in terms {
+                        layer.forward(&ones, 1, prepared.weights(layer, t.weight), None, &mut tmp);
+                        d.iter_mut().zip(&tmp).for_each(|(a, b)| *a += t.sign * b);
+                    }
+                    Some(d)
+                }
+                _ => None,
+            })
+            .collect();
+        Ok(prepared)
     }
 
     /// The rule this was prepared from.
@@ -842,21 +866,25 @@ impl LinearRule {
         let mut out = vec![0f32; n * k * il];
         let mut s = vec![0f32; n * k * ol];
         let mut t_buf = vec![0f32; n * k * il];
-        for g in &self.groups {
-            // Denominator per image.
-            let denom: Option<Vec<f32>> = match &g.denominator {
+        for (gi, g) in self.groups.iter().enumerate() {
+            // The denominator of every image (`dstride = ol`), or one shared by all (0).
+            let mut dstride = ol;
+            let denom: Option<std::borrow::Cow<'_, [f32]>> = match &g.denominator {
                 Denominator::None => None,
-                Denominator::Output => {
-                    let mut d = z.to_vec();
-                    if self.rule.zero_bias {
-                        if let Some(b) = bias {
-                            for (i, v) in d.iter_mut().enumerate() {
-                                *v -= b[(i / positions) % m];
-                            }
-                        }
-                    }
-                    Some(d)
+                _ if self.fixed[gi].is_some() => {
+                    dstride = 0;
+                    self.fixed[gi].as_deref().map(std::borrow::Cow::Borrowed)
                 }
+                Denominator::Output => match bias {
+                    Some(b) if self.rule.zero_bias => {
+                        let mut d = z.to_vec();
+                        for (i, v) in d.iter_mut().enumerate() {
+                            *v -= b[(i / positions) % m];
+                        }
+                        Some(d.into())
+                    }
+                    _ => Some(z.into()),
+                },
                 Denominator::Computed(terms, bmod) => {
                     let mut d = vec![0f32; n * ol];
                     let mut tmp = vec![0f32; n * ol];
@@ -883,14 +911,16 @@ impl LinearRule {
                             }
                         }
                     }
-                    Some(d)
+                    Some(d.into())
                 }
             };
             // s = select(z) · R / Z for every relevance sample.
             for (ri, (sr, rr)) in s.chunks_mut(ol).zip(r.chunks(ol)).enumerate() {
                 let img = ri / k;
                 let zi = &z[img * ol..(img + 1) * ol];
-                let di = denom.as_ref().map(|d| &d[img * ol..(img + 1) * ol]);
+                let di = denom
+                    .as_ref()
+                    .map(|d| &d[img * dstride..img * dstride + ol]);
                 for j in 0..ol {
                     let keep = match g.select {
                         Select::All => true,
