@@ -279,7 +279,22 @@ pub fn line_plot(
         .fold(0.0, f32::max)
         + 34.0;
     let lx = left + pw - lw - 6.0;
-    let mut ly = top + 6.0;
+    // Top right, or bottom right when fewer points fall there.
+    let lh = series.len() as f32 * (font + 4.0) + 6.0;
+    let covered = |y0: f32| {
+        pts()
+            .filter(|(&x, &y)| {
+                let (px, py) = (sx(x), sy(y));
+                px >= lx - 4.0 && py >= y0 - 3.0 && py <= y0 + lh
+            })
+            .count()
+    };
+    let bottom_y = top + ph - lh - 6.0;
+    let mut ly = if covered(bottom_y) < covered(top + 6.0) {
+        bottom_y
+    } else {
+        top + 6.0
+    };
     rect(
         &mut img,
         lx as i64 - 4,
