@@ -222,6 +222,11 @@ pub enum Error {
     #[error("heatmap: {0}")]
     Heatmap(String),
 
+    /// A comparison of heatmaps or models got an input it cannot use: maps of different
+    /// sizes, no maps, a parameter out of range (grid 0, patch 0, more clusters than maps).
+    #[error("compare: {0}")]
+    Compare(String),
+
     /// A name that is none of the known ones (a colour map, ...); the message lists them.
     #[error("unknown {kind} `{name}`; valid names: {valid}")]
     UnknownName {

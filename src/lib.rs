@@ -7,6 +7,7 @@
 
 pub mod assets;
 pub mod canonize;
+pub mod compare;
 pub mod composite;
 pub mod error;
 pub mod explain;

@@ -184,3 +184,79 @@ fn bad_input_is_one_line_on_stderr_and_a_failure() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn compare_writes_matrices_maps_curves_and_clusters() {
+    let dir = tempdir("compare");
+    let o = lrp(
+        &[
+            "compare",
+            "--preset",
+            "epsilon-plus-flat,paper",
+            "--flip-steps",
+            "8",
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("on 22 images"), "{text}");
+    assert!(text.contains("gender-v1 · paper"), "{text}");
+    let out = dir.join("lrp-out/compare");
+    for f in [
+        "similarity_pearson.csv",
+        "similarity_pearson.png",
+        "similarity_top10-iou.csv",
+        "similarity.json",
+        "average_maps.png",
+        "aopc.csv",
+        "aopc.json",
+        "flipping_curves.csv",
+        "flipping_gender-v1.png",
+        "flipping_age-v1.png",
+        "clusters.csv",
+        "eigengap.png",
+    ] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+    // 4 items: a 4×4 matrix with ones on the diagonal.
+    let csv = std::fs::read_to_string(out.join("similarity_pearson.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 5, "{csv}");
+    assert!(rows[1].contains(",1.0000,"), "{csv}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("similarity.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["matrices"].as_array().unwrap().len(), 4);
+    // Heatmaps beat random order at destroying the score, on both models.
+    let aopc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("aopc.json")).unwrap()).unwrap();
+    for row in aopc.as_array().unwrap() {
+        let (m, r) = (
+            row["aopc_morf"].as_f64().unwrap(),
+            row["aopc_random"].as_f64().unwrap(),
+        );
+        assert!(m > r, "{row}");
+    }
+    let clusters = std::fs::read_to_string(out.join("clusters.csv")).unwrap();
+    assert_eq!(clusters.lines().count(), 1 + 4 * 22);
+}
+
+#[test]
+fn compare_rejects_bad_options_in_one_line() {
+    let dir = tempdir("compare-bad");
+    for args in [
+        &["compare", "--flip-baseline", "purple"][..],
+        &["compare", "--grid", "0"][..],
+        &["compare", "--target", "all"][..],
+        &["compare", "--image", "does-not-exist.png"][..],
+    ] {
+        let o = lrp(args, &dir);
+        assert!(!o.status.success(), "{args:?}");
+        let e = stderr(&o);
+        assert!(
+            e.starts_with("lrp: error:") && e.lines().count() == 1,
+            "{args:?}: {e}"
+        );
+    }
+}

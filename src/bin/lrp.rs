@@ -7,6 +7,7 @@
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use lrp::compare;
 use lrp::composite::{Composite, Selector};
 use lrp::explain::{Explainer, Explanation, Target};
 use lrp::heatmap::{self, Cell, Colormap, Figure, Normalize, Reduce, Row, Upsample};
@@ -43,6 +44,9 @@ enum Command {
     Figure(FigureArgs),
     /// Layers, shapes, parameter counts and the rule each layer gets under a preset.
     Info(InfoArgs),
+    /// Compare heatmaps of models × presets over many images: similarity matrices, average
+    /// maps, pixel-flipping curves and AOPC, spectral clustering.
+    Compare(CompareArgs),
 }
 
 #[derive(Args, Clone)]
@@ -163,6 +167,57 @@ struct FigureArgs {
 }
 
 #[derive(Args)]
+struct CompareArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Image files or folders (PNG, JPEG). Default: 22 variants of the shipped portraits
+    /// (shifted, scaled, mirrored, darker and brighter face crops).
+    #[arg(long = "image", value_name = "PATH", num_args = 1..)]
+    images: Vec<PathBuf>,
+    /// Face box in pixels, `left,top,right,bottom`, applied to every --image.
+    #[arg(long, value_name = "L,T,R,B", value_parser = parse_box)]
+    face_box: Option<FaceBox>,
+    #[command(flatten)]
+    rules: RuleArgs,
+    /// What to explain and flip: `predicted` or one class index.
+    #[arg(long, default_value = "predicted")]
+    target: String,
+    /// Output folder.
+    #[arg(long, default_value = "lrp-out/compare")]
+    out: PathBuf,
+    /// Side of the common grid heatmaps are area-averaged onto for similarities and
+    /// clustering.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    grid: usize,
+    /// Side of the square patches removed by pixel flipping, in network input pixels.
+    #[arg(long, value_name = "P", default_value_t = 4)]
+    flip_patch: usize,
+    /// Pixel-flipping steps; each removes ceil(patches / S) patches, so the last step has
+    /// replaced the whole image.
+    #[arg(long, value_name = "S", default_value_t = 32)]
+    flip_steps: usize,
+    /// What removed patches become: `mean` (0 in the network input), `zero` (black pixels)
+    /// or `blur` (box blur with the patch size as radius).
+    #[arg(long, value_name = "B", default_value = "mean")]
+    flip_baseline: String,
+    /// Random orders per image (averaged) for the random-flipping baseline.
+    #[arg(long, value_name = "R", default_value_t = 3)]
+    random_runs: usize,
+    /// Seed of the random orders and of the k-means initialisation.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Number of clusters of the spectral clustering (per model × preset).
+    #[arg(long, value_name = "K", default_value_t = 2)]
+    clusters: usize,
+    /// Neighbours per heatmap in the clustering's affinity graph.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    neighbors: usize,
+    /// Colour map of the average heatmaps.
+    #[arg(long, default_value = "black-firered")]
+    colormap: String,
+}
+
+#[derive(Args)]
 struct InfoArgs {
     /// Model file (.onnx or .prototxt); default: the shipped models.
     file: Option<PathBuf>,
@@ -202,6 +257,7 @@ fn main() {
         Command::Forward(a) => forward(a),
         Command::Figure(a) => figure(a),
         Command::Info(a) => info(a),
+        Command::Compare(a) => compare(a),
     };
     if let Err(e) = result {
         // One line: the error and its causes, each only if it adds something (lrp's own
@@ -751,5 +807,420 @@ fn info(a: InfoArgs) -> Result<()> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&all)?);
     }
+    Ok(())
+}
+
+/// Heatmaps and flipping results of one model × preset.
+struct CompareItem {
+    model: String,
+    preset: String,
+    /// One map per image at the network's resolution.
+    maps: Vec<ndarray::Array2<f32>>,
+    /// Most-relevant-first curves, one per image.
+    morf: Vec<compare::FlipCurve>,
+    /// Conservation (input sum / seed) per image.
+    conservation: Vec<f32>,
+    /// Share of positive relevance per image.
+    positive_share: Vec<f32>,
+}
+
+impl CompareItem {
+    fn label(&self) -> String {
+        format!("{} · {}", self.model, self.preset)
+    }
+}
+
+/// Mean of the curves' scores, point by point, as drops from the unperturbed score.
+fn mean_drop(curves: &[compare::FlipCurve]) -> (Vec<f32>, Vec<f32>) {
+    let len = curves.iter().map(|c| c.scores.len()).min().unwrap_or(0);
+    let fractions = curves
+        .first()
+        .map(|c| c.fractions[..len].to_vec())
+        .unwrap_or_default();
+    let drops = (0..len)
+        .map(|k| {
+            curves
+                .iter()
+                .map(|c| c.scores[0] - c.scores[k])
+                .sum::<f32>()
+                / curves.len().max(1) as f32
+        })
+        .collect();
+    (fractions, drops)
+}
+
+fn mean(v: &[f32]) -> f32 {
+    if v.is_empty() {
+        return f32::NAN;
+    }
+    v.iter().sum::<f32>() / v.len() as f32
+}
+
+fn compare(a: CompareArgs) -> Result<()> {
+    let models = load_models(&a.model)?;
+    let comps = composites(&a.rules)?;
+    let target = match parse_target(&a.target)? {
+        t @ (Target::Predicted | Target::Class(_)) => t,
+        _ => bail!("--target: compare explains one class per image: `predicted` or one index"),
+    };
+    let cmap = Colormap::from_name(&a.colormap)?;
+    if a.grid == 0 || a.flip_patch == 0 || a.flip_steps == 0 {
+        bail!("--grid, --flip-patch and --flip-steps must be at least 1");
+    }
+    let faces: Vec<Face> = if a.images.is_empty() {
+        compare::faces::portrait_variants()?
+            .into_iter()
+            .map(|(name, crop)| Face { name, crop })
+            .collect()
+    } else {
+        load_faces(&InputArgs {
+            images: a.images.clone(),
+            input_npy: None,
+            face_box: a.face_box,
+        })?
+    };
+    let n = faces.len();
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
+
+    // Explain and flip: one progress step per image and (model × preset or random order).
+    let bar = ProgressBar::new((models.len() * (comps.len() + 1) * n) as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>10} [{bar:40}] {pos}/{len} {elapsed_precise} {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix("comparing");
+    let mut items: Vec<CompareItem> = Vec::new();
+    let mut random: Vec<(String, Vec<compare::FlipCurve>)> = Vec::new();
+    for model in &models {
+        let x = model_input(model, &faces, None)?;
+        let size = model.preprocess.size();
+        let baseline = match a.flip_baseline.as_str() {
+            "mean" => compare::Baseline::Mean,
+            "zero" | "black" => compare::Baseline::Image(
+                model
+                    .preprocess
+                    .apply(&RgbImage::new(size, size))
+                    .context("preprocessing a black image")?,
+            ),
+            "blur" => compare::Baseline::Blur {
+                radius: a.flip_patch,
+            },
+            other => bail!("--flip-baseline `{other}`: expected mean, zero or blur"),
+        };
+        let cfg = compare::FlipConfig {
+            patch: a.flip_patch,
+            steps: a.flip_steps,
+            patches_per_step: None,
+            baseline,
+            batch: 64,
+        };
+        let mut classes: Vec<usize> = Vec::new();
+        for comp in &comps {
+            bar.set_message(format!("{} · {}", model.name, comp.name()));
+            let ex = Explainer::new(model.graph.clone(), comp)
+                .with_context(|| format!("model {}", model.name))?;
+            let e = ex
+                .explain(&x, &target)
+                .with_context(|| format!("model {}", model.name))?;
+            classes = e.targets.iter().map(|t| t[0]).collect();
+            let mut item = CompareItem {
+                model: model.name.clone(),
+                preset: comp.name().to_string(),
+                maps: Vec::new(),
+                morf: Vec::new(),
+                conservation: Vec::new(),
+                positive_share: Vec::new(),
+            };
+            for (i, &class) in classes.iter().enumerate() {
+                let map = heatmap::reduce(
+                    e.relevance.slice(ndarray::s![i, 0, .., .., ..]),
+                    Reduce::Sum,
+                )?;
+                let st = compare::map_stats(&map, Some(e.seed_sum(i)))?;
+                item.conservation.push(st.conservation.unwrap_or(f32::NAN));
+                item.positive_share.push(st.positive_share);
+                let order =
+                    compare::patch_order(&map, a.flip_patch, &compare::Order::MostRelevantFirst)?;
+                let xi = x.slice(ndarray::s![i, .., .., ..]);
+                item.morf
+                    .push(compare::flip_curve(&model.graph, xi, &order, class, &cfg)?);
+                item.maps.push(map);
+                bar.inc(1);
+            }
+            items.push(item);
+        }
+        // Random orders do not depend on the heatmap: once per model.
+        bar.set_message(format!("{} · random order", model.name));
+        let (h, w) = (x.shape()[2], x.shape()[3]);
+        let mut curves = Vec::new();
+        for (i, &class) in classes.iter().enumerate() {
+            let xi = x.slice(ndarray::s![i, .., .., ..]);
+            let mut runs = Vec::new();
+            for r in 0..a.random_runs.max(1) {
+                let seed = a.seed.wrapping_add((i * 1000 + r) as u64);
+                let order = compare::patch_order(
+                    &ndarray::Array2::zeros((h, w)),
+                    a.flip_patch,
+                    &compare::Order::Random { seed },
+                )?;
+                runs.push(compare::flip_curve(&model.graph, xi, &order, class, &cfg)?);
+            }
+            let len = runs[0].scores.len();
+            let scores = (0..len)
+                .map(|k| runs.iter().map(|c| c.scores[k]).sum::<f32>() / runs.len() as f32)
+                .collect();
+            curves.push(compare::FlipCurve {
+                fractions: runs[0].fractions.clone(),
+                scores,
+            });
+            bar.inc(1);
+        }
+        random.push((model.name.clone(), curves));
+    }
+    bar.finish_and_clear();
+    let mut written = Vec::<PathBuf>::new();
+
+    // Similarity matrices.
+    let labels: Vec<String> = items.iter().map(CompareItem::label).collect();
+    let all_maps: Vec<Vec<ndarray::Array2<f32>>> = items.iter().map(|i| i.maps.clone()).collect();
+    let bwr = Colormap::from_name("bwr")?;
+    let mut sims = Vec::new();
+    for metric in compare::Metric::DEFAULT {
+        let sim = compare::Similarity::compute(labels.clone(), &all_maps, metric, a.grid)?;
+        let name = metric.name();
+        let csv = a.out.join(format!("similarity_{name}.csv"));
+        compare::write_text(&csv, &sim.to_csv())?;
+        let png = a.out.join(format!("similarity_{name}.png"));
+        heatmap::save_png(&sim.render(&bwr)?, &png)?;
+        written.extend([csv, png]);
+        sims.push(sim);
+    }
+    let json_path = a.out.join("similarity.json");
+    compare::write_text(
+        &json_path,
+        &format!(
+            "{{\"grid\": {}, \"images\": {n}, \"matrices\": [{}]}}\n",
+            a.grid,
+            sims.iter()
+                .map(|s| s.to_json())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    )?;
+    written.push(json_path);
+
+    // Average maps: the paper's (sum, then normalise) and normalise-then-average.
+    let mut raw = Vec::new();
+    let mut normed = Vec::new();
+    for it in &items {
+        raw.push(compare::average_raw(&it.maps)?);
+        normed.push(compare::average_normalized(&it.maps)?);
+    }
+    let grid = compare::plot::map_grid(
+        &labels,
+        &[
+            ("Σ, then normalised (paper)".to_string(), raw),
+            ("normalised, then mean".to_string(), normed),
+        ],
+        &cmap,
+        128,
+    )?;
+    let avg_path = a.out.join("average_maps.png");
+    heatmap::save_png(&grid, &avg_path)?;
+    written.push(avg_path);
+
+    // AOPC table and curves.
+    let mut aopc_csv = String::from(
+        "model,preset,aopc_morf,aopc_random,aopc_difference,conservation,positive_share,images\n",
+    );
+    let mut aopc_json = Vec::<Value>::new();
+    let mut curves_csv = String::from("model,preset,order,step,fraction,mean_score_drop\n");
+    let mut table = Vec::new();
+    for (model, rnd) in &random {
+        let aopc_random = mean(&rnd.iter().map(|c| c.aopc()).collect::<Vec<_>>());
+        let mut series = Vec::new();
+        for (idx, it) in items.iter().filter(|it| &it.model == model).enumerate() {
+            let aopc_morf = mean(&it.morf.iter().map(|c| c.aopc()).collect::<Vec<_>>());
+            let cons = mean(&it.conservation);
+            let pos = mean(&it.positive_share);
+            aopc_csv.push_str(&format!(
+                "{},{},{aopc_morf:.4},{aopc_random:.4},{:.4},{cons:.4},{pos:.4},{n}\n",
+                it.model,
+                it.preset,
+                aopc_morf - aopc_random
+            ));
+            aopc_json.push(json!({
+                "model": it.model, "preset": it.preset, "aopc_morf": aopc_morf,
+                "aopc_random": aopc_random, "aopc_difference": aopc_morf - aopc_random,
+                "conservation": cons, "positive_share": pos, "images": n,
+                "per_image": it.morf.iter().zip(&faces).map(|(c, f)| json!({"image": f.name, "aopc_morf": c.aopc()})).collect::<Vec<_>>(),
+            }));
+            table.push((it.label(), aopc_morf, aopc_random, cons));
+            let (fr, drops) = mean_drop(&it.morf);
+            for (k, (f, d)) in fr.iter().zip(&drops).enumerate() {
+                curves_csv.push_str(&format!(
+                    "{},{},most-relevant-first,{k},{f:.4},{d:.5}\n",
+                    it.model, it.preset
+                ));
+            }
+            series.push(compare::plot::Series::new(
+                it.preset.clone(),
+                fr,
+                drops,
+                compare::plot::palette(idx),
+            ));
+        }
+        let (fr, drops) = mean_drop(rnd);
+        for (k, (f, d)) in fr.iter().zip(&drops).enumerate() {
+            curves_csv.push_str(&format!("{model},,random,{k},{f:.4},{d:.5}\n"));
+        }
+        series.push(compare::plot::Series::new("random order", fr, drops, [90, 90, 90]).dashed());
+        let img = compare::plot::line_plot(
+            &format!(
+                "{model}: pixel flipping ({}×{} patches, {} baseline)",
+                a.flip_patch, a.flip_patch, a.flip_baseline
+            ),
+            "fraction of the image replaced",
+            "mean drop of the target logit",
+            &series,
+            720,
+            440,
+        )?;
+        let p = a.out.join(format!("flipping_{model}.png"));
+        heatmap::save_png(&img, &p)?;
+        written.push(p);
+    }
+    let p = a.out.join("aopc.csv");
+    compare::write_text(&p, &aopc_csv)?;
+    written.push(p);
+    let p = a.out.join("aopc.json");
+    std::fs::write(&p, serde_json::to_string_pretty(&Value::Array(aopc_json))?)
+        .with_context(|| format!("cannot write {}", p.display()))?;
+    written.push(p);
+    let p = a.out.join("flipping_curves.csv");
+    compare::write_text(&p, &curves_csv)?;
+    written.push(p);
+
+    // Spectral clustering per model × preset.
+    let mut clusters_csv = String::from("model,preset,image,cluster\n");
+    let mut eig_series = Vec::new();
+    let mut cluster_sizes = Vec::new();
+    if n >= 2 && a.clusters >= 1 && a.clusters <= n {
+        let cfg = compare::SpectralConfig {
+            clusters: a.clusters,
+            neighbors: a.neighbors.max(1),
+            grid: a.grid,
+            seed: a.seed,
+            restarts: 10,
+        };
+        for (idx, it) in items.iter().enumerate() {
+            let s = compare::spectral_clustering(&it.maps, &cfg)?;
+            for (f, l) in faces.iter().zip(&s.labels) {
+                clusters_csv.push_str(&format!(
+                    "{},{},{},{l}\n",
+                    compare::csv_field(&it.model),
+                    compare::csv_field(&it.preset),
+                    compare::csv_field(&f.name)
+                ));
+            }
+            let shown = s.eigenvalues.len().min(10);
+            eig_series.push(
+                compare::plot::Series::new(
+                    it.label(),
+                    (1..=shown).map(|i| i as f32).collect(),
+                    s.eigenvalues[..shown].to_vec(),
+                    compare::plot::palette(idx),
+                )
+                .markers(),
+            );
+            let mut sizes = vec![0usize; a.clusters];
+            for &l in &s.labels {
+                sizes[l] += 1;
+            }
+            cluster_sizes.push((it.label(), sizes, s.eigengaps.get(a.clusters - 1).copied()));
+        }
+        let p = a.out.join("clusters.csv");
+        compare::write_text(&p, &clusters_csv)?;
+        written.push(p);
+        let img = compare::plot::line_plot(
+            "spectral clustering: smallest Laplacian eigenvalues",
+            "index",
+            "eigenvalue",
+            &eig_series,
+            720,
+            440,
+        )?;
+        let p = a.out.join("eigengap.png");
+        heatmap::save_png(&img, &p)?;
+        written.push(p);
+    } else {
+        eprintln!(
+            "lrp: warning: clustering skipped: {n} images for {} clusters",
+            a.clusters
+        );
+    }
+
+    // Summary.
+    println!(
+        "Compared {} model(s) × {} preset(s) on {n} images (grid {}×{}, {}×{} flipping patches, {} steps, {} baseline).",
+        models.len(),
+        comps.len(),
+        a.grid,
+        a.grid,
+        a.flip_patch,
+        a.flip_patch,
+        a.flip_steps,
+        a.flip_baseline
+    );
+    let w = table
+        .iter()
+        .map(|t| t.0.chars().count())
+        .max()
+        .unwrap_or(10)
+        .max(10);
+    println!(
+        "{:<w$}  {:>10}  {:>11}  {:>12}",
+        "model · preset", "AOPC MoRF", "AOPC random", "conservation"
+    );
+    for (l, m, r, c) in &table {
+        println!("{l:<w$}  {m:>10.3}  {r:>11.3}  {c:>12.3}");
+    }
+    println!("mean similarity (averaged over images; off-diagonal pairs):");
+    for sim in &sims {
+        let k = sim.labels.len();
+        let (mut same_model, mut cross_model) = (Vec::new(), Vec::new());
+        for i in 0..k {
+            for j in i + 1..k {
+                if items[i].model == items[j].model {
+                    same_model.push(sim.values[[i, j]]);
+                } else if items[i].preset == items[j].preset {
+                    cross_model.push(sim.values[[i, j]]);
+                }
+            }
+        }
+        let fmt = |v: &[f32]| {
+            if v.is_empty() {
+                "     –".to_string()
+            } else {
+                format!("{:>6.3}", mean(v))
+            }
+        };
+        println!(
+            "  {:<10} presets within a model {}   models with the same preset {}",
+            sim.metric.name(),
+            fmt(&same_model),
+            fmt(&cross_model)
+        );
+    }
+    for (l, sizes, gap) in &cluster_sizes {
+        println!(
+            "  clusters of {l}: sizes {sizes:?}, eigengap after {} eigenvalue(s) {}",
+            a.clusters,
+            gap.map_or("–".into(), |g| format!("{g:.3}"))
+        );
+    }
+    println!("wrote {} files to {}", written.len(), a.out.display());
     Ok(())
 }

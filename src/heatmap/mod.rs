@@ -52,7 +52,7 @@ pub use render::{
     decode_image, encode_png, load_image, overlay, render, render_upsampled, save_png, upsample,
     Upsample,
 };
-pub use text::{draw_text, text_width};
+pub use text::{draw_text, fit as fit_text, text_width};
 
 use crate::error::{Error, Result};
 use crate::ops::Tensor;

@@ -44,7 +44,12 @@ pub fn text_width(text: &str, px: f32) -> f32 {
 }
 
 /// `text`, shortened with "…" until it fits `max_width` pixels at size `px`.
-pub(crate) fn fit(text: &str, px: f32, max_width: f32) -> String {
+///
+/// ```
+/// assert_eq!(lrp::heatmap::fit_text("short", 12.0, 500.0), "short");
+/// assert!(lrp::heatmap::fit_text("a rather long label", 12.0, 40.0).ends_with('…'));
+/// ```
+pub fn fit(text: &str, px: f32, max_width: f32) -> String {
     if text_width(text, px) <= max_width {
         return text.to_string();
     }
