@@ -104,6 +104,14 @@ fn tensor_const(t: &TensorProto, file: &str) -> Result<Const> {
     }
 }
 
+/// Most values that constant folding may create beyond what the file stores, all nodes
+/// together (2²⁸, 1 GiB of `f32`; integer values count twice, being 8 bytes): `ConstantOfShape`
+/// and broadcasting arithmetic build constants whose size the file merely claims, so it is
+/// bounded before anything is allocated. Weight-stripped models make all their weights with
+/// `ConstantOfShape` (AlexNet 6.1·10⁷, VGG-16 1.4·10⁸ values). (The `onnx_model` fuzz target
+/// showed a 100-byte model asking for 2 GiB per node, with no bound on the number of nodes.)
+pub const MAX_FOLDED_VALUES: usize = 1 << 28;
+
 /// State of one import.
 struct Importer<'a> {
     file: &'a str,
@@ -111,6 +119,8 @@ struct Importer<'a> {
     consts: HashMap<String, Const>,
     b: GraphBuilder,
     names: HashSet<String>,
+    /// Values folding may still create (starts at [`MAX_FOLDED_VALUES`]).
+    fold_budget: std::cell::Cell<usize>,
 }
 
 /// Import an ONNX `ModelProto` into a graph (no canonisation); `file` names it in errors.
@@ -138,6 +148,7 @@ pub fn from_model(model: &ModelProto, file: &str) -> Result<Graph> {
         consts: HashMap::new(),
         b: GraphBuilder::new(),
         names: HashSet::new(),
+        fold_budget: std::cell::Cell::new(MAX_FOLDED_VALUES),
     };
     for t in &graph.initializer {
         imp.consts
@@ -874,6 +885,28 @@ impl Importer<'_> {
     }
 
     /// Evaluate a node whose inputs are all constants.
+    /// Takes the `shape` of a constant that folding is about to create out of the fold budget,
+    /// or fails (also for shapes that ndarray cannot represent, e.g. `[0, 2³⁰, 2³⁰, 2³⁰]`).
+    /// `weight` is what one value costs: 1 for floats, 2 for (8-byte) integers.
+    fn claim(&self, node: &NodeProto, shape: &[usize], weight: usize) -> Result<()> {
+        let nonzero: Vec<usize> = shape.iter().copied().filter(|&d| d != 0).collect();
+        let count = super::checked_product(shape).and_then(|c| c.checked_mul(weight));
+        let left = self.fold_budget.get();
+        match (super::checked_product(&nonzero), count) {
+            (Some(n), Some(count)) if n <= isize::MAX as usize && count <= left => {
+                self.fold_budget.set(left - count);
+                Ok(())
+            }
+            _ => Err(self.unsupported(
+                node,
+                format!(
+                    "folding would create a constant of shape {shape:?}; at most \
+                     {MAX_FOLDED_VALUES} values may be created by folding"
+                ),
+            )),
+        }
+    }
+
     fn fold(&self, node: &NodeProto) -> Result<Const> {
         let op = node.op_type();
         let input = |i: usize| self.constant(node, i);
@@ -905,13 +938,21 @@ impl Importer<'_> {
                     .map(|&d| usize::try_from(d).ok().filter(|&d| d < 1 << 31))
                     .collect::<Option<_>>()
                     .ok_or_else(|| self.unsupported(node, format!("invalid shape {dims:?}")))?;
-                let count = super::checked_product(&shape)
-                    .filter(|&c| c <= 1 << 28)
-                    .ok_or_else(|| {
-                        self.unsupported(node, format!("shape {dims:?} is too large"))
-                    })?;
-                let _ = count;
-                match get_tensor(node, "value")? {
+                let value = get_tensor(node, "value")?;
+                // Integer constants are `Vec<i64>` (see `tensor_const`).
+                let integer = value.is_some_and(|t| {
+                    matches!(
+                        DataType::try_from(t.data_type()).unwrap_or(DataType::Undefined),
+                        DataType::Int64
+                            | DataType::Int32
+                            | DataType::Int8
+                            | DataType::Uint8
+                            | DataType::Bool
+                    )
+                });
+                self.claim(node, &shape, if integer { 2 } else { 1 })?;
+                let count = super::checked_product(&shape).unwrap_or_default();
+                match value {
                     Some(t) => match tensor_const(t, self.file)? {
                         Const::F(v) => Ok(Const::F(ArrayD::from_elem(
                             IxDyn(&shape),
@@ -1040,11 +1081,13 @@ impl Importer<'_> {
                         ),
                     )
                 })?;
+                self.claim(node, &shape, 1)?;
+                let not_broadcast = || self.unsupported(node, "shapes do not broadcast");
                 let a = a
                     .broadcast(IxDyn(&shape))
-                    .expect("broadcastable")
+                    .ok_or_else(not_broadcast)?
                     .to_owned();
-                let b = b.broadcast(IxDyn(&shape)).expect("broadcastable");
+                let b = b.broadcast(IxDyn(&shape)).ok_or_else(not_broadcast)?;
                 let mut out = a;
                 out.zip_mut_with(&b, |x, &y| {
                     *x = match op {

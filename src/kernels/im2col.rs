@@ -114,10 +114,12 @@ pub fn im2col(x: &[f32], g: &Geometry, p0: usize, p1: usize, col: &mut [f32]) {
                         seg[..lo - oc0].fill(0.0);
                         seg[hi - oc0..].fill(0.0);
                         let base = j * g.dw;
-                        if g.sw == 1 {
+                        // No valid column in this segment (a tap past the image for all of
+                        // them): `lo` may then lie beyond the input row, so nothing is read.
+                        if hi > lo && g.sw == 1 {
                             let s0 = lo + base - g.pl;
                             seg[lo - oc0..hi - oc0].copy_from_slice(&src[s0..s0 + (hi - lo)]);
-                        } else {
+                        } else if hi > lo {
                             for (k, d) in seg[lo - oc0..hi - oc0].iter_mut().enumerate() {
                                 *d = src[(lo + k) * g.sw + base - g.pl];
                             }
@@ -160,7 +162,9 @@ pub fn col2im_strided(col: &[f32], ld: usize, g: &Geometry, p0: usize, p1: usize
                         let lo = c_lo.clamp(oc0, oc1);
                         let hi = c_hi.clamp(lo, oc1);
                         let base = j * g.dw;
-                        if g.sw == 1 {
+                        // No valid column in this segment: `lo` may then lie beyond the
+                        // input row, so nothing is written (the same guard as in `im2col`).
+                        if hi > lo && g.sw == 1 {
                             let d0 = lo + base - g.pl;
                             for (d, s) in dst[d0..d0 + (hi - lo)]
                                 .iter_mut()
@@ -168,7 +172,7 @@ pub fn col2im_strided(col: &[f32], ld: usize, g: &Geometry, p0: usize, p1: usize
                             {
                                 *d += s;
                             }
-                        } else {
+                        } else if hi > lo {
                             for oc in lo..hi {
                                 dst[oc * g.sw + base - g.pl] += src[p - p0 + oc - oc0];
                             }
