@@ -1,6 +1,8 @@
-//! Inputs found by the cargo-fuzz targets of `fuzz/` (see fuzz/README.md), kept as
-//! regression tests on stable Rust: each must give a typed error (or succeed), never panic
-//! and never allocate what the file merely claims.
+//! Findings of the robustness work, kept as regression tests on stable Rust: each input must
+//! give a typed error (or succeed), never panic and never allocate what the file merely
+//! claims. The im2col crash was found by the `pipeline` cargo-fuzz target of `fuzz/` (see
+//! fuzz/README.md); the two out-of-memory cases and the empty-shape crash were found by hand
+//! while writing the targets (crafted inputs and reading the code), not by the fuzzer.
 
 use lrp::import::{caffe, prototxt};
 use lrp::Error;
@@ -10,7 +12,7 @@ fn data(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// `prototxt` target, out-of-memory: a 300-byte prototxt whose InnerProduct declares 9·10⁸
+/// Out-of-memory (crafted by hand for the `prototxt` target): a 300-byte prototxt whose InnerProduct declares 9·10⁸
 /// random weights (3.6 GB). The random weights of a network are now bounded as a whole
 /// ([`caffe::MAX_RANDOM_PARAMS`]) before anything is drawn.
 #[test]
@@ -107,7 +109,7 @@ mod onnx {
         assert!(err.to_string().contains("folding"), "{err}");
     }
 
-    /// `onnx_model` target, out-of-memory: `ConstantOfShape` of an INT64 value with shape
+    /// Out-of-memory (found reading the code for the `onnx_model` target): `ConstantOfShape` of an INT64 value with shape
     /// [16384, 16384] asked for 2 GiB from a 100-byte model (the old per-node limit was 2²⁸
     /// values, 8 bytes each), and any number of such nodes could follow.
     #[test]
