@@ -15,27 +15,9 @@ use lrp::import::prototxt::read_net;
 use lrp::zoo::rng::Rng;
 use lrp::Error;
 use std::collections::HashMap;
-use std::path::PathBuf;
 
-fn shared(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/caffe")
-        .join(rel)
-}
-
-fn paper_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(shared("paper"))
-        .expect("../shared/caffe/paper")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "prototxt"))
-        .collect();
-    files.sort();
-    files
-}
-
-fn file_name(p: &std::path::Path) -> String {
-    p.file_name().unwrap().to_string_lossy().into_owned()
-}
+mod paper;
+use paper::{file_name, paper_files, shared};
 
 #[test]
 fn all_38_paper_prototxts_parse_and_normalise() {
