@@ -397,14 +397,28 @@ pub(crate) fn conv_transpose(
         if g.is_pointwise() {
             kernels::sgemm(r1 - r0, positions, mg, wt, sg, dst, positions, false);
         } else {
-            kernels::with_scratch((r1 - r0) * positions, |col| {
-                kernels::sgemm(r1 - r0, positions, mg, wt, sg, col, positions, false);
-                dst.fill(0.0);
-                let sub = Geometry {
-                    channels: c1 - c0,
-                    ..*g
-                };
-                crate::kernels::im2col::col2im(col, &sub, 0, positions, dst);
+            // Blocks of output positions whose unrolled columns stay in the cache (about
+            // 1 MB) between the GEMM that writes them and the col2im that scatters them.
+            let rows = r1 - r0;
+            let pb = ((1usize << 18) / rows.max(1)).max(256).min(positions);
+            dst.fill(0.0);
+            let sub = Geometry {
+                channels: c1 - c0,
+                ..*g
+            };
+            kernels::with_scratch(rows * pb, |col| {
+                let mut p0 = 0;
+                while p0 < positions {
+                    let p1 = (p0 + pb).min(positions);
+                    let sb = MatRef {
+                        data: &sg.data[p0..],
+                        rs: positions,
+                        cs: 1,
+                    };
+                    kernels::sgemm(rows, p1 - p0, mg, wt, sb, col, p1 - p0, false);
+                    crate::kernels::im2col::col2im(col, &sub, p0, p1, dst);
+                    p0 = p1;
+                }
             });
         }
     });
