@@ -247,7 +247,28 @@ impl Explainer {
         keep_layers: bool,
     ) -> Result<Explanation> {
         let g = &self.graph;
-        let acts = g.run(&[x], true)?;
+        // α-β and z⁺ layers on non-negative inputs compute their forward pass in sign-split
+        // form, which also yields their denominators (see `LinearRule::split_forward`).
+        let mut parts: Vec<Option<Vec<f32>>> = vec![None; g.nodes().len()];
+        let acts = g.run_with(&[x], true, |i, xs| {
+            let Some(Step::Linear(rule)) = &self.steps[i] else {
+                return None;
+            };
+            if !rule.has_split() {
+                return None;
+            }
+            let x0 = xs[0].as_slice()?;
+            if x0.iter().any(|&v| v < 0.0) {
+                return None;
+            }
+            let layer = self.linear(i);
+            let n = xs[0].shape()[0];
+            let mut shape = vec![n];
+            shape.extend_from_slice(&g.tensors()[g.node_output(i)].shape);
+            let mut z = vec![0f32; n * layer.out_len()];
+            parts[i] = Some(rule.split_forward(&layer, x0, n, &mut z)?);
+            Tensor::from_shape_vec(IxDyn(&shape), z).ok()
+        })?;
         let logits_t = acts.get(self.logits).expect("kept");
         let n = logits_t.shape()[0];
         let classes: usize = g.tensors()[self.logits].shape.iter().product();
@@ -272,17 +293,29 @@ impl Explainer {
             let x0 = acts.get(ins[0]).expect("kept");
             let in_shape = &g.tensors()[ins[0]].shape;
             let out_shape = &g.tensors()[out_id].shape;
+            let per_out: usize = out_shape.iter().product();
+            let sums = |v: &[f32], per: usize| -> Vec<f32> {
+                v.chunks(per.max(1)).map(|c| c.iter().sum()).collect()
+            };
+            let relevance_out = sums(&r, per_out);
+            if let Some(l) = layers.as_mut() {
+                l.push(LayerRelevance {
+                    node: node.name.clone(),
+                    relevance: to_tensor(&r, n, k, out_shape),
+                });
+            }
             let r_in: Vec<Vec<f32>> = match step {
                 Step::Linear(rule) => {
-                    let z = acts.get(out_id).expect("kept");
-                    let layer = match &node.op {
-                        Op::Conv(c) => Linear::conv(c, in_shape),
-                        Op::Dense(d) => Linear::Dense(d),
-                        _ => unreachable!("linear steps are built for Conv and Dense"),
-                    };
-                    vec![rule.relevance(&layer, slice(x0), slice(z), &r, n, k)]
+                    let layer = self.linear(i);
+                    match parts[i].take() {
+                        Some(p) => vec![rule.relevance_split(&layer, slice(x0), &p, &r, n, k)],
+                        None => {
+                            let z = acts.get(out_id).expect("kept");
+                            vec![rule.relevance(&layer, slice(x0), slice(z), &r, n, k)]
+                        }
+                    }
                 }
-                Step::Pass => vec![r.clone()],
+                Step::Pass => vec![r],
                 Step::MaxPool => match &node.op {
                     Op::MaxPool(p) => vec![p.max_relevance(x0, &r, k)],
                     _ => unreachable!(),
@@ -294,7 +327,7 @@ impl Explainer {
                 Step::GlobalAvgPool => {
                     vec![ops::pool::global_avg_relevance(x0, &r, k, self.stabilizer)]
                 }
-                Step::Lrn(LrnRule::Pass) => vec![r.clone()],
+                Step::Lrn(LrnRule::Pass) => vec![r],
                 Step::Lrn(LrnRule::Paper) => match &node.op {
                     Op::Lrn(l) => vec![l.paper_relevance(x0, &r, k)],
                     _ => unreachable!(),
@@ -322,10 +355,6 @@ impl Explainer {
                     _ => unreachable!(),
                 },
             };
-            let per_out: usize = out_shape.iter().product();
-            let sums = |v: &[f32], per: usize| -> Vec<f32> {
-                v.chunks(per.max(1)).map(|c| c.iter().sum()).collect()
-            };
             let mut in_sum = vec![0f32; maps];
             for (&t, ri) in ins.iter().zip(&r_in) {
                 let per: usize = g.tensors()[t].shape.iter().product();
@@ -336,15 +365,9 @@ impl Explainer {
             conservation.push(LayerConservation {
                 node: node.name.clone(),
                 kind: node.op.kind(),
-                relevance_out: sums(&r, per_out),
+                relevance_out,
                 relevance_in: in_sum,
             });
-            if let Some(l) = layers.as_mut() {
-                l.push(LayerRelevance {
-                    node: node.name.clone(),
-                    relevance: to_tensor(&r, n, k, out_shape),
-                });
-            }
             for (&t, ri) in ins.iter().zip(r_in) {
                 match &mut rel[t] {
                     Some(acc) => acc.iter_mut().zip(&ri).for_each(|(a, b)| *a += b),
@@ -363,6 +386,17 @@ impl Explainer {
             layers,
             conservation,
         })
+    }
+
+    /// Node `i` (a convolution or dense layer) as a [`Linear`] layer.
+    fn linear(&self, i: usize) -> Linear<'_> {
+        let g = &self.graph;
+        let in_shape = &g.tensors()[g.node_inputs(i)[0]].shape;
+        match &g.nodes()[i].op {
+            Op::Conv(c) => Linear::conv(c, in_shape),
+            Op::Dense(d) => Linear::Dense(d),
+            _ => unreachable!("linear steps are built for Conv and Dense"),
+        }
     }
 
     /// Seed relevance at the logits: `(k, targets, n·k × classes values)`.

@@ -355,6 +355,18 @@ impl Graph {
     /// intermediate tensor is kept (LRP needs them); otherwise each is dropped after its last
     /// use and only the outputs remain.
     pub fn run(&self, inputs: &[&Tensor], keep_all: bool) -> Result<Activations> {
+        self.run_with(inputs, keep_all, |_, _| None)
+    }
+
+    /// As [`Graph::run`], but `hook(i, inputs)` may compute node `i`'s output itself (the
+    /// explainer computes some layers in a form that also yields its denominators); `None`
+    /// runs the node's own forward.
+    pub(crate) fn run_with(
+        &self,
+        inputs: &[&Tensor],
+        keep_all: bool,
+        mut hook: impl FnMut(usize, &[&Tensor]) -> Option<Tensor>,
+    ) -> Result<Activations> {
         if inputs.len() != self.input_ids.len() {
             return Err(Error::Graph(format!(
                 "the graph has {} input(s), {} given",
@@ -399,7 +411,7 @@ impl Graph {
                     .iter()
                     .map(|&t| values[t].as_ref().expect("inputs are computed first"))
                     .collect();
-                node.op.forward(&xs)
+                hook(i, &xs).unwrap_or_else(|| node.op.forward(&xs))
             };
             values[self.node_out[i]] = Some(y);
             if !keep_all {

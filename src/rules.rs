@@ -622,6 +622,14 @@ impl<'a> Linear<'a> {
         }
     }
 
+    /// Number of groups (1 for dense layers).
+    fn groups(&self) -> usize {
+        match self {
+            Linear::Conv { conv, .. } => conv.groups,
+            Linear::Dense(_) => 1,
+        }
+    }
+
     /// Channel count of the input and elements per channel (for per-channel zᴮ bounds).
     fn in_channels(&self) -> (usize, usize) {
         match self {
@@ -649,6 +657,53 @@ impl<'a> Linear<'a> {
             }
             Linear::Dense(d) => {
                 kernels::dense_forward(x, n, d.in_features(), w, d.out_features(), bias, out)
+            }
+        }
+    }
+
+    /// The forward pass (no bias) of the layer with twice the output channels whose weight
+    /// is `stacked` (per group `[W_a; W_b]`, see [`Split`]).
+    fn forward_stacked(&self, x: &[f32], n: usize, stacked: &[f32], out: &mut [f32]) {
+        match self {
+            Linear::Conv { conv, c, g } => conv_gemm(
+                x,
+                n,
+                *c,
+                g,
+                stacked,
+                2 * conv.out_channels(),
+                conv.groups,
+                None,
+                out,
+            ),
+            Linear::Dense(d) => kernels::dense_forward(
+                x,
+                n,
+                d.in_features(),
+                stacked,
+                2 * d.out_features(),
+                None,
+                out,
+            ),
+        }
+    }
+
+    /// The transpose of [`Linear::forward_stacked`]: `out = F_aᵀ(s_a) + F_bᵀ(s_b)` for `n`
+    /// samples of stacked `s`.
+    fn transpose_stacked(&self, s: &[f32], n: usize, stacked: &[f32], out: &mut [f32]) {
+        match self {
+            Linear::Conv { conv, c, g } => conv_transpose(
+                s,
+                n,
+                *c,
+                g,
+                stacked,
+                2 * conv.out_channels(),
+                conv.groups,
+                out,
+            ),
+            Linear::Dense(d) => {
+                dense_transpose(s, n, 2 * d.out_features(), d.in_features(), stacked, out)
             }
         }
     }
@@ -697,6 +752,25 @@ pub struct LinearRule {
     /// Per group: the denominator of one sample when it does not depend on the input (flat
     /// and w² normalisers: a forward pass of ones), computed once.
     fixed: Vec<Option<Vec<f32>>>,
+    /// The sign-split form of α-β and z⁺, when the rule is one of them.
+    split: Option<Split>,
+}
+
+/// α-β (and z⁺, α = 1, β = 0) on non-negative inputs, in sign-split form: with `x ≥ 0`,
+/// `Z⁺ = W⁺x + b⁺` and `Z⁻ = W⁻x + b⁻`, so one GEMM with the stacked weight `[W⁺; W⁻]` gives
+/// both denominators and, summed, the layer's output (see [`LinearRule::split_forward`]); one
+/// GEMM with the same stack maps `[α R/Z⁺; −β R/Z⁻]` back to the inputs.
+#[derive(Debug, Clone)]
+struct Split {
+    alpha: f32,
+    beta: f32,
+    ratio: Ratio,
+    /// Use `b⁺`, `b⁻` in the denominators (false with the zero-bias switch).
+    bias: bool,
+    /// Per group of the layer: `[W⁺_g; W⁻_g]`, so that the stack is the weight of a layer
+    /// with twice the output channels and the same groups. For one group its halves are `W⁺`
+    /// and `W⁻` themselves.
+    stacked: Vec<f32>,
 }
 
 /// Input-side data shared by all terms of one relevance step.
@@ -739,6 +813,9 @@ impl LinearRule {
         }
         let w = layer.weight();
         let flat = layer.paper_flat();
+        let split = Self::make_split(layer, &rule);
+        // With one group the halves of the stack are W⁺ and W⁻: no separate copies.
+        let halves = split.is_some() && layer.groups() == 1;
         let mut variants = HashMap::new();
         for g in &groups {
             let dterms = match &g.denominator {
@@ -746,7 +823,7 @@ impl LinearRule {
                 _ => &[],
             };
             for t in g.numerator.iter().chain(dterms) {
-                if t.weight != WVar::W {
+                if t.weight != WVar::W && !(halves && matches!(t.weight, WVar::Pos | WVar::Neg)) {
                     variants
                         .entry(t.weight.key())
                         .or_insert_with(|| w.iter().map(|&v| t.weight.apply(v, flat)).collect());
@@ -758,6 +835,7 @@ impl LinearRule {
             groups,
             variants,
             fixed: Vec::new(),
+            split,
         };
         prepared.fixed = prepared
             .groups
@@ -787,10 +865,154 @@ impl LinearRule {
     }
 
     fn weights<'s>(&'s self, layer: &Linear<'s>, v: WVar) -> &'s [f32] {
-        match v {
-            WVar::W => layer.weight(),
+        match (v, &self.split) {
+            (WVar::W, _) => layer.weight(),
+            (WVar::Pos | WVar::Neg, Some(sp)) if layer.groups() == 1 => {
+                let half = sp.stacked.len() / 2;
+                if v == WVar::Pos {
+                    &sp.stacked[..half]
+                } else {
+                    &sp.stacked[half..]
+                }
+            }
             _ => &self.variants[&v.key()],
         }
+    }
+
+    /// The sign-split form of `rule` on `layer`, for α-β and z⁺.
+    fn make_split(layer: &Linear<'_>, rule: &LayerRule) -> Option<Split> {
+        let (alpha, beta) = match rule.rule {
+            Rule::AlphaBeta { alpha, beta } => (alpha, beta),
+            Rule::ZPlus => (1.0, 0.0),
+            _ => return None,
+        };
+        let ratio = match rule.convention {
+            Convention::Modern => Ratio::Stabilized(rule.stabilizer),
+            Convention::Paper => Ratio::ZeroSafe,
+        };
+        let w = layer.weight();
+        let groups = layer.groups();
+        let per_group = w.len() / groups;
+        let mut stacked = Vec::with_capacity(2 * w.len());
+        for wg in w.chunks(per_group.max(1)) {
+            stacked.extend(wg.iter().map(|v| v.max(0.0)));
+            stacked.extend(wg.iter().map(|v| v.min(0.0)));
+        }
+        Some(Split {
+            alpha,
+            beta,
+            ratio,
+            bias: !rule.zero_bias,
+            stacked,
+        })
+    }
+
+    /// Whether [`LinearRule::split_forward`] applies to this rule.
+    pub fn has_split(&self) -> bool {
+        self.split.is_some()
+    }
+
+    /// The layer's forward pass for `n` samples of non-negative input `x`, computed through
+    /// the stacked weight `[W⁺; W⁻]`: returns the parts `W⁺x`, `W⁻x` (per sample and group,
+    /// `[W⁺_g x; W⁻_g x]`) and writes `z = W⁺x + W⁻x + b` to `z`. Pass the parts to
+    /// [`LinearRule::relevance_split`]; this saves the separate denominator GEMMs of α-β.
+    ///
+    /// Returns `None` (and leaves `z` alone) when the rule has no split form.
+    pub fn split_forward(
+        &self,
+        layer: &Linear<'_>,
+        x: &[f32],
+        n: usize,
+        z: &mut [f32],
+    ) -> Option<Vec<f32>> {
+        let sp = self.split.as_ref()?;
+        let ol = layer.out_len();
+        let (m, positions) = layer.out_channels();
+        let groups = layer.groups();
+        let mut parts = vec![0f32; 2 * n * ol];
+        layer.forward_stacked(x, n, &sp.stacked, &mut parts);
+        let mg = m / groups;
+        let bias = layer.bias();
+        z.par_chunks_mut(ol)
+            .zip(parts.par_chunks(2 * ol))
+            .for_each(|(zs, ps)| {
+                for ch in 0..m {
+                    let (grp, c) = (ch / mg, ch % mg);
+                    let pos = &ps[(grp * 2 * mg + c) * positions..][..positions];
+                    let neg = &ps[(grp * 2 * mg + mg + c) * positions..][..positions];
+                    let b = bias.map_or(0.0, |b| b[ch]);
+                    for ((o, a), c) in zs[ch * positions..(ch + 1) * positions]
+                        .iter_mut()
+                        .zip(pos)
+                        .zip(neg)
+                    {
+                        *o = a + c + b;
+                    }
+                }
+            });
+        Some(parts)
+    }
+
+    /// Relevance step of α-β / z⁺ from the parts of [`LinearRule::split_forward`]: one
+    /// transposed GEMM with the stacked weight (or with `W⁺` alone when β = 0). Arguments as
+    /// in [`LinearRule::relevance`]; `x` must be the non-negative input the parts came from.
+    #[allow(clippy::too_many_arguments)]
+    pub fn relevance_split(
+        &self,
+        layer: &Linear<'_>,
+        x: &[f32],
+        parts: &[f32],
+        r: &[f32],
+        n: usize,
+        k: usize,
+    ) -> Vec<f32> {
+        let sp = self
+            .split
+            .as_ref()
+            .expect("relevance_split needs a split rule");
+        let (il, ol) = (layer.in_len(), layer.out_len());
+        let (m, positions) = layer.out_channels();
+        let groups = layer.groups();
+        let mg = m / groups;
+        let two = sp.beta != 0.0;
+        let bias = layer.bias().filter(|_| sp.bias);
+        // s: per relevance sample, the stacked ratios [α R/Z⁺; −β R/Z⁻] (layout of the parts),
+        // or α R/Z⁺ alone (layout of the output) when β = 0.
+        let per = if two { 2 * ol } else { ol };
+        let mut s = vec![0f32; n * k * per];
+        s.par_chunks_mut(per).enumerate().for_each(|(ri, sr)| {
+            let img = ri / k;
+            let ps = &parts[img * 2 * ol..(img + 1) * 2 * ol];
+            let rr = &r[ri * ol..(ri + 1) * ol];
+            for ch in 0..m {
+                let (grp, c) = (ch / mg, ch % mg);
+                let pos = (grp * 2 * mg + c) * positions;
+                let neg = (grp * 2 * mg + mg + c) * positions;
+                let (bp, bn) = bias.map_or((0.0, 0.0), |b| (b[ch].max(0.0), b[ch].min(0.0)));
+                let rc = &rr[ch * positions..(ch + 1) * positions];
+                let dst = if two { pos } else { ch * positions };
+                for (j, (&rv, &zp)) in rc.iter().zip(&ps[pos..pos + positions]).enumerate() {
+                    sr[dst + j] = sp.alpha * sp.ratio.apply(rv, zp + bp);
+                }
+                if two {
+                    for (j, (&rv, &zn)) in rc.iter().zip(&ps[neg..neg + positions]).enumerate() {
+                        sr[neg + j] = -sp.beta * sp.ratio.apply(rv, zn + bn);
+                    }
+                }
+            }
+        });
+        let mut out = vec![0f32; n * k * il];
+        if two {
+            layer.transpose_stacked(&s, n * k, &sp.stacked, &mut out);
+        } else {
+            let wpos = self.weights(layer, WVar::Pos);
+            layer.transpose(&s, n * k, wpos, &mut out);
+        }
+        out.par_chunks_mut(il).enumerate().for_each(|(ri, o)| {
+            let xi = &x[(ri / k) * il..(ri / k + 1) * il];
+            o.iter_mut().zip(xi).for_each(|(a, b)| *a *= b);
+        });
+        out
     }
 
     /// Whether term `t` vanishes for these inputs (e.g. `x⁻` after a ReLU).

@@ -268,6 +268,26 @@ fn check(layer: &Linear<'_>, u: &Unrolled, x: &[f32], r: &[f32], what: &str) {
                 "{what}, {rule:?}: input {i}: {a} vs naive {b} (scale {scale})"
             );
         }
+        // The sign-split form of α-β and z⁺ (non-negative inputs only): its forward equals
+        // the layer's, its relevance the formula's.
+        if prepared.has_split() && x.iter().all(|&v| v >= 0.0) {
+            let mut z2 = vec![0f32; layer.out_len()];
+            let parts = prepared.split_forward(layer, x, 1, &mut z2).unwrap();
+            let zs = z.iter().fold(0f32, |m, v| m.max(v.abs()));
+            for (a, b) in z2.iter().zip(&z) {
+                assert!(
+                    (a - b).abs() <= 1e-5 * zs + 1e-9,
+                    "{what}, {rule:?}: z {a} vs {b}"
+                );
+            }
+            let got = prepared.relevance_split(layer, x, &parts, r, 1, 1);
+            for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (*a as f64 - b).abs() <= 1e-5 * scale + 1e-9,
+                    "{what}, {rule:?} (split): input {i}: {a} vs naive {b} (scale {scale})"
+                );
+            }
+        }
     }
 }
 
@@ -461,5 +481,48 @@ fn invalid_parameters_are_errors() {
         )
         .unwrap_err();
         assert!(err.to_string().contains("fc"), "{rule:?}: {err}");
+    }
+}
+
+/// The sign-split form on a batch (3 images, 2 relevance maps each) of a grouped, strided,
+/// padded convolution equals the general evaluator (itself checked against the formulas
+/// above), for α-β, z⁺ and both conventions.
+#[test]
+fn split_form_equals_the_general_evaluator_on_batches() {
+    let mut rng = Rng::new(31);
+    let (n, k, c, m, h, w) = (3, 2, 4, 6, 7, 6);
+    let weight =
+        Array4::from_shape_vec((m, 2, 3, 3), rand_vec(&mut rng, m * 2 * 9, false)).unwrap();
+    let bias = Array1::from(rand_vec(&mut rng, m, false));
+    let mut conv = Conv2d::new(weight, Some(bias)).with_groups(2);
+    conv.stride = [2, 1];
+    conv.pads = [1, 0, 1, 1];
+    let layer = Linear::conv(&conv, &[c, h, w]);
+    let x = rand_vec(&mut rng, n * c * h * w, true);
+    let r = rand_vec(&mut rng, n * k * layer.out_len(), false);
+    let node = NodeRef::new("layer", "Conv");
+    for convention in [Convention::Modern, Convention::Paper] {
+        for rule in [
+            Rule::AlphaBeta {
+                alpha: 2.0,
+                beta: 1.0,
+            },
+            Rule::ZPlus,
+        ] {
+            for zero_bias in [false, true] {
+                let lr = LayerRule::new(rule.clone(), convention).with_zero_bias(zero_bias);
+                let p = LinearRule::new(&node, &layer, lr.clone()).unwrap();
+                let mut z = vec![0f32; n * layer.out_len()];
+                layer.forward(&x, n, layer.weight(), layer.bias(), &mut z);
+                let want = p.relevance(&layer, &x, &z, &r, n, k);
+                let mut z2 = vec![0f32; z.len()];
+                let parts = p.split_forward(&layer, &x, n, &mut z2).unwrap();
+                let got = p.relevance_split(&layer, &x, &parts, &r, n, k);
+                let scale = want.iter().fold(0f32, |a, v| a.max(v.abs()));
+                for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                    assert!((a - b).abs() <= 1e-5 * scale, "{lr:?}: {i}: {a} vs {b}");
+                }
+            }
+        }
     }
 }
