@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: lrp against Zennit 1.0 on identical weights (see side_by_side.py).
+# Not run by CI. Usage: benches/zennit/run.sh [--threads N] [--models a,b] [--batches 1,8] [--json F]
+# Environment: LRP_BENCH_VENV (default target/zennit-venv), LRP_BENCH_PYTHON (a Python ≥ 3.11.11;
+# default: the first python3.13 / python3.12 found, including pyenv's versions).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+venv="${LRP_BENCH_VENV:-$root/target/zennit-venv}"
+if [ ! -x "$venv/bin/python" ]; then
+  py="${LRP_BENCH_PYTHON:-}"
+  if [ -z "$py" ]; then
+    for c in python3.13 python3.12 "$HOME"/.pyenv/versions/3.13*/bin/python3 "$HOME"/.pyenv/versions/3.12*/bin/python3; do
+      if command -v "$c" >/dev/null 2>&1; then py="$(command -v "$c")"; break; fi
+    done
+  fi
+  [ -n "$py" ] || { echo "no Python ≥ 3.11.11 found; set LRP_BENCH_PYTHON" >&2; exit 1; }
+  "$py" -m venv "$venv"
+  "$venv/bin/pip" install --quiet "torch>=2.4" "zennit==1.0.0" "onnx>=1.16" "numpy>=1.26"
+fi
+cargo build --release --example side_by_side --manifest-path "$root/Cargo.toml"
+exec "$venv/bin/python" "$root/benches/zennit/side_by_side.py" \
+  --worker "${CARGO_TARGET_DIR:-$root/target}/release/examples/side_by_side" "$@"

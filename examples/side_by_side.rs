@@ -1,0 +1,147 @@
+//! The Rust half of the side-by-side benchmark against Zennit (`benches/zennit/`).
+//!
+//! A worker driven line by line over stdin by `benches/zennit/side_by_side.py`, so that both
+//! sides run alternately in one process tree with the same thread count:
+//!
+//! ```text
+//! export NAME OUT.onnx        write model NAME (gender, age, or a zoo architecture) canonised
+//!                             to ONNX, the file both sides then load
+//! load KEY FILE.onnx          load (and canonise) a model; prepare both presets
+//! run KEY WHAT IN.npy REPS OUT.npy|-
+//!                             WHAT: forward, epsilon-plus-flat or epsilon-alpha2-beta1-flat;
+//!                             prints the milliseconds of each repetition, writes the input
+//!                             relevance of the last one for the predicted classes
+//! size KEY BATCH              bytes of weights and of all activations at BATCH
+//! reset-peak                  reset the peak resident set size (Linux)
+//! rss                         peak and current resident set size in kB
+//! quit
+//! ```
+//!
+//! Every answer is one line starting with `ok` or `error`.
+
+use anyhow::{bail, Context, Result};
+use lrp::composite::Composite;
+use lrp::explain::{Explainer, Target};
+use lrp::zoo::{self, Architecture};
+use lrp::{Graph, Tensor};
+use ndarray::{Array4, IxDyn};
+use ndarray_npy::{read_npy, write_npy};
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::time::Instant;
+
+const PRESETS: [&str; 2] = ["epsilon-plus-flat", "epsilon-alpha2-beta1-flat"];
+
+struct Loaded {
+    graph: Graph,
+    explainers: Vec<Explainer>,
+}
+
+fn main() -> Result<()> {
+    let mut models: HashMap<String, Loaded> = HashMap::new();
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout();
+    for line in stdin.lock().lines() {
+        let line = line?;
+        let args: Vec<&str> = line.split_whitespace().collect();
+        if args.first() == Some(&"quit") {
+            break;
+        }
+        let answer = match command(&args, &mut models) {
+            Ok(a) => format!("ok {a}"),
+            Err(e) => format!("error {e:#}").replace('\n', " "),
+        };
+        writeln!(out, "{answer}")?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+fn command(args: &[&str], models: &mut HashMap<String, Loaded>) -> Result<String> {
+    match args {
+        ["export", name, path] => {
+            let graph = match *name {
+                "gender" => lrp::model::Model::gender()?.graph,
+                "age" => lrp::model::Model::age()?.graph,
+                arch => {
+                    let a = Architecture::from_name(arch)
+                        .with_context(|| format!("unknown model {arch}"))?;
+                    zoo::build(a, 8, 1)?
+                }
+            };
+            let graph = lrp::canonize::canonize(&graph)?;
+            lrp::export::onnx::save(&graph, path)?;
+            Ok(format!("{:?}", graph.input_shape()))
+        }
+        ["load", key, path] => {
+            let graph = lrp::canonize::canonize(&lrp::import::onnx::load(path)?)?;
+            let explainers = PRESETS
+                .iter()
+                .map(|p| Explainer::new(graph.clone(), &Composite::preset(p)?))
+                .collect::<lrp::Result<Vec<_>>>()?;
+            models.insert(key.to_string(), Loaded { graph, explainers });
+            Ok(String::new())
+        }
+        ["run", key, what, input, reps, dest] => {
+            let m = models
+                .get(*key)
+                .with_context(|| format!("{key} not loaded"))?;
+            let x: Array4<f32> = read_npy(input).with_context(|| format!("reading {input}"))?;
+            let x: Tensor = x.into_dyn();
+            let reps: usize = reps.parse()?;
+            let mut times = Vec::with_capacity(reps);
+            let mut last = None;
+            for _ in 0..reps.max(1) {
+                let t = Instant::now();
+                if *what == "forward" {
+                    std::hint::black_box(m.graph.forward(&x)?);
+                } else {
+                    let i = PRESETS
+                        .iter()
+                        .position(|p| p == what)
+                        .with_context(|| format!("unknown preset {what}"))?;
+                    last = Some(m.explainers[i].explain(&x, &Target::Predicted)?);
+                }
+                times.push(format!("{:.3}", t.elapsed().as_secs_f64() * 1e3));
+            }
+            if let (Some(e), false) = (last, *dest == "-") {
+                // [n, 1, C, H, W] → [n, C, H, W].
+                let s = e.relevance.shape().to_vec();
+                let r = e
+                    .relevance
+                    .into_shape_with_order(IxDyn(&[s[0], s[2], s[3], s[4]]))?;
+                write_npy(dest, &r).with_context(|| format!("writing {dest}"))?;
+            }
+            Ok(times.join(" "))
+        }
+        ["size", key, batch] => {
+            let m = models
+                .get(*key)
+                .with_context(|| format!("{key} not loaded"))?;
+            let batch: usize = batch.parse()?;
+            let acts: usize = m
+                .graph
+                .tensors()
+                .iter()
+                .map(|t| t.shape.iter().product::<usize>())
+                .sum();
+            Ok(format!("{} {}", m.graph.num_params() * 4, acts * batch * 4))
+        }
+        ["reset-peak"] => {
+            std::fs::write("/proc/self/clear_refs", "5").context("resetting the peak RSS")?;
+            Ok(String::new())
+        }
+        ["rss"] => {
+            let status = std::fs::read_to_string("/proc/self/status")?;
+            let field = |name: &str| -> Result<String> {
+                let l = status
+                    .lines()
+                    .find(|l| l.starts_with(name))
+                    .with_context(|| format!("{name} missing"))?;
+                Ok(l.split_whitespace().nth(1).unwrap_or("0").to_string())
+            };
+            Ok(format!("{} {}", field("VmHWM:")?, field("VmRSS:")?))
+        }
+        _ => bail!("unknown command: {}", args.join(" ")),
+    }
+}
