@@ -323,18 +323,27 @@ pub(crate) fn conv_gemm(
                 };
                 kernels::sgemm(mg, cols, kg, wg, b, yg, positions, true);
             } else {
-                kernels::with_scratch(kg * cols, |col| {
-                    crate::kernels::im2col::im2col(xg, g, p0, p1, col);
-                    kernels::sgemm(
-                        mg,
-                        cols,
-                        kg,
-                        wg,
-                        MatRef::row_major(col, cols),
-                        yg,
-                        positions,
-                        true,
-                    );
+                // Sub-blocks of positions whose unrolled columns (about 1 MB) stay in the
+                // cache between im2col and the GEMM that reads them.
+                let sb = ((1usize << 18) / kg.max(1)).max(128).min(cols);
+                kernels::with_scratch(kg * sb, |col| {
+                    let mut q0 = p0;
+                    while q0 < p1 {
+                        let q1 = (q0 + sb).min(p1);
+                        let w = q1 - q0;
+                        crate::kernels::im2col::im2col(xg, g, q0, q1, col);
+                        kernels::sgemm(
+                            mg,
+                            w,
+                            kg,
+                            wg,
+                            MatRef::row_major(&col[..kg * w], w),
+                            &mut yg[q0 - p0..],
+                            positions,
+                            true,
+                        );
+                        q0 = q1;
+                    }
                 });
             }
         }
