@@ -6,7 +6,9 @@
 //! ```text
 //! export NAME OUT.onnx        write model NAME (gender, age, or a zoo architecture) canonised
 //!                             to ONNX, the file both sides then load
-//! load KEY FILE.onnx          load (and canonise) a model; prepare both presets
+//! load KEY FILE.onnx [PRESET]  load (and canonise) a model; prepare both presets, or only
+//!                             PRESET (then the explainer owns the only copy of the weights,
+//!                             as a program that explains would: for measuring memory)
 //! run KEY WHAT IN.npy REPS OUT.npy|-
 //!                             WHAT: forward, epsilon-plus-flat or epsilon-alpha2-beta1-flat;
 //!                             prints the milliseconds of each repetition, writes the input
@@ -33,8 +35,8 @@ use std::time::Instant;
 const PRESETS: [&str; 2] = ["epsilon-plus-flat", "epsilon-alpha2-beta1-flat"];
 
 struct Loaded {
-    graph: Graph,
-    explainers: Vec<Explainer>,
+    graph: Option<Graph>,
+    explainers: Vec<Option<Explainer>>,
 }
 
 fn main() -> Result<()> {
@@ -73,13 +75,32 @@ fn command(args: &[&str], models: &mut HashMap<String, Loaded>) -> Result<String
             lrp::export::onnx::save(&graph, path)?;
             Ok(format!("{:?}", graph.input_shape()))
         }
-        ["load", key, path] => {
+        ["load", key, path, only @ ..] => {
             let graph = lrp::canonize::canonize(&lrp::import::onnx::load(path)?)?;
-            let explainers = PRESETS
-                .iter()
-                .map(|p| Explainer::new(graph.clone(), &Composite::preset(p)?))
-                .collect::<lrp::Result<Vec<_>>>()?;
-            models.insert(key.to_string(), Loaded { graph, explainers });
+            let loaded = match only {
+                [] => Loaded {
+                    explainers: PRESETS
+                        .iter()
+                        .map(|p| Ok(Some(Explainer::new(graph.clone(), &Composite::preset(p)?)?)))
+                        .collect::<lrp::Result<Vec<_>>>()?,
+                    graph: Some(graph),
+                },
+                [preset] => {
+                    let i = PRESETS
+                        .iter()
+                        .position(|p| p == preset)
+                        .with_context(|| format!("unknown preset {preset}"))?;
+                    let mut explainers: Vec<Option<Explainer>> =
+                        PRESETS.iter().map(|_| None).collect();
+                    explainers[i] = Some(Explainer::new(graph, &Composite::preset(preset)?)?);
+                    Loaded {
+                        explainers,
+                        graph: None,
+                    }
+                }
+                _ => bail!("load KEY FILE [PRESET]"),
+            };
+            models.insert(key.to_string(), loaded);
             Ok(String::new())
         }
         ["run", key, what, input, reps, dest] => {
@@ -94,13 +115,15 @@ fn command(args: &[&str], models: &mut HashMap<String, Loaded>) -> Result<String
             for _ in 0..reps.max(1) {
                 let t = Instant::now();
                 if *what == "forward" {
-                    std::hint::black_box(m.graph.forward(&x)?);
+                    let g = m.graph.as_ref().context("loaded for one preset only")?;
+                    std::hint::black_box(g.forward(&x)?);
                 } else {
                     let i = PRESETS
                         .iter()
                         .position(|p| p == what)
                         .with_context(|| format!("unknown preset {what}"))?;
-                    last = Some(m.explainers[i].explain(&x, &Target::Predicted)?);
+                    let ex = m.explainers[i].as_ref().context("preset not loaded")?;
+                    last = Some(ex.explain(&x, &Target::Predicted)?);
                 }
                 times.push(format!("{:.3}", t.elapsed().as_secs_f64() * 1e3));
             }
@@ -119,13 +142,17 @@ fn command(args: &[&str], models: &mut HashMap<String, Loaded>) -> Result<String
                 .get(*key)
                 .with_context(|| format!("{key} not loaded"))?;
             let batch: usize = batch.parse()?;
-            let acts: usize = m
-                .graph
+            let g = match (&m.graph, m.explainers.iter().flatten().next()) {
+                (Some(g), _) => g,
+                (None, Some(e)) => e.graph(),
+                _ => bail!("nothing loaded"),
+            };
+            let acts: usize = g
                 .tensors()
                 .iter()
                 .map(|t| t.shape.iter().product::<usize>())
                 .sum();
-            Ok(format!("{} {}", m.graph.num_params() * 4, acts * batch * 4))
+            Ok(format!("{} {}", g.num_params() * 4, acts * batch * 4))
         }
         ["reset-peak"] => {
             std::fs::write("/proc/self/clear_refs", "5").context("resetting the peak RSS")?;

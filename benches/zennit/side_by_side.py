@@ -302,7 +302,7 @@ def main():
         if name == "vgg16":
             # Peak memory of one α2β1 explanation at batch 1, in a fresh worker.
             w2 = Worker(args.worker, args.threads)
-            w2("load", "v", path)
+            w2("load", "v", path, "epsilon-alpha2-beta1-flat")
             weights, acts = (int(v) for v in w2("size", "v", 1).split())
             load_peak = int(w2("rss").split()[0])
             w2("reset-peak")
