@@ -8,7 +8,10 @@ sides compute with the very same float32 weights. Then, for batch 1 and 8, it ti
 (one call of ours, one of Zennit's, repeated) the plain forward pass and the composites
 EpsilonPlusFlat / EpsilonAlpha2Beta1Flat against our presets epsilon-plus-flat /
 epsilon-alpha2-beta1-flat, checks that both give the same input relevance (within 1e-4 of
-max|R|), and prints medians and ratios. Zennit's rules for the layers it has no rule for are set
+max|R|), and prints medians and ratios. Where they differ by more, Zennit is run once more in
+float64: in deep random networks a max-pool window can hold two values equal to float32
+rounding, and which one wins (and takes all the relevance of that unit) then depends on
+summation order; ours must then be within 1e-4 of the float64 result instead. Zennit's rules for the layers it has no rule for are set
 to what our presets do: LRN passes relevance (zennit.rules.Pass), residual sums and average
 pooling split it in proportion (Zennit's own Norm, already in its composites).
 
@@ -16,6 +19,7 @@ Not part of CI: it needs torch (~1 GB) and takes 10-20 minutes.
 """
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -231,6 +235,7 @@ def main():
     w = Worker(args.worker, args.threads)
     results = []
     failures = []
+    notes = []
     rss = None
     print(
         f"# lrp vs Zennit {version('zennit')} (PyTorch {torch.__version__}), {args.threads} threads, "
@@ -293,7 +298,21 @@ def main():
                     row["sum_ours"] = float(r_o.sum())
                     row["sum_zennit"] = float(r_z.sum())
                     if not err <= 1e-4:
-                        failures.append(f"{name} batch {batch} {what}: max|ΔR| = {err:.2e}·max|R|")
+                        # Is the relevance itself ill-conditioned in float32 (max-pool winners
+                        # decided by rounding)? Ask Zennit in float64: if float32 Zennit misses
+                        # it by as much as we miss Zennit, no float32 code can agree to 1e-4.
+                        m64 = copy.deepcopy(model).double()
+                        c64 = PRESETS[what](layer_map=[(torch.nn.LocalResponseNorm, Pass())])
+                        with c64.context(m64):
+                            r64 = zennit_explain(m64, c64, xt.double()).detach().numpy()
+                        s64 = float(np.abs(r64).max())
+                        row["zennit32_vs_64"] = float(np.abs(r_z - r64).max()) / s64
+                        row["ours_vs_64"] = float(np.abs(r_o - r64).max()) / s64
+                        del m64
+                        (failures if not row["ours_vs_64"] <= 1e-4 else notes).append(
+                            f"{name} batch {batch} {what}: max|ΔR| = {err:.2e}·max|R|; against "
+                            f"Zennit in float64: ours {row['ours_vs_64']:.2e}, Zennit float32 "
+                            f"{row['zennit32_vs_64']:.2e}")
                 results.append(row)
                 extra = f"  max|ΔR|/max|R| {row['max_err_rel']:.1e}" if "max_err_rel" in row else ""
                 print(f"{name:11} b{batch} {what:26} ours {o:9.2f} ms  "
@@ -334,6 +353,9 @@ def main():
             json.dump({"threads": args.threads, "date": time.strftime("%Y-%m-%d"),
                        "torch": torch.__version__, "zennit": version('zennit'),
                        "results": results, "rss": rss}, fh, indent=1)
+    if notes:
+        print("\nAgreement with Zennit in float64 where float32 Zennit disagrees with it:\n  "
+              + "\n  ".join(notes))
     if failures:
         print("\nRelevance disagreements:\n  " + "\n  ".join(failures))
         sys.exit(1)
