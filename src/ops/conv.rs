@@ -291,37 +291,49 @@ pub(crate) fn conv_gemm(
     let (mg, kg) = (m / groups, g.rows());
     let in_img = c * g.h * g.w;
     let out_img = m * positions;
-    // Work units: (image, block of output positions). Blocks keep every thread busy even at
-    // batch 1; 256 columns is enough for the GEMM micro-kernels to run at full speed.
+    // Work units: (image, block of output positions, block of each group's output
+    // channels). Position blocks keep every thread busy even at batch 1; 256 columns is
+    // enough for the GEMM micro-kernels to run at full speed. Late layers have too few
+    // positions for that, so their output channels are split as well.
     let tasks = kernels::tasks_for(n * m * kg * positions);
     let per_image = tasks.div_ceil(n);
     let blocks = kernels::split_range(positions, per_image, 256);
-    let units: Vec<(usize, usize, usize)> = (0..n)
-        .flat_map(|img| blocks.iter().map(move |&(p0, p1)| (img, p0, p1)))
+    let chans = kernels::split_range(mg, per_image.div_ceil(blocks.len()), 32);
+    let units: Vec<(usize, usize, usize, usize, usize)> = (0..n)
+        .flat_map(|img| {
+            let chans = &chans;
+            blocks
+                .iter()
+                .flat_map(move |&(p0, p1)| chans.iter().map(move |&(o0, o1)| (img, p0, p1, o0, o1)))
+        })
         .collect();
     let yp = SyncPtr::new(y);
-    units.par_iter().for_each(|&(img, p0, p1)| {
-        // SAFETY: unit (img, p0..p1) writes only positions p0..p1 of every channel of image
-        // `img`; units are disjoint, and `y` outlives the parallel loop.
+    units.par_iter().for_each(|&(img, p0, p1, o0, o1)| {
+        // SAFETY: unit (img, p0..p1, o0..o1) writes only positions p0..p1 of channels
+        // o0..o1 of every group of image `img`; units are disjoint, and `y` outlives the
+        // parallel loop.
         let y = unsafe { yp.slice() };
         let yi = &mut y[img * out_img..(img + 1) * out_img];
-        for ch in 0..m {
-            let row = &mut yi[ch * positions + p0..ch * positions + p1];
-            row.fill(bias.map_or(0.0, |b| b[ch]));
+        for grp in 0..groups {
+            for ch in grp * mg + o0..grp * mg + o1 {
+                let row = &mut yi[ch * positions + p0..ch * positions + p1];
+                row.fill(bias.map_or(0.0, |b| b[ch]));
+            }
         }
         let xi = &x[img * in_img..(img + 1) * in_img];
         let cols = p1 - p0;
         for grp in 0..groups {
             let xg = &xi[grp * g.channels * g.h * g.w..(grp + 1) * g.channels * g.h * g.w];
-            let wg = MatRef::row_major(&w[grp * mg * kg..(grp + 1) * mg * kg], kg);
-            let yg = &mut yi[grp * mg * positions + p0..];
+            let mo = o1 - o0;
+            let wg = MatRef::row_major(&w[(grp * mg + o0) * kg..(grp * mg + o1) * kg], kg);
+            let yg = &mut yi[(grp * mg + o0) * positions + p0..];
             if g.is_pointwise() {
                 let b = MatRef {
                     data: &xg[p0..],
                     rs: positions,
                     cs: 1,
                 };
-                kernels::sgemm(mg, cols, kg, wg, b, yg, positions, true);
+                kernels::sgemm(mo, cols, kg, wg, b, yg, positions, true);
             } else {
                 // Sub-blocks of positions whose unrolled columns (about 1 MB) stay in the
                 // cache between im2col and the GEMM that reads them.
@@ -333,7 +345,7 @@ pub(crate) fn conv_gemm(
                         let w = q1 - q0;
                         crate::kernels::im2col::im2col(xg, g, q0, q1, col);
                         kernels::sgemm(
-                            mg,
+                            mo,
                             w,
                             kg,
                             wg,
