@@ -294,9 +294,7 @@ impl Explainer {
             let in_shape = &g.tensors()[ins[0]].shape;
             let out_shape = &g.tensors()[out_id].shape;
             let per_out: usize = out_shape.iter().product();
-            let sums = |v: &[f32], per: usize| -> Vec<f32> {
-                v.chunks(per.max(1)).map(|c| c.iter().sum()).collect()
-            };
+            let sums = map_sums;
             let relevance_out = sums(&r, per_out);
             if let Some(l) = layers.as_mut() {
                 l.push(LayerRelevance {
@@ -469,6 +467,23 @@ impl Explainer {
         }
         Ok((k, per_image, seed))
     }
+}
+
+/// Σ of each map of `per` values in `v`: in parallel over fixed chunks, summed in order, so
+/// the result does not depend on the thread count.
+fn map_sums(v: &[f32], per: usize) -> Vec<f32> {
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 15;
+    v.chunks(per.max(1))
+        .map(|m| {
+            if m.len() <= CHUNK {
+                m.iter().sum()
+            } else {
+                let parts: Vec<f32> = m.par_chunks(CHUNK).map(|c| c.iter().sum()).collect();
+                parts.iter().sum()
+            }
+        })
+        .collect()
 }
 
 fn slice(t: &Tensor) -> &[f32] {
