@@ -616,10 +616,20 @@ impl Preprocess {
     /// Fails if the file cannot be read or decoded, or the mean is not 3×H×W with H, W ≥
     /// `size`.
     pub fn caffe_mean_file(size: u32, mean_binaryproto: impl AsRef<Path>) -> Result<Self> {
-        let mean = crate::import::caffe_model::read_mean_image(mean_binaryproto)?;
+        let path = mean_binaryproto.as_ref();
+        let mean = crate::import::caffe_model::read_mean_image(path)?;
         let p = Preprocess::CaffeMean { size, mean };
-        p.validate()?;
+        p.validate_from(&path.display().to_string())?;
         Ok(p)
+    }
+
+    /// [`Preprocess::validate`], with `file` (where the mean image came from) at the start
+    /// of a preprocessing error's message.
+    pub(crate) fn validate_from(&self, file: &str) -> Result<()> {
+        self.validate().map_err(|e| match e {
+            Error::Preprocess(detail) => Error::Preprocess(format!("{file}: {detail}")),
+            other => other,
+        })
     }
 
     /// Side of the square input.
