@@ -475,3 +475,25 @@ fn image_text_file_named_png_and_unwritable_png() {
     );
     assert_names(&msg, &[&display(&out), "image: "]);
 }
+
+/// The error catalogue (module docs of `lrp::error`) has a section for every variant.
+#[test]
+fn catalogue_lists_every_variant() {
+    let src = std::fs::read_to_string(format!("{ROOT}/src/error.rs")).unwrap();
+    let body = &src[src.find("pub enum Error {").unwrap()..];
+    let body = &body[..body.find("\n}\n").unwrap()];
+    let variants: Vec<&str> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("    "))
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_uppercase()))
+        .map(|l| l.split([' ', '(', '{']).next().unwrap())
+        .collect();
+    // A new variant needs a test in this file and a section in the catalogue.
+    assert_eq!(variants.len(), 20, "{variants:?}");
+    for v in variants {
+        assert!(
+            src.contains(&format!("//! ### `{v}`\n")),
+            "the error catalogue has no section for `{v}`"
+        );
+    }
+}
