@@ -3,6 +3,194 @@
 //! Every variant names what is at fault (the node, the tensor, the file) and the offending
 //! value, so that a user can act on the message alone. The library never panics on user input:
 //! anything that can go wrong with a model, an image or a parameter ends up here.
+//!
+//! # Error catalogue
+//!
+//! Every variant of [`Error`], when it happens, a message it gives and what to do about it.
+//! The messages are the ones `tests/error_messages.rs` observes on its bad inputs (there, each
+//! variant is provoked through the public API and its message checked), with the temporary
+//! directories left out of the paths. Paths appear as they were given. The `lrp` command line
+//! prints the same message on one line after `lrp: error: `, with the model file in front
+//! when the message names only a node.
+//!
+//! ### `Shape`
+//! A node's input shapes do not fit it: found while a graph is built, so on import of an ONNX
+//! model or when building with [`GraphBuilder`](crate::GraphBuilder). A convolution whose
+//! weight expects 2 input channels, fed 3:
+//! ```text
+//! node `conv1` (Conv): input has 3 channels but the weight [4, 2, 3, 3] with 1 group(s) expects 2
+//! ```
+//! *What to do:* the model file is inconsistent (or was cut from a bigger one): check the
+//! named node's weights against the layer before it. The Caffe importer reports the same
+//! faults as [`Format`](Error::Format), naming the prototxt and the layer.
+//!
+//! ### `Parameter`
+//! A node's parameters are invalid in themselves (zero stride, negative LRN `alpha`, bias of
+//! the wrong length, groups that do not divide the channels; also a layer LRP has no rule
+//! for, such as a product of two tensors):
+//! ```text
+//! node `norm1` (Lrn): invalid parameter: alpha must be finite and non-negative, got -1
+//! ```
+//! *What to do:* fix the named parameter of the named node in the model.
+//!
+//! ### `Graph`
+//! The wiring is broken: a node reads a tensor nothing writes, a tensor is written twice, a
+//! cycle, an output that does not exist, the wrong number of inputs to `run`:
+//! ```text
+//! graph: node `relu1` (Relu) reads tensor `ghost`, which no earlier node writes and is not an input
+//! ```
+//! *What to do:* the model is incomplete or mis-exported; look at the named node's inputs.
+//!
+//! ### `Invalid`
+//! An option is invalid: an unknown preset, a malformed rule or layer selector, an override
+//! that matches no layer, a target class the model does not have:
+//! ```text
+//! target class 7 does not exist: the model has 2 classes (0..1)
+//! unknown preset `epsilon-plux`; known presets: epsilon, alpha2-beta1, epsilon-plus, epsilon-plus-flat, epsilon-alpha2-beta1, epsilon-alpha2-beta1-flat, epsilon-gamma-box, paper
+//! ```
+//! *What to do:* use one of the values the message lists (`lrp info --colormaps` lists the
+//! presets, `lrp info MODEL` the layers and the output size).
+//!
+//! ### `InputShape`
+//! A tensor handed to [`Graph::forward`](crate::Graph::forward) or an explainer does not have
+//! the graph's input shape (here the age model's 64×64 input given to the 32×32 gender model):
+//! ```text
+//! input `images`: expected shape [1, 3, 32, 32] (batch first), got [1, 3, 64, 64]
+//! ```
+//! *What to do:* preprocess for the model's size
+//! ([`Preprocess::input_shape`](crate::preprocess::Preprocess::input_shape)); an `.npy`
+//! input must be N×C×H×W with the model's C, H and W.
+//!
+//! ### `NonFinite`
+//! A weight, an input, a relevance or heatmap holds NaN or infinity:
+//! ```text
+//! node `conv1` (Conv) parameter 0: contains a non-finite value (NaN) at flat index 5
+//! input `images`: contains a non-finite value (inf) at flat index 1091
+//! ```
+//! *What to do:* the model file or the input is corrupt (or a training run diverged); the
+//! flat index locates the value in the row-major tensor.
+//!
+//! ### `Io`
+//! A file cannot be read: missing, a directory, no permission:
+//! ```text
+//! missing.onnx: cannot read: No such file or directory (os error 2)
+//! ```
+//! *What to do:* check the path.
+//!
+//! ### `Parse`
+//! A prototxt is malformed, or a value does not fit its field; the location is line:column
+//! and the detail names the field path:
+//! ```text
+//! negative.prototxt:3:35: layer[0]("conv1").convolution_param.num_output: number `-4` is out of range for uint32
+//! ```
+//! *What to do:* fix the file at that line and column.
+//!
+//! ### `Decode`
+//! A binary protobuf file (ONNX model, caffemodel, binaryproto) cannot be decoded: truncated,
+//! corrupt, or another kind of file. The first 1000 bytes of `gender-v1.onnx`:
+//! ```text
+//! truncated.onnx: cannot decode onnx.ModelProto: failed to decode Protobuf message: ModelProto.graph: buffer underflow
+//! ```
+//! *What to do:* download or export the file again; check that it is the kind of file the
+//! option expects (`--weights` a `.caffemodel`, `--mean` a `.binaryproto`).
+//!
+//! ### `Format`
+//! A file decodes but its content is inconsistent or unsupported: an unknown layer type or
+//! operator, blobs whose shape differs from what the prototxt implies, a network too large
+//! for random weights, a model that does not take a square RGB image, a wrong number of
+//! labels, an unknown model file extension:
+//! ```text
+//! unknown.prototxt: layer `warp1` (SpatialWarp): unsupported layer type `SpatialWarp`
+//! prototxt-random-weights-oom.prototxt: layer `fc` (InnerProduct): random weights: blob shape [30000, 30000] would take the random weights of the network beyond 268435456 values
+//! ```
+//! *What to do:* the message names the file and the layer, node or blob; the module docs of
+//! [`import::caffe`](crate::import::caffe) and [`import::onnx`](crate::import::onnx) list
+//! what is supported.
+//!
+//! ### `Attribute`
+//! An ONNX node attribute is missing, has the wrong type or an invalid value:
+//! ```text
+//! node `conv1` (Conv), attribute `strides`: expected two positive values, got [0, 0]
+//! ```
+//! *What to do:* fix the named attribute of the named node (re-export the model).
+//!
+//! ### `Export`
+//! A graph cannot be written as ONNX because a node uses a feature opset 13 cannot express
+//! (pooling with plain ceil rounding whose last window starts in the padding):
+//! ```text
+//! node `pool5` (MaxPool): cannot export to ONNX opset 13: ceil rounding without the clip rule gives [1, 3, 3] for input [1, 4, 4], but ONNX ceil_mode = 1 drops windows that start in the padding and gives [1, 2, 2] (kernel [2, 2], stride [2, 2], pads [0, 0, 1, 1])
+//! ```
+//! *What to do:* change the named node (here: pad so that the rounding modes agree, or use
+//! [`PoolRounding::CeilClip`](crate::ops::PoolRounding::CeilClip)); nothing was written.
+//!
+//! ### `Write`
+//! A file cannot be written (missing directory, no permission, disk full):
+//! ```text
+//! no-such-dir/gender.onnx: cannot write: No such file or directory (os error 2)
+//! ```
+//! *What to do:* create the directory or choose another path.
+//!
+//! ### `ImageTooLarge`
+//! An image header declares more pixels than
+//! [`LoadLimits`](crate::preprocess::LoadLimits) allow; refused before any pixel is
+//! allocated:
+//! ```text
+//! huge.png: image of 100000×100000 pixels exceeds the limit of 16384 pixels per side and 67108864 pixels in all
+//! ```
+//! *What to do:* scale the image down, or raise the limits with
+//! [`load_rgb_with`](crate::preprocess::load_rgb_with) if the image is genuine.
+//!
+//! ### `FaceBox`
+//! A face box selects no pixel of its image (empty, inverted, or entirely outside):
+//! ```text
+//! assets/astronaut.png: face box (left 600, top 600, right 700, bottom 700) on a 512×512 image: the box lies outside the image
+//! ```
+//! *What to do:* give `left,top,right,bottom` in pixels inside the image, right > left,
+//! bottom > top.
+//!
+//! ### `Preprocess`
+//! A preprocessing configuration is invalid or does not fit: a mean image smaller than the
+//! network input, a zero standard deviation, input size 0, no images:
+//! ```text
+//! preprocessing: mean.binaryproto: the mean image must be 3×H×W (BGR) with H and W at least the input size 227, got 3×8×8
+//! ```
+//! *What to do:* use the mean file that belongs to the model.
+//!
+//! ### `Heatmap`
+//! A heatmap function got an input it cannot use: a relevance tensor of the wrong rank, an
+//! empty map, a figure row with more heatmaps than columns, a percentile out of range:
+//! ```text
+//! heatmap: relevance tensor must be [n, k, C, H, W], got shape [1, 3, 32, 32]
+//! ```
+//! *What to do:* pass [`Explanation::relevance`](crate::explain::Explanation::relevance)
+//! whole to [`reduce_all`](crate::heatmap::reduce_all), or one map to
+//! [`reduce`](crate::heatmap::reduce); keep parameters in the stated range.
+//!
+//! ### `Compare`
+//! A comparison got inputs it cannot use: maps of different sizes, no maps, a grid, patch or
+//! step count of 0, more clusters than maps. Heatmaps of the 32×32 gender and the 64×64 age
+//! model averaged directly:
+//! ```text
+//! compare: map 1 has shape [64, 64], map 0 [32, 32]; bring them to one grid first (resize_area)
+//! ```
+//! *What to do:* bring maps to one grid with [`resize_area`](crate::compare::resize_area);
+//! keep parameters at least 1.
+//!
+//! ### `UnknownName`
+//! A name that is none of the known ones (a colour map); the message lists the valid names:
+//! ```text
+//! unknown colour map `firered-black`; valid names: black-firered, bwr, seismic, coldnhot, jet, gray-red, afmhot, viridis, magma, inferno, plasma, cividis, turbo, rainbow, sinebow, cubehelix, warm, cool, spectral, rd-bu, rd-gy, rd-yl-bu, rd-yl-gn, br-bg, pi-yg, pr-gn, pu-or, blues, greens, greys, oranges, purples, reds, yl-or-rd, yl-gn-bu (append -r to reverse)
+//! ```
+//! *What to do:* pick one of the listed names.
+//!
+//! ### `Image`
+//! An image cannot be decoded (not a PNG or JPEG, corrupt, truncated) or a PNG cannot be
+//! written:
+//! ```text
+//! notes.png: image: not a PNG or JPEG file (unrecognised signature)
+//! missing/map.png: image: No such file or directory (os error 2)
+//! ```
+//! *What to do:* convert the image to PNG or JPEG, or check the output directory.
 
 use std::fmt;
 

@@ -2,6 +2,10 @@
 //!
 //! Load a network (the zoo of the ICCV 2017 age and gender paper, Caffe or ONNX files), run it
 //! forward, and explain its decisions with LRP heatmaps.
+//!
+//! Every fallible function returns [`Result`] with the one error type [`Error`]; the
+//! [error catalogue](error#error-catalogue) lists each variant, when it happens, an example
+//! message and what to do about it.
 
 #![warn(missing_docs)]
 

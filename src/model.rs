@@ -121,7 +121,15 @@ impl Model {
                 let size = square_input(&cm.graph, &file)?;
                 let mut warnings = cm.warnings;
                 let preprocess = match cm.mean {
-                    Some(mean) => Preprocess::CaffeMean { size, mean },
+                    Some(image) => {
+                        let p = Preprocess::CaffeMean { size, mean: image };
+                        // A mean image smaller than the input fails here, naming its file,
+                        // rather than later, on the first image.
+                        if let Some(m) = mean {
+                            p.validate_from(&m.display().to_string())?;
+                        }
+                        p
+                    }
                     None => {
                         warnings.push(
                             "no mean image given (--mean): inputs are BGR pixels without mean subtraction".into(),

@@ -148,6 +148,15 @@ pub fn decode_rgb_with(bytes: &[u8], file: &str, limits: &LoadLimits) -> Result<
             "{format:?} images are not supported (PNG and JPEG only)"
         )));
     }
+    // A PNG states its size in the IHDR chunk right after the signature: check it first, so
+    // that a file declaring a huge image is refused as such even when the rest is missing
+    // (the decoder's probe below reads on to the first IDAT chunk).
+    if format == ImageFormat::Png && bytes.len() >= 24 && &bytes[12..16] == b"IHDR" {
+        let be = |at: usize| {
+            u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
+        limits.check(file, be(16), be(20))?;
+    }
     // Header only: the decoders read the dimensions without allocating pixels.
     let mut probe = ImageReader::with_format(Cursor::new(bytes), format);
     probe.no_limits();
@@ -616,10 +625,20 @@ impl Preprocess {
     /// Fails if the file cannot be read or decoded, or the mean is not 3×H×W with H, W ≥
     /// `size`.
     pub fn caffe_mean_file(size: u32, mean_binaryproto: impl AsRef<Path>) -> Result<Self> {
-        let mean = crate::import::caffe_model::read_mean_image(mean_binaryproto)?;
+        let path = mean_binaryproto.as_ref();
+        let mean = crate::import::caffe_model::read_mean_image(path)?;
         let p = Preprocess::CaffeMean { size, mean };
-        p.validate()?;
+        p.validate_from(&path.display().to_string())?;
         Ok(p)
+    }
+
+    /// [`Preprocess::validate`], with `file` (where the mean image came from) at the start
+    /// of a preprocessing error's message.
+    pub(crate) fn validate_from(&self, file: &str) -> Result<()> {
+        self.validate().map_err(|e| match e {
+            Error::Preprocess(detail) => Error::Preprocess(format!("{file}: {detail}")),
+            other => other,
+        })
     }
 
     /// Side of the square input.

@@ -275,6 +275,22 @@ fn main() {
     }
 }
 
+/// `err` with `file` in front, unless its message already names one of `files` (the files
+/// the failed step read). Errors about a node, an attribute or a weight name the node but not
+/// the model file it came from; on the command line the file is what the user knows.
+fn naming_file(err: lrp::Error, file: &Path, files: &[Option<&Path>]) -> anyhow::Error {
+    let msg = err.to_string();
+    let named = files
+        .iter()
+        .flatten()
+        .any(|f| msg.contains(&f.display().to_string()));
+    if named {
+        err.into()
+    } else {
+        anyhow::Error::new(err).context(file.display().to_string())
+    }
+}
+
 /// A face to explain: its name (for file names and labels) and the crop.
 struct Face {
     name: String,
@@ -294,12 +310,19 @@ fn load_models(a: &ModelArgs) -> Result<Vec<Model>> {
     a.models
         .iter()
         .map(|m| {
+            let files = [
+                Some(m.as_path()),
+                a.weights.as_deref(),
+                a.mean.as_deref(),
+                a.labels.as_deref(),
+            ];
             let model = Model::load(
                 m,
                 a.weights.as_deref(),
                 a.mean.as_deref(),
                 a.labels.as_deref(),
-            )?;
+            )
+            .map_err(|e| naming_file(e, m, &files))?;
             for w in &model.warnings {
                 eprintln!("lrp: warning: {}: {w}", m.display());
             }
@@ -751,7 +774,8 @@ fn info(a: InfoArgs) -> Result<()> {
         return Ok(());
     }
     let models = match &a.file {
-        Some(f) => vec![Model::load(f, a.weights.as_deref(), None, None)?],
+        Some(f) => vec![Model::load(f, a.weights.as_deref(), None, None)
+            .map_err(|e| naming_file(e, f, &[Some(f.as_path()), a.weights.as_deref()]))?],
         None => vec![Model::gender()?, Model::age()?],
     };
     let comp = Composite::preset(&a.preset)?;

@@ -184,6 +184,7 @@ pub fn from_net_random(net: &NetParameter, seed: u64, file: &str) -> Result<Caff
         rng: Rng::new(seed),
         record: None,
         budget: MAX_RANDOM_PARAMS,
+        file: file.to_string(),
     };
     Ok(build(net, source, file)?.0)
 }
@@ -197,12 +198,13 @@ pub fn from_net_random(net: &NetParameter, seed: u64, file: &str) -> Result<Caff
 /// Write them into a caffemodel with
 /// [`caffemodel_with_weights`](super::caffe_model::caffemodel_with_weights).
 pub fn random_weights(net: &NetParameter, seed: u64) -> Result<HashMap<String, LayerBlobs>> {
+    let label = net.name.clone().unwrap_or_else(|| "<network>".into());
     let source = Source::Random {
         rng: Rng::new(seed),
         record: Some(HashMap::new()),
         budget: MAX_RANDOM_PARAMS,
+        file: label.clone(),
     };
-    let label = net.name.clone().unwrap_or_else(|| "<network>".into());
     let (_, source) = build(net, source, &label)?;
     match source {
         Source::Random {
@@ -407,6 +409,8 @@ enum Source<'a> {
         record: Option<HashMap<String, LayerBlobs>>,
         /// Values that may still be drawn (starts at [`MAX_RANDOM_PARAMS`]).
         budget: usize,
+        /// The network definition's file, named in errors.
+        file: String,
     },
 }
 
@@ -445,6 +449,7 @@ impl<'a> Source<'a> {
                 rng,
                 record,
                 budget,
+                file,
             } => {
                 let mut out = Vec::with_capacity(wants.len());
                 for w in wants {
@@ -452,11 +457,11 @@ impl<'a> Source<'a> {
                         .filter(|&n| n <= *budget)
                         .ok_or_else(|| {
                             format_error(
-                                "<random weights>",
+                                file,
                                 &label,
                                 format!(
-                                    "blob shape {:?} would take the random weights of the \
-                                     network beyond {MAX_RANDOM_PARAMS} values",
+                                    "random weights: blob shape {:?} would take the random \
+                                     weights of the network beyond {MAX_RANDOM_PARAMS} values",
                                     w.shape
                                 ),
                             )
@@ -485,7 +490,7 @@ impl<'a> Source<'a> {
                     }
                     out.push(
                         ArrayD::from_shape_vec(IxDyn(&w.shape), data)
-                            .map_err(|e| format_error("<random weights>", &label, e.to_string()))?,
+                            .map_err(|e| format_error(file, &label, e.to_string()))?,
                     );
                 }
                 Ok(out)

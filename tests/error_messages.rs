@@ -1,0 +1,499 @@
+//! One test per variant of [`lrp::Error`]: each provokes the variant through the public API
+//! with a bad input of the kind a user could hand the library (a truncated or corrupt file, a
+//! model with an unknown layer, a NaN weight, a wrong input shape, an unwritable path, ...),
+//! checks the variant, and checks that the message names what is at fault: the file, the
+//! node, the field path or the attribute. The messages quoted in the error catalogue
+//! (`lrp::error` module docs) are the ones these tests see.
+
+use lrp::composite::Composite;
+use lrp::explain::{Explainer, Target};
+use lrp::model::Model;
+use lrp::{Error, Tensor};
+use ndarray::Axis;
+use std::path::{Path, PathBuf};
+use support::{conv_weight, float, int, ints, mean_binaryproto, node, onnx_model, png_header};
+
+mod support;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// A fresh directory for this test's files.
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lrp-errors-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Writes `bytes` to `dir/name` and returns the path.
+fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn display(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// Asserts that `msg` contains every one of `parts` (and prints it, for `--nocapture`).
+fn assert_names(msg: &str, parts: &[&str]) {
+    println!("{msg}");
+    for p in parts {
+        assert!(msg.contains(p), "`{msg}` does not mention `{p}`");
+    }
+}
+
+/// The shipped gender model's input for the shipped astronaut portrait.
+fn astronaut_input(model: &Model) -> Tensor {
+    let faces = lrp::assets::portrait_faces().unwrap();
+    lrp::preprocess::to_tensor(&[faces[0].1.clone()], &model.preprocess).unwrap()
+}
+
+// ---- one test per variant ----
+
+/// `Shape`: a convolution whose weight expects 2 input channels, fed the 3-channel input.
+#[test]
+fn shape_conv_weight_for_other_channels_in_onnx_file() {
+    let dir = tempdir("shape");
+    let bytes = onnx_model(
+        vec![conv_weight(4, 2)],
+        vec![node("Conv", "conv1", &["x", "w"], vec![])],
+    );
+    let path = write(&dir, "channels.onnx", bytes);
+    let err = lrp::import::onnx::load(&path).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, Error::Shape { ref node, .. } if node.name == "conv1" && node.op == "Conv"),
+        "{err:?}"
+    );
+    assert_names(&msg, &["node `conv1` (Conv)", "3 channels", "[4, 2, 3, 3]"]);
+}
+
+/// `Parameter`: a local response normalisation with a negative `alpha`.
+#[test]
+fn parameter_negative_lrn_alpha_in_onnx_file() {
+    let dir = tempdir("parameter");
+    let lrn = node(
+        "LRN",
+        "norm1",
+        &["x"],
+        vec![int("size", 3), float("alpha", -1.0)],
+    );
+    let path = write(&dir, "lrn.onnx", onnx_model(vec![], vec![lrn]));
+    let err = lrp::import::onnx::load(&path).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, Error::Parameter { ref node, .. } if node.name == "norm1"),
+        "{err:?}"
+    );
+    assert_names(
+        &msg,
+        &["node `norm1` (Lrn)", "invalid parameter", "alpha", "-1"],
+    );
+}
+
+/// `Graph`: a node reads a tensor that nothing computes.
+#[test]
+fn graph_node_reading_an_unknown_tensor_in_onnx_file() {
+    let dir = tempdir("graph");
+    let path = write(
+        &dir,
+        "dangling.onnx",
+        onnx_model(vec![], vec![node("Relu", "relu1", &["ghost"], vec![])]),
+    );
+    let err = lrp::import::onnx::load(&path).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Graph(_)), "{err:?}");
+    assert_names(&msg, &["graph: ", "`relu1` (Relu)", "tensor `ghost`"]);
+}
+
+/// `Invalid`: a target class the model does not have, and a misspelt preset.
+#[test]
+fn invalid_target_class_and_preset_name() {
+    let model = Model::gender().unwrap();
+    let x = astronaut_input(&model);
+    let ex = Explainer::new(
+        model.graph.clone(),
+        &Composite::preset("epsilon-plus-flat").unwrap(),
+    )
+    .unwrap();
+    let err = ex.explain(&x, &Target::Class(7)).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Invalid(_)), "{err:?}");
+    assert_names(&msg, &["target class 7", "2 classes"]);
+
+    let err = Composite::preset("epsilon-plux").unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Invalid(_)), "{err:?}");
+    assert_names(&msg, &["`epsilon-plux`", "epsilon-plus-flat"]);
+}
+
+/// `InputShape`: the age model's 64×64 input handed to the 32×32 gender model.
+#[test]
+fn input_shape_age_sized_tensor_into_the_gender_model() {
+    let gender = Model::gender().unwrap();
+    let x = astronaut_input(&Model::age().unwrap());
+    let err = gender.graph.forward(&x).unwrap_err();
+    let msg = err.to_string();
+    let input = gender.graph.tensors()[gender.graph.input_ids()[0]]
+        .name
+        .clone();
+    assert!(
+        matches!(err, Error::InputShape { ref name, .. } if *name == input),
+        "{err:?}"
+    );
+    assert_names(
+        &msg,
+        &[
+            &format!("input `{input}`"),
+            "[1, 3, 32, 32]",
+            "[1, 3, 64, 64]",
+        ],
+    );
+}
+
+/// `NonFinite`: a NaN among a convolution's weights, and an infinity in an input.
+#[test]
+fn non_finite_nan_weight_in_onnx_file_and_infinite_input() {
+    let dir = tempdir("nonfinite");
+    let mut w = conv_weight(4, 3);
+    w.float_data[5] = f32::NAN;
+    let path = write(
+        &dir,
+        "nan.onnx",
+        onnx_model(vec![w], vec![node("Conv", "conv1", &["x", "w"], vec![])]),
+    );
+    let err = lrp::import::onnx::load(&path).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, Error::NonFinite { index: 5, value, .. } if value.is_nan()),
+        "{err:?}"
+    );
+    assert_names(&msg, &["node `conv1` (Conv) parameter 0", "NaN", "index 5"]);
+
+    let model = Model::gender().unwrap();
+    let mut x = astronaut_input(&model);
+    x[[0, 1, 2, 3]] = f32::INFINITY;
+    let err = model.graph.forward(&x).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::NonFinite { .. }), "{err:?}");
+    assert_names(
+        &msg,
+        &["input `", "inf", &format!("index {}", 32 * 32 + 2 * 32 + 3)],
+    );
+}
+
+/// `Io`: a model file that does not exist.
+#[test]
+fn io_missing_model_file() {
+    let dir = tempdir("io");
+    let path = dir.join("missing.onnx");
+    let err = lrp::import::onnx::load(&path).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, Error::Io { ref file, ref source } if *file == display(&path)
+            && source.kind() == std::io::ErrorKind::NotFound),
+        "{err:?}"
+    );
+    assert_names(&msg, &[&display(&path), "cannot read"]);
+}
+
+/// `Parse`: a prototxt field whose value does not fit its type.
+#[test]
+fn parse_out_of_range_field_in_prototxt() {
+    let dir = tempdir("parse");
+    let path = write(
+        &dir,
+        "negative.prototxt",
+        "name: \"n\" input: \"data\" input_shape { dim: 1 dim: 3 dim: 8 dim: 8 }\n\
+         layer { name: \"conv1\" type: \"Convolution\" bottom: \"data\" top: \"conv1\"\n\
+         \x20 convolution_param { num_output: -4 kernel_size: 3 } }\n",
+    );
+    let err = lrp::import::caffe::load(&path, None, None).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, Error::Parse { ref file, line: 3, .. } if *file == display(&path)),
+        "{err:?}"
+    );
+    assert_names(
+        &msg,
+        &[
+            &format!("{}:3:", display(&path)),
+            "layer[0](\"conv1\").convolution_param.num_output",
+            "-4",
+        ],
+    );
+}
+
+/// `Decode`: the first 1000 bytes of the shipped gender model.
+#[test]
+fn decode_truncated_onnx_model() {
+    let dir = tempdir("decode");
+    let full = std::fs::read(format!("{ROOT}/assets/gender-v1.onnx")).unwrap();
+    let path = write(&dir, "truncated.onnx", &full[..1000]);
+    let err = lrp::import::onnx::load(&path).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, Error::Decode { ref file, .. } if *file == display(&path)),
+        "{err:?}"
+    );
+    assert_names(&msg, &[&display(&path), "cannot decode onnx.ModelProto"]);
+}
+
+/// `Format`: a prototxt layer of a type the importer does not know.
+#[test]
+fn format_unknown_layer_type_in_prototxt() {
+    let dir = tempdir("format");
+    let path = write(
+        &dir,
+        "unknown.prototxt",
+        r#"name: "u" input: "data" input_shape { dim: 1 dim: 3 dim: 8 dim: 8 }
+        layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
+                convolution_param { num_output: 4 kernel_size: 3 } }
+        layer { name: "warp1" type: "SpatialWarp" bottom: "conv1" top: "warp1" }"#,
+    );
+    let err = lrp::import::caffe::load(&path, None, None).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, Error::Format { ref file, ref layer, .. }
+            if *file == display(&path) && layer.contains("warp1")),
+        "{err:?}"
+    );
+    assert_names(&msg, &[&display(&path), "layer `warp1`", "SpatialWarp"]);
+
+    // The fuzzer's out-of-memory prototxt: the random weights it asks for are refused, and
+    // the error names the prototxt (it used to say `<random weights>`).
+    let oom = format!("{ROOT}/tests/data/fuzz/prototxt-random-weights-oom.prototxt");
+    let err = lrp::import::caffe::load(Path::new(&oom), None, None).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Format { .. }), "{err:?}");
+    assert_names(&msg, &[&oom, "layer `fc` (InnerProduct)", "random weights"]);
+}
+
+/// `Attribute`: a convolution with zero strides.
+#[test]
+fn attribute_zero_strides_in_onnx_file() {
+    let dir = tempdir("attribute");
+    let conv = node("Conv", "conv1", &["x", "w"], vec![ints("strides", &[0, 0])]);
+    let path = write(
+        &dir,
+        "strides.onnx",
+        onnx_model(vec![conv_weight(4, 3)], vec![conv]),
+    );
+    let err = lrp::import::onnx::load(&path).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, Error::Attribute { ref node, ref attribute, .. }
+            if node == "conv1" && attribute == "strides"),
+        "{err:?}"
+    );
+    assert_names(
+        &msg,
+        &["node `conv1` (Conv), attribute `strides`", "[0, 0]"],
+    );
+}
+
+/// `Export`: a pooling layer whose rounding ONNX cannot express; nothing is written.
+#[test]
+fn export_pooling_that_onnx_cannot_express() {
+    use lrp::ops::{Op, Pool2d, PoolRounding};
+    let dir = tempdir("export");
+    let mut b = lrp::GraphBuilder::new();
+    b.input("x", &[1, 4, 4]);
+    let p = Pool2d::new([2, 2], [2, 2])
+        .with_pads([0, 0, 1, 1])
+        .with_rounding(PoolRounding::Ceil);
+    b.add("pool5", Op::MaxPool(p), &["x"]);
+    let g = b.build(&["pool5"]).unwrap();
+    let path = dir.join("pool.onnx");
+    let err = lrp::export::onnx::save(&g, &path).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, Error::Export { ref node, .. } if node.name == "pool5"),
+        "{err:?}"
+    );
+    assert_names(&msg, &["node `pool5` (MaxPool)", "ONNX opset 13", "ceil"]);
+    assert!(!path.exists());
+}
+
+/// `Write`: exporting into a directory that does not exist.
+#[test]
+fn write_into_a_missing_directory() {
+    let dir = tempdir("write");
+    let path = dir.join("no-such-dir").join("gender.onnx");
+    let g = Model::gender().unwrap().graph;
+    let err = lrp::export::onnx::save(&g, &path).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, Error::Write { ref file, .. } if *file == display(&path)),
+        "{err:?}"
+    );
+    assert_names(&msg, &[&display(&path), "cannot write"]);
+}
+
+/// `ImageTooLarge`: PNG headers declaring 100000×100000 pixels, with and without data.
+#[test]
+fn image_too_large_png_header() {
+    let dir = tempdir("too-large");
+    // A zlib stream of an empty stored block: the pixel data would be far too short anyway.
+    let idat = [
+        0x78, 0x01, 0x01, 0x00, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0x01,
+    ];
+    for (name, data) in [("huge.png", &idat[..]), ("huge-header-only.png", &[][..])] {
+        let path = write(&dir, name, png_header(100_000, 100_000, data));
+        let err = lrp::preprocess::load_rgb(&path).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(err, Error::ImageTooLarge { ref file, width: 100_000, height: 100_000, .. }
+                if *file == display(&path)),
+            "{err:?}"
+        );
+        assert_names(
+            &msg,
+            &[&display(&path), "100000×100000", "exceeds the limit"],
+        );
+    }
+}
+
+/// `FaceBox`: a face box beyond the right and bottom edges of the 512×512 astronaut.
+#[test]
+fn face_box_outside_the_image() {
+    let path = format!("{ROOT}/assets/astronaut.png");
+    let face = lrp::preprocess::FaceBox::new(600, 600, 700, 700);
+    let err = lrp::preprocess::load_face(&path, Some(face)).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, Error::FaceBox { ref image, left: 600, width: 512, .. } if *image == path),
+        "{err:?}"
+    );
+    assert_names(
+        &msg,
+        &[
+            &path,
+            "face box (left 600, top 600, right 700, bottom 700)",
+            "512×512",
+        ],
+    );
+}
+
+/// `Preprocess`: a mean image smaller than the network input, through the preprocessing
+/// and through a Caffe model loaded with it.
+#[test]
+fn preprocess_mean_image_smaller_than_the_input() {
+    let dir = tempdir("preprocess");
+    let mean = write(&dir, "mean.binaryproto", mean_binaryproto(8));
+    let err = lrp::preprocess::Preprocess::caffe_mean_file(227, &mean).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Preprocess(_)), "{err:?}");
+    assert_names(&msg, &["preprocessing: ", &display(&mean), "3×8×8", "227"]);
+
+    let deploy = write(
+        &dir,
+        "deploy.prototxt",
+        r#"name: "m" input: "data" input_shape { dim: 1 dim: 3 dim: 16 dim: 16 }
+        layer { name: "fc" type: "InnerProduct" bottom: "data" top: "fc"
+                inner_product_param { num_output: 2 } }"#,
+    );
+    let err = Model::load(&deploy, None, Some(&mean), None).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Preprocess(_)), "{err:?}");
+    assert_names(&msg, &[&display(&mean), "3×8×8", "input size 16"]);
+}
+
+/// `Heatmap`: an explanation's relevance with its target axis taken out, handed to the
+/// reduction that expects `[n, k, C, H, W]`.
+#[test]
+fn heatmap_relevance_of_the_wrong_rank() {
+    let model = Model::gender().unwrap();
+    let x = astronaut_input(&model);
+    let e = Explainer::new(model.graph, &Composite::preset("epsilon").unwrap())
+        .unwrap()
+        .explain(&x, &Target::Predicted)
+        .unwrap();
+    let r = e.relevance.index_axis(Axis(1), 0).to_owned();
+    let err = lrp::heatmap::reduce_all(&r, lrp::heatmap::Reduce::Sum).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Heatmap(_)), "{err:?}");
+    assert_names(&msg, &["heatmap: ", "[n, k, C, H, W]", "[1, 3, 32, 32]"]);
+}
+
+/// `Compare`: averaging the heatmaps of the 32×32 gender and the 64×64 age model without
+/// bringing them to one grid.
+#[test]
+fn compare_heatmaps_of_models_with_different_input_sizes() {
+    let maps: Vec<_> = [Model::gender().unwrap(), Model::age().unwrap()]
+        .into_iter()
+        .map(|m| {
+            let x = astronaut_input(&m);
+            let e = Explainer::new(m.graph, &Composite::preset("epsilon-plus").unwrap())
+                .unwrap()
+                .explain(&x, &Target::Predicted)
+                .unwrap();
+            let r = e.relevance.slice(ndarray::s![0, 0, .., .., ..]);
+            lrp::heatmap::reduce(r, lrp::heatmap::Reduce::Sum).unwrap()
+        })
+        .collect();
+    let err = lrp::compare::average_raw(&maps).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Compare(_)), "{err:?}");
+    assert_names(&msg, &["compare: ", "map 1", "[64, 64]", "map 0 [32, 32]"]);
+}
+
+/// `UnknownName`: a misspelt colour map.
+#[test]
+fn unknown_colour_map_name() {
+    let err = lrp::heatmap::Colormap::from_name("firered-black").unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, Error::UnknownName { kind: "colour map", ref name, .. } if name == "firered-black"),
+        "{err:?}"
+    );
+    assert_names(&msg, &["`firered-black`", "valid names", "black-firered"]);
+}
+
+/// `Image`: a text file named `.png`, and a heatmap saved into a missing directory.
+#[test]
+fn image_text_file_named_png_and_unwritable_png() {
+    let dir = tempdir("image");
+    let path = write(&dir, "notes.png", "just some notes\n");
+    let err = lrp::preprocess::load_rgb(&path).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, Error::Image { ref file, .. } if *file == display(&path)),
+        "{err:?}"
+    );
+    assert_names(&msg, &[&display(&path), "not a PNG or JPEG file"]);
+
+    let out = dir.join("missing").join("map.png");
+    let img = lrp::preprocess::RgbImage::new(4, 4);
+    let err = lrp::heatmap::save_png(&img, &out).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, Error::Image { ref file, .. } if *file == display(&out)),
+        "{err:?}"
+    );
+    assert_names(&msg, &[&display(&out), "image: "]);
+}
+
+/// The error catalogue (module docs of `lrp::error`) has a section for every variant.
+#[test]
+fn catalogue_lists_every_variant() {
+    let src = std::fs::read_to_string(format!("{ROOT}/src/error.rs")).unwrap();
+    let body = &src[src.find("pub enum Error {").unwrap()..];
+    let body = &body[..body.find("\n}\n").unwrap()];
+    let variants: Vec<&str> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("    "))
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_uppercase()))
+        .map(|l| l.split([' ', '(', '{']).next().unwrap())
+        .collect();
+    // A new variant needs a test in this file and a section in the catalogue.
+    assert_eq!(variants.len(), 20, "{variants:?}");
+    for v in variants {
+        assert!(
+            src.contains(&format!("//! ### `{v}`\n")),
+            "the error catalogue has no section for `{v}`"
+        );
+    }
+}
