@@ -124,9 +124,10 @@
 //! [`PoolRounding::CeilClip`](crate::ops::PoolRounding::CeilClip)); nothing was written.
 //!
 //! ### `Write`
-//! A file cannot be written (missing directory, no permission, disk full):
+//! A file cannot be written (missing directory, no permission, disk full), a model or a PNG:
 //! ```text
 //! no-such-dir/gender.onnx: cannot write: No such file or directory (os error 2)
+//! missing/map.png: cannot write: No such file or directory (os error 2)
 //! ```
 //! *What to do:* create the directory or choose another path.
 //!
@@ -184,13 +185,13 @@
 //! *What to do:* pick one of the listed names.
 //!
 //! ### `Image`
-//! An image cannot be decoded (not a PNG or JPEG, corrupt, truncated) or a PNG cannot be
-//! written:
+//! An image cannot be decoded (not a PNG or JPEG, corrupt, truncated) or encoded (a PNG of
+//! no pixels); failing to read or write the file itself is [`Io`](Error::Io) or
+//! [`Write`](Error::Write):
 //! ```text
 //! notes.png: image: not a PNG or JPEG file (unrecognised signature)
-//! missing/map.png: image: No such file or directory (os error 2)
 //! ```
-//! *What to do:* convert the image to PNG or JPEG, or check the output directory.
+//! *What to do:* convert the image to PNG or JPEG.
 
 use std::fmt;
 

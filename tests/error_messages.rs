@@ -470,10 +470,17 @@ fn image_text_file_named_png_and_unwritable_png() {
     let err = lrp::heatmap::save_png(&img, &out).unwrap_err();
     let msg = err.to_string();
     assert!(
-        matches!(err, Error::Image { ref file, .. } if *file == display(&out)),
+        matches!(err, Error::Write { ref file, .. } if *file == display(&out)),
         "{err:?}"
     );
-    assert_names(&msg, &[&display(&out), "image: "]);
+    assert_names(&msg, &[&display(&out), "cannot write"]);
+
+    // The heatmap reader is the limited one: a PNG header that claims 10⁵×10⁵ pixels is
+    // refused from its header, a missing file is an I/O error.
+    let huge = lrp::heatmap::decode_image(&png_header(100_000, 100_000, &[])).unwrap_err();
+    assert!(matches!(huge, Error::ImageTooLarge { .. }), "{huge:?}");
+    let missing = lrp::heatmap::load_image(dir.join("nope.png")).unwrap_err();
+    assert!(matches!(missing, Error::Io { .. }), "{missing:?}");
 }
 
 /// The error catalogue (module docs of `lrp::error`) has a section for every variant.

@@ -217,23 +217,19 @@ pub fn save_png(img: &RgbImage, path: impl AsRef<Path>) -> Result<()> {
         return Err(image_err(&file, "image has no pixels"));
     }
     let bytes = encode_png(img).map_err(|e| image_err(&file, e))?;
-    std::fs::write(path.as_ref(), bytes).map_err(|e| image_err(&file, e))
+    std::fs::write(path.as_ref(), bytes).map_err(|source| Error::Write { file, source })
 }
 
-/// Reads a PNG or JPEG file as 8-bit RGB.
+/// Reads a PNG or JPEG file as 8-bit RGB, refusing images beyond the default
+/// [`LoadLimits`](crate::preprocess::LoadLimits) before decoding their pixels (the same reader
+/// as [`preprocess::load_rgb`](crate::preprocess::load_rgb)).
 pub fn load_image(path: impl AsRef<Path>) -> Result<RgbImage> {
-    let file = path.as_ref().display().to_string();
-    let bytes = std::fs::read(path.as_ref()).map_err(|e| image_err(&file, e))?;
-    image::load_from_memory(&bytes)
-        .map(|i| i.to_rgb8())
-        .map_err(|e| image_err(&file, e))
+    crate::preprocess::load_rgb(path)
 }
 
-/// Decodes PNG or JPEG bytes as 8-bit RGB.
+/// Decodes PNG or JPEG bytes as 8-bit RGB, with the limits of [`load_image`].
 pub fn decode_image(bytes: &[u8]) -> Result<RgbImage> {
-    image::load_from_memory(bytes)
-        .map(|i| i.to_rgb8())
-        .map_err(|e| image_err("<memory>", e))
+    crate::preprocess::decode_rgb(bytes, "<memory>")
 }
 
 #[cfg(test)]

@@ -380,7 +380,10 @@ pub(crate) fn conv_transpose(
     out: &mut [f32],
 ) {
     let tasks = kernels::tasks_for(n * m * g.rows() * g.positions());
-    if n >= tasks && n > 1 {
+    // Samples side by side in one GEMM pay off for small images; large ones go one at a time
+    // through cache-sized position blocks below.
+    let fits_two = 2 * g.positions() * (m / groups + g.rows()) <= 1 << 20;
+    if n >= tasks && n > 1 && fits_two {
         return conv_transpose_batched(s, n, c, g, w, m, groups, out, tasks);
     }
     let positions = g.positions();
