@@ -35,7 +35,9 @@
 //!
 //! ### `Graph`
 //! The wiring is broken: a node reads a tensor nothing writes, a tensor is written twice, a
-//! cycle, an output that does not exist, the wrong number of inputs to `run`:
+//! cycle, an output that does not exist, the wrong number of inputs to `run`; or the tensors
+//! a file declares would exceed [`MAX_ACTIVATION_VALUES`](crate::MAX_ACTIVATION_VALUES) per
+//! sample:
 //! ```text
 //! graph: node `relu1` (Relu) reads tensor `ghost`, which no earlier node writes and is not an input
 //! ```

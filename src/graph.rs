@@ -81,6 +81,11 @@ pub struct Graph {
     flushed: usize,
 }
 
+/// Most values all tensors of a graph may hold per sample (2³⁰, 4 GiB of `f32`), checked when
+/// the graph is built: a model file can declare an input or a layer of any size without
+/// storing anything for it. VGG-16 needs 2.9·10⁷.
+pub const MAX_ACTIVATION_VALUES: usize = 1 << 30;
+
 /// Forward results: the value of every tensor that was kept.
 #[derive(Debug, Clone)]
 pub struct Activations {
@@ -119,6 +124,25 @@ impl Graph {
     ) -> Result<Graph> {
         let mut tensors: Vec<TensorInfo> = Vec::new();
         let mut by_name: HashMap<String, usize> = HashMap::new();
+        // Values of all tensors of one sample, bounded before anything is run.
+        let mut total = 0usize;
+        let mut count = |what: &dyn Fn() -> String, shape: &[usize]| -> Result<()> {
+            let size = shape
+                .iter()
+                .try_fold(1usize, |a, &d| a.checked_mul(d))
+                .and_then(|v| v.checked_add(total))
+                .filter(|&t| t <= MAX_ACTIVATION_VALUES);
+            match size {
+                Some(t) => {
+                    total = t;
+                    Ok(())
+                }
+                None => Err(Error::Graph(format!(
+                    "{}: shape {shape:?} takes the graph's tensors beyond {MAX_ACTIVATION_VALUES} values per sample",
+                    what()
+                ))),
+            }
+        };
         for (name, shape) in &inputs {
             if by_name.contains_key(name) {
                 return Err(Error::Graph(format!("input `{name}` is declared twice")));
@@ -128,6 +152,7 @@ impl Graph {
                     "input `{name}` has an empty dimension in {shape:?}"
                 )));
             }
+            count(&|| format!("input `{name}`"), shape)?;
             by_name.insert(name.clone(), tensors.len());
             tensors.push(TensorInfo {
                 name: name.clone(),
@@ -164,43 +189,52 @@ impl Graph {
             }
         }
 
-        // Stable topological order: repeatedly take the first node whose inputs exist.
+        // Stable topological order: repeatedly take the lowest-numbered node whose inputs
+        // exist (Kahn's algorithm with a min-heap: O(n log n) however the file orders its
+        // nodes; a given topological order is kept as it is).
         let order = {
-            let mut available: std::collections::HashSet<&str> =
-                inputs.iter().map(|(n, _)| n.as_str()).collect();
-            let mut done = vec![false; nodes.len()];
-            let mut order = Vec::with_capacity(nodes.len());
-            let mut start = 0;
-            while order.len() < nodes.len() {
-                let mut progressed = false;
-                for i in start..nodes.len() {
-                    if done[i] {
-                        continue;
-                    }
-                    if nodes[i]
-                        .inputs
+            use std::cmp::Reverse;
+            use std::collections::BinaryHeap;
+            let mut missing: Vec<usize> = nodes
+                .iter()
+                .map(|n| {
+                    n.inputs
                         .iter()
-                        .all(|t| available.contains(t.as_str()))
-                    {
-                        done[i] = true;
-                        available.insert(nodes[i].output.as_str());
-                        order.push(i);
-                        progressed = true;
+                        .filter(|t| !by_name.contains_key(*t))
+                        .count()
+                })
+                .collect();
+            let mut readers: HashMap<&str, Vec<usize>> = HashMap::new();
+            for (i, n) in nodes.iter().enumerate() {
+                for t in &n.inputs {
+                    if !by_name.contains_key(t) {
+                        readers.entry(t.as_str()).or_default().push(i);
                     }
                 }
-                if !progressed {
-                    let stuck: Vec<&str> = (0..nodes.len())
-                        .filter(|&i| !done[i])
-                        .map(|i| nodes[i].name.as_str())
-                        .take(5)
-                        .collect();
-                    return Err(Error::Graph(format!(
-                        "the graph has a cycle through node(s) {stuck:?}"
-                    )));
+            }
+            let mut ready: BinaryHeap<Reverse<usize>> = (0..nodes.len())
+                .filter(|&i| missing[i] == 0)
+                .map(Reverse)
+                .collect();
+            let mut order = Vec::with_capacity(nodes.len());
+            while let Some(Reverse(i)) = ready.pop() {
+                order.push(i);
+                for &j in readers.get(nodes[i].output.as_str()).into_iter().flatten() {
+                    missing[j] -= 1;
+                    if missing[j] == 0 {
+                        ready.push(Reverse(j));
+                    }
                 }
-                while start < nodes.len() && done[start] {
-                    start += 1;
-                }
+            }
+            if order.len() < nodes.len() {
+                let stuck: Vec<&str> = (0..nodes.len())
+                    .filter(|&i| missing[i] > 0)
+                    .map(|i| nodes[i].name.as_str())
+                    .take(5)
+                    .collect();
+                return Err(Error::Graph(format!(
+                    "the graph has a cycle through node(s) {stuck:?}"
+                )));
             }
             order
         };
@@ -231,6 +265,7 @@ impl Graph {
                     format!("produces an empty tensor of shape {shape:?}"),
                 ));
             }
+            count(&|| format!("node `{}` ({})", nref.name, nref.op), &shape)?;
             for &t in &ids {
                 tensors[t].consumers.push(i);
             }

@@ -27,5 +27,5 @@ pub mod rules;
 pub mod zoo;
 
 pub use error::{Error, NodeRef, Result};
-pub use graph::{Activations, Graph, GraphBuilder, Node, TensorInfo};
+pub use graph::{Activations, Graph, GraphBuilder, Node, TensorInfo, MAX_ACTIVATION_VALUES};
 pub use ops::{Op, Tensor};
