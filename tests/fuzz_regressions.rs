@@ -246,7 +246,7 @@ mod graph_limits {
                 } else {
                     format!("r{}", i - 1)
                 };
-                Node::new(&format!("r{i}"), Op::Relu, &[input.as_str()])
+                Node::new(format!("r{i}"), Op::Relu, &[input.as_str()])
             })
             .collect();
         nodes.reverse();
