@@ -124,21 +124,23 @@ impl Concat {
         out: &[usize],
         inputs: &[&[usize]],
     ) -> Vec<Vec<f32>> {
-        let mut shape = vec![samples];
-        shape.extend_from_slice(out);
-        let view = ndarray::ArrayViewD::from_shape(IxDyn(&shape), r)
-            .expect("relevance matches the output shape");
+        // Blocks: for every sample and index before the axis, each input owns `d · inner`
+        // contiguous values of the output.
+        let outer = samples * out[..self.axis].iter().product::<usize>();
+        let inner: usize = out[self.axis + 1..].iter().product();
+        let width = out[self.axis] * inner;
         let mut offset = 0;
         inputs
             .iter()
             .map(|s| {
-                let d = s[self.axis];
-                let part = view.slice_axis(
-                    ndarray::Axis(self.axis + 1),
-                    ndarray::Slice::from(offset..offset + d),
-                );
-                offset += d;
-                part.iter().copied().collect()
+                let block = s[self.axis] * inner;
+                let mut part = Vec::with_capacity(outer * block);
+                for o in 0..outer {
+                    let start = o * width + offset;
+                    part.extend_from_slice(&r[start..start + block]);
+                }
+                offset += block;
+                part
             })
             .collect()
     }
@@ -225,5 +227,34 @@ mod tests {
             msg.contains("inception_3a/output") && msg.contains("axis 3"),
             "{msg}"
         );
+    }
+
+    /// Relevance splits into the parts the inputs contributed: the inverse of the forward
+    /// concatenation, on several samples and every axis.
+    #[test]
+    fn split_relevance_inverts_the_forward() {
+        for axis in 0..3 {
+            let mut shapes = vec![vec![5usize, 3, 4], vec![5, 3, 4], vec![5, 3, 4]];
+            shapes[1][axis] = 2;
+            shapes[2][axis] = 6;
+            let xs: Vec<Tensor> = shapes
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let mut full = vec![3];
+                    full.extend_from_slice(s);
+                    random(&full, 10 + i as u64 + 3 * axis as u64)
+                })
+                .collect();
+            let refs: Vec<&Tensor> = xs.iter().collect();
+            let c = Concat::new(axis);
+            let y = c.forward(&refs);
+            let out = &y.shape()[1..];
+            let shape_refs: Vec<&[usize]> = shapes.iter().map(|s| s.as_slice()).collect();
+            let parts = c.split_relevance(y.as_slice().unwrap(), 3, out, &shape_refs);
+            for (p, x) in parts.iter().zip(&xs) {
+                assert_eq!(p.as_slice(), x.as_slice().unwrap(), "axis {axis}");
+            }
+        }
     }
 }
