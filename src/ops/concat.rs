@@ -234,7 +234,7 @@ mod tests {
     #[test]
     fn split_relevance_inverts_the_forward() {
         for axis in 0..3 {
-            let mut shapes = vec![vec![5usize, 3, 4], vec![5, 3, 4], vec![5, 3, 4]];
+            let mut shapes = [vec![5usize, 3, 4], vec![5, 3, 4], vec![5, 3, 4]];
             shapes[1][axis] = 2;
             shapes[2][axis] = 6;
             let xs: Vec<Tensor> = shapes
