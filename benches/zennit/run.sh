@@ -9,8 +9,12 @@ venv="${LRP_BENCH_VENV:-$root/target/zennit-venv}"
 if [ ! -x "$venv/bin/python" ]; then
   py="${LRP_BENCH_PYTHON:-}"
   if [ -z "$py" ]; then
+    # A pyenv shim is on PATH even when its version is not selected, so each candidate must
+    # actually run and be new enough.
     for c in python3.13 python3.12 "$HOME"/.pyenv/versions/3.13*/bin/python3 "$HOME"/.pyenv/versions/3.12*/bin/python3; do
-      if command -v "$c" >/dev/null 2>&1; then py="$(command -v "$c")"; break; fi
+      if "$c" -c 'import sys; sys.exit(sys.version_info < (3, 11, 11))' >/dev/null 2>&1; then
+        py="$(command -v "$c")"; break
+      fi
     done
   fi
   [ -n "$py" ] || { echo "no Python ≥ 3.11.11 found; set LRP_BENCH_PYTHON" >&2; exit 1; }
