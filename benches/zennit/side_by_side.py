@@ -15,7 +15,7 @@ summation order; ours must then be within 1e-4 of the float64 result instead. Ze
 to what our presets do: LRN passes relevance (zennit.rules.Pass), residual sums and average
 pooling split it in proportion (Zennit's own Norm, already in its composites).
 
-Not part of CI: it needs torch (~1 GB) and takes 10-20 minutes.
+Not part of CI: it needs torch (~1 GB) and takes about 10 minutes on 2 cores.
 """
 
 import argparse
