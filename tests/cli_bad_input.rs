@@ -275,6 +275,10 @@ fn crafted_bad_images_fail_in_one_line_naming_the_file() {
     // A real PNG, cut short.
     let astronaut = std::fs::read(format!("{ROOT}/assets/astronaut.png")).unwrap();
     put("cut.png", &astronaut[..astronaut.len() / 3]);
+    // A JPEG cut inside its header: the decoder's message ends in a blank line (found by
+    // running the CLI on mutated copies of the shipped portraits).
+    let hopper = std::fs::read(format!("{ROOT}/assets/grace_hopper.jpg")).unwrap();
+    put("cut.jpg", &hopper[..100]);
     for f in [
         "huge.png",
         "wide.png",
@@ -284,6 +288,7 @@ fn crafted_bad_images_fail_in_one_line_naming_the_file() {
         "readme.jpg",
         "model.png",
         "cut.png",
+        "cut.jpg",
         "missing.png",
     ] {
         for args in image_commands(f) {

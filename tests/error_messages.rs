@@ -465,6 +465,15 @@ fn image_text_file_named_png_and_unwritable_png() {
     );
     assert_names(&msg, &[&display(&path), "not a PNG or JPEG file"]);
 
+    // A JPEG cut inside its header: the decoder's own message ends in blank lines, ours is
+    // one line.
+    let hopper = std::fs::read(format!("{ROOT}/assets/grace_hopper.jpg")).unwrap();
+    let err = lrp::preprocess::decode_rgb(&hopper[..100], "cut.jpg").unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Image { .. }), "{err:?}");
+    assert_names(&msg, &["cut.jpg", "Not enough bytes"]);
+    assert!(!msg.contains('\n'), "{msg:?}");
+
     let out = dir.join("missing").join("map.png");
     let img = lrp::preprocess::RgbImage::new(4, 4);
     let err = lrp::heatmap::save_png(&img, &out).unwrap_err();

@@ -270,6 +270,8 @@ fn main() {
                 msg.push_str(&c);
             }
         }
+        // Whatever a dependency's message holds, the answer stays one line.
+        let msg = msg.split_whitespace().collect::<Vec<_>>().join(" ");
         eprintln!("lrp: error: {msg}");
         std::process::exit(1);
     }
