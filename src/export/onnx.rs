@@ -240,7 +240,7 @@ impl<'g> Exporter<'g> {
             dims: dims.iter().map(|&d| d as i64).collect(),
             data_type: Some(DataType::Float as i32),
             name: Some(name.clone()),
-            raw_data: Some(raw),
+            raw_data: Some(raw.into()),
             ..Default::default()
         });
         name
@@ -254,7 +254,7 @@ impl<'g> Exporter<'g> {
             dims: vec![data.len() as i64],
             data_type: Some(DataType::Int64 as i32),
             name: Some(name.clone()),
-            raw_data: Some(raw),
+            raw_data: Some(raw.into()),
             ..Default::default()
         });
         name

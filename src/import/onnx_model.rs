@@ -50,10 +50,15 @@ pub fn decode_model(bytes: &[u8], file: &str) -> Result<ModelProto> {
     })
 }
 
-/// Reads and decodes the ONNX model at `path` (see [`decode_model`]).
+/// Reads and decodes the ONNX model at `path` (see [`decode_model`]). The tensors' raw data
+/// are slices of the file's buffer, not copies.
 pub fn read_model(path: impl AsRef<Path>) -> Result<ModelProto> {
     let path = path.as_ref();
-    decode_model(&read_file(path)?, &path.display().to_string())
+    let bytes = bytes::Bytes::from(read_file(path)?);
+    ModelProto::decode(bytes).map_err(|e| Error::Decode {
+        file: path.display().to_string(),
+        detail: format!("onnx.ModelProto: {e}"),
+    })
 }
 
 /// The opset version `model` imports for the default ONNX domain (`""` or `ai.onnx`).
@@ -401,7 +406,8 @@ mod tests {
             [1.5f32, -2.0, 0.25]
                 .iter()
                 .flat_map(|v| v.to_le_bytes())
-                .collect(),
+                .collect::<Vec<u8>>()
+                .into(),
         );
         assert_eq!(
             tensor_to_array(&r, "m").unwrap().as_slice().unwrap(),
@@ -426,7 +432,8 @@ mod tests {
             [-3i64, 1 << 40]
                 .iter()
                 .flat_map(|v| v.to_le_bytes())
-                .collect(),
+                .collect::<Vec<u8>>()
+                .into(),
         );
         assert_eq!(tensor_to_i64(&t, "m").unwrap(), vec![-3, 1 << 40]);
         let mut t = tensor(DataType::Int64, &[3]);
@@ -439,7 +446,7 @@ mod tests {
     #[test]
     fn declared_sizes_are_checked() {
         let mut t = tensor(DataType::Float, &[2, 3]);
-        t.raw_data = Some(vec![0; 23]);
+        t.raw_data = Some(vec![0; 23].into());
         let e = tensor_to_array(&t, "m.onnx").unwrap_err().to_string();
         assert_eq!(
             e,

@@ -44,8 +44,8 @@ impl Affine {
     /// [`Affine::output_shape`]).
     pub fn new(scale: Array1<f32>, shift: Array1<f32>) -> Self {
         Affine {
-            scale: scale.as_standard_layout().into_owned(),
-            shift: shift.as_standard_layout().into_owned(),
+            scale: super::standard(scale),
+            shift: super::standard(shift),
         }
     }
 

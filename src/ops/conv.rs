@@ -46,8 +46,8 @@ impl Conv2d {
     /// no padding, no dilation, one group.
     pub fn new(weight: Array4<f32>, bias: Option<Array1<f32>>) -> Self {
         Conv2d {
-            weight: weight.as_standard_layout().into_owned(),
-            bias: bias.map(|b| b.as_standard_layout().into_owned()),
+            weight: super::standard(weight),
+            bias: bias.map(super::standard),
             stride: [1, 1],
             dilation: [1, 1],
             pads: [0; 4],
@@ -124,8 +124,8 @@ impl Conv2d {
                 ));
             }
         }
-        self.weight = weight.as_standard_layout().into_owned();
-        self.bias = bias.map(|b| b.as_standard_layout().into_owned());
+        self.weight = super::standard(weight);
+        self.bias = bias.map(super::standard);
         Ok(())
     }
 
@@ -138,8 +138,8 @@ impl Conv2d {
     /// Replace weight and bias with arrays of the same shapes (rewriting passes).
     pub(crate) fn replace_params(&mut self, weight: Array4<f32>, bias: Option<Array1<f32>>) {
         debug_assert_eq!(weight.shape(), self.weight.shape());
-        self.weight = weight.as_standard_layout().into_owned();
-        self.bias = bias.map(|b| b.as_standard_layout().into_owned());
+        self.weight = super::standard(weight);
+        self.bias = bias.map(super::standard);
     }
 
     /// Output channels `M`.

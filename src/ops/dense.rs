@@ -31,8 +31,8 @@ impl Dense {
     /// A dense layer with weight `[M, K]` (outputs × inputs) and optional bias `[M]`.
     pub fn new(weight: Array2<f32>, bias: Option<Array1<f32>>) -> Self {
         Dense {
-            weight: weight.as_standard_layout().into_owned(),
-            bias: bias.map(|b| b.as_standard_layout().into_owned()),
+            weight: super::standard(weight),
+            bias: bias.map(super::standard),
         }
     }
 
@@ -49,8 +49,8 @@ impl Dense {
     /// Replace weight and bias with arrays of the same shapes (rewriting passes).
     pub(crate) fn replace_params(&mut self, weight: Array2<f32>, bias: Option<Array1<f32>>) {
         debug_assert_eq!(weight.shape(), self.weight.shape());
-        self.weight = weight.as_standard_layout().into_owned();
-        self.bias = bias.map(|b| b.as_standard_layout().into_owned());
+        self.weight = super::standard(weight);
+        self.bias = bias.map(super::standard);
     }
 
     pub(crate) fn weight_slice(&self) -> &[f32] {

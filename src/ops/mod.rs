@@ -32,6 +32,17 @@ pub use softmax::Softmax;
 use crate::error::{Error, NodeRef, Result};
 use ndarray::ArrayD;
 
+/// `a` in standard (row-major, contiguous) layout: moved as it is when it already is, copied
+/// only when not. (`as_standard_layout().into_owned()` copies every time, which doubled the
+/// memory of importing a 411 MB dense weight.)
+pub(crate) fn standard<D: ndarray::Dimension>(a: ndarray::Array<f32, D>) -> ndarray::Array<f32, D> {
+    if a.is_standard_layout() {
+        a
+    } else {
+        a.as_standard_layout().into_owned()
+    }
+}
+
 /// The tensor type of the crate: a dynamically shaped `f32` array, batch first.
 pub type Tensor = ArrayD<f32>;
 
