@@ -52,7 +52,7 @@ stats = collections.Counter(); bad = []
 for orig, k, cmds in plan:
     ext = os.path.splitext(orig)[1]
     data = open(orig, "rb").read()
-    for i, m in enumerate(mutants(data, k)):
+    for m in mutants(data, k):
         p = f"{work}/m{stats['files']}{ext}"; stats["files"] += 1
         open(p, "wb").write(m)
         for c in cmds:

@@ -225,6 +225,16 @@ impl fmt::Display for NodeRef {
     }
 }
 
+/// `message` on one line: runs of whitespace, line breaks included, become one space. Error
+/// messages of dependencies (the image decoders') can end in blank lines; ours are one line.
+///
+/// ```
+/// assert_eq!(lrp::error::one_line("Not enough bytes\n\n"), "Not enough bytes");
+/// ```
+pub fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// All errors of the `lrp` crate.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -140,16 +140,8 @@ pub fn decode_rgb_with(bytes: &[u8], file: &str, limits: &LoadLimits) -> Result<
         file: file.to_string(),
         detail,
     };
-    // The decoders' messages can end in blank lines ("… found 0\n\n" from the JPEG decoder);
-    // an lrp error is one line.
-    let decode_error = |e: ImageError| {
-        image_error(
-            e.to_string()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" "),
-        )
-    };
+    // The decoders' messages can end in blank lines ("… found 0\n\n" from the JPEG decoder).
+    let decode_error = |e: ImageError| image_error(crate::error::one_line(&e.to_string()));
     let format = image::guess_format(bytes)
         .map_err(|_| image_error("not a PNG or JPEG file (unrecognised signature)".to_string()))?;
     if !matches!(format, ImageFormat::Png | ImageFormat::Jpeg) {

@@ -271,8 +271,7 @@ fn main() {
             }
         }
         // Whatever a dependency's message holds, the answer stays one line.
-        let msg = msg.split_whitespace().collect::<Vec<_>>().join(" ");
-        eprintln!("lrp: error: {msg}");
+        eprintln!("lrp: error: {}", lrp::error::one_line(&msg));
         std::process::exit(1);
     }
 }

@@ -44,7 +44,12 @@ use std::path::Path;
 
 /// Decodes an ONNX `ModelProto` from `bytes`; `file` names it in errors.
 pub fn decode_model(bytes: &[u8], file: &str) -> Result<ModelProto> {
-    ModelProto::decode(bytes).map_err(|e| Error::Decode {
+    decode_from(bytes, file)
+}
+
+/// Decodes from any buffer: from a `bytes::Bytes` the tensors' raw data are slices of it.
+fn decode_from(buf: impl prost::bytes::Buf, file: &str) -> Result<ModelProto> {
+    ModelProto::decode(buf).map_err(|e| Error::Decode {
         file: file.to_string(),
         detail: format!("onnx.ModelProto: {e}"),
     })
@@ -54,11 +59,10 @@ pub fn decode_model(bytes: &[u8], file: &str) -> Result<ModelProto> {
 /// are slices of the file's buffer, not copies.
 pub fn read_model(path: impl AsRef<Path>) -> Result<ModelProto> {
     let path = path.as_ref();
-    let bytes = bytes::Bytes::from(read_file(path)?);
-    ModelProto::decode(bytes).map_err(|e| Error::Decode {
-        file: path.display().to_string(),
-        detail: format!("onnx.ModelProto: {e}"),
-    })
+    decode_from(
+        bytes::Bytes::from(read_file(path)?),
+        &path.display().to_string(),
+    )
 }
 
 /// The opset version `model` imports for the default ONNX domain (`""` or `ai.onnx`).
