@@ -24,6 +24,7 @@
 use crate::composite::Composite;
 use crate::error::{Error, Result};
 use crate::graph::Graph;
+use crate::kernels;
 use crate::ops::lrn::LrnRule;
 use crate::ops::{self, Op, Tensor};
 use crate::rules::{Linear, LinearRule};
@@ -96,7 +97,7 @@ impl Explanation {
         let per: usize = self.relevance.shape()[2..].iter().product();
         self.relevance
             .as_slice()
-            .map_or(0.0, |s| s[m * per..(m + 1) * per].iter().sum())
+            .map_or(0.0, |s| kernels::sum(&s[m * per..(m + 1) * per]) as f32)
     }
 }
 
@@ -473,14 +474,13 @@ impl Explainer {
 /// the result does not depend on the thread count.
 fn map_sums(v: &[f32], per: usize) -> Vec<f32> {
     use rayon::prelude::*;
-    const CHUNK: usize = 1 << 15;
+    const CHUNK: usize = 1 << 16;
     v.chunks(per.max(1))
         .map(|m| {
             if m.len() <= CHUNK {
-                m.iter().sum()
+                kernels::sum(m) as f32
             } else {
-                let parts: Vec<f32> = m.par_chunks(CHUNK).map(|c| c.iter().sum()).collect();
-                parts.iter().sum()
+                m.par_chunks(CHUNK).map(kernels::sum).sum::<f64>() as f32
             }
         })
         .collect()

@@ -1068,7 +1068,7 @@ impl LinearRule {
         };
         let (m, positions) = layer.out_channels();
         let bias = layer.bias();
-        let mut out = vec![0f32; n * k * il];
+        let mut out = kernels::zeroed(n * k * il);
         let mut s = vec![0f32; n * k * ol];
         let mut t_buf = vec![0f32; n * k * il];
         for (gi, g) in self.groups.iter().enumerate() {

@@ -288,3 +288,36 @@ pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R 
         Err(_) => f(&mut vec![0.0; len]),
     })
 }
+
+/// Σ `v`, accumulated in float64 over 32 independent lanes.
+///
+/// A plain `iter().sum()` over `f32` is one dependent chain of additions (the compiler may
+/// not reorder them), so it runs at one element per add latency; relevance maps are summed
+/// for every node of every explanation (the conservation report). The lanes vectorise, and
+/// float64 keeps the sum of a few million relevance values exact to float32 precision.
+pub fn sum(v: &[f32]) -> f64 {
+    const LANES: usize = 32;
+    let mut acc = [0f64; LANES];
+    let chunks = v.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += f64::from(x);
+        }
+    }
+    let tail: f64 = rest.iter().map(|&x| f64::from(x)).sum();
+    acc.iter().sum::<f64>() + tail
+}
+
+/// A vector of `len` zeros whose pages are already written.
+///
+/// `vec![0.0; len]` asks the allocator for zeroed memory, which for large buffers is fresh
+/// pages mapped to the shared zero page: a buffer that is then accumulated into (`+=`) takes
+/// two faults per page, the second a copy-on-write that flushes the TLB of every core running
+/// this process (an inter-processor interrupt, which in a virtual machine is an exit to the
+/// hypervisor). Writing the zeros up front costs one memset and one fault per page.
+pub fn zeroed(len: usize) -> Vec<f32> {
+    let mut v = Vec::with_capacity(len);
+    v.resize(len, 0.0);
+    v
+}

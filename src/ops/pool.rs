@@ -260,14 +260,9 @@ impl Pool2d {
     pub fn forward_max(&self, x: &Tensor) -> Tensor {
         let w = x.shape()[3];
         let (rows, cols) = self.windows(x.shape()[2], w);
+        let scan = RowScan::new(&cols, self.kernel[1], self.stride[1], self.pads[1]);
         self.per_plane(x, |xp, yp| {
-            let mut k = 0;
-            for &(y0, y1) in &rows.ranges {
-                for &(x0, x1) in &cols.ranges {
-                    yp[k] = window_max(xp, w, (y0, y1), (x0, x1)).map_or(0.0, |(v, _)| v);
-                    k += 1;
-                }
-            }
+            plane_max::<false>(xp, w, &rows, &cols, &scan, yp, &mut []);
         })
     }
 
@@ -316,18 +311,12 @@ impl Pool2d {
             return idx;
         }
         let xs = x.as_slice().expect("standard layout input");
+        let scan = RowScan::new(&cols, self.kernel[1], self.stride[1], self.pads[1]);
         idx.par_chunks_mut(oh * ow)
             .zip(xs.par_chunks(h * w))
             .for_each(|(ip, xp)| {
-                let mut k = 0;
-                for &(y0, y1) in &rows.ranges {
-                    for &(x0, x1) in &cols.ranges {
-                        let at = window_max(xp, w, (y0, y1), (x0, x1))
-                            .map_or(u32::MAX, |(_, i)| i as u32);
-                        ip[k] = at;
-                        k += 1;
-                    }
-                }
+                let mut best = vec![0f32; oh * ow];
+                plane_max::<true>(xp, w, &rows, &cols, &scan, &mut best, ip)
             });
         idx
     }
@@ -345,7 +334,7 @@ impl Pool2d {
         let (c, h, w) = (s[1], s[2], s[3]);
         let [oh, ow] = self.out_hw(h, w);
         let idx = self.argmax(x);
-        let mut out = vec![0f32; r.len() / (oh * ow).max(1) * h * w];
+        let mut out = crate::kernels::zeroed(r.len() / (oh * ow).max(1) * h * w);
         out.par_chunks_mut(h * w)
             .zip(r.par_chunks(oh * ow))
             .enumerate()
@@ -372,7 +361,7 @@ impl Pool2d {
         let (rows, cols) = self.windows(h, w);
         let xs = x.as_slice().expect("standard layout input");
         let ratio = crate::rules::Ratio::Stabilized(stabilizer);
-        let mut out = vec![0f32; r.len() / (oh * ow).max(1) * h * w];
+        let mut out = crate::kernels::zeroed(r.len() / (oh * ow).max(1) * h * w);
         out.par_chunks_mut(h * w)
             .zip(r.par_chunks(oh * ow))
             .enumerate()
@@ -452,6 +441,142 @@ fn window_max(
         }
     }
     Some((best, at))
+}
+
+/// The output columns of a max pooling whose window lies wholly inside the input row
+/// (`lo..hi`), and where the first of them starts reading.
+struct RowScan {
+    lo: usize,
+    hi: usize,
+    start: usize,
+    kw: usize,
+    sw: usize,
+}
+
+impl RowScan {
+    fn new(cols: &AxisWindows, kw: usize, sw: usize, pl: usize) -> Self {
+        let full = |&(x0, x1): &(usize, usize)| x1 - x0 == kw;
+        let lo = cols.ranges.iter().position(full).unwrap_or(0);
+        let hi = cols.ranges[lo..]
+            .iter()
+            .position(|r| !full(r))
+            .map_or(cols.ranges.len(), |n| lo + n)
+            .max(lo);
+        RowScan {
+            lo,
+            hi,
+            start: (lo * sw).saturating_sub(pl),
+            kw,
+            sw,
+        }
+    }
+}
+
+/// Max pooling of one `[H, W]` plane: writes the maximum of every window to `best` and, if
+/// `INDEX`, the flat index of its first maximum (row-major window order) to `at`. Empty
+/// windows give 0 and `u32::MAX`.
+///
+/// The columns whose window lies inside the row (all but a few at the borders) run as one
+/// branch-free sweep per window tap over the whole output row: the comparisons of a
+/// max-pooling are data-dependent and mispredict in a per-window loop, and the sweep
+/// vectorises for stride 1. Same result as [`window_max`] per window, bit for bit.
+fn plane_max<const INDEX: bool>(
+    xp: &[f32],
+    w: usize,
+    rows: &AxisWindows,
+    cols: &AxisWindows,
+    scan: &RowScan,
+    best: &mut [f32],
+    at: &mut [u32],
+) {
+    let ow = cols.ranges.len();
+    let n = scan.hi - scan.lo;
+    let mut gather = if scan.sw == 1 {
+        Vec::new()
+    } else {
+        vec![0f32; n]
+    };
+    for (oy, &(y0, y1)) in rows.ranges.iter().enumerate() {
+        let k0 = oy * ow;
+        let edge = |ox: usize, best: &mut [f32], at: &mut [u32]| {
+            let m = window_max(xp, w, (y0, y1), cols.ranges[ox]);
+            best[k0 + ox] = m.map_or(0.0, |(v, _)| v);
+            if INDEX {
+                at[k0 + ox] = m.map_or(u32::MAX, |(_, i)| i as u32);
+            }
+        };
+        if y0 == y1 || n == 0 {
+            (0..ow).for_each(|ox| edge(ox, best, at));
+            continue;
+        }
+        (0..scan.lo).for_each(|ox| edge(ox, best, at));
+        (scan.hi..ow).for_each(|ox| edge(ox, best, at));
+        let bv = &mut best[k0 + scan.lo..k0 + scan.hi];
+        let bi: &mut [u32] = if INDEX {
+            &mut at[k0 + scan.lo..k0 + scan.hi]
+        } else {
+            &mut []
+        };
+        for iy in y0..y1 {
+            let row = &xp[iy * w..(iy + 1) * w];
+            for kx in 0..scan.kw {
+                let first = iy == y0 && kx == 0;
+                let base = scan.start + kx;
+                let flat = iy * w + base;
+                if scan.sw == 1 {
+                    sweep::<INDEX>(&row[base..base + n], flat, 1, first, bv, bi);
+                } else {
+                    // Strided taps are gathered first; the sweep then runs on contiguous
+                    // values.
+                    let src = &row[base..base + (n - 1) * scan.sw + 1];
+                    for (g, &v) in gather.iter_mut().zip(src.iter().step_by(scan.sw)) {
+                        *g = v;
+                    }
+                    sweep::<INDEX>(&gather[..n], flat, scan.sw, first, bv, bi);
+                }
+            }
+        }
+    }
+}
+
+/// One window tap over a row of outputs: `vals[t]` is the tap's value for output `t`, at
+/// flat index `flat + t·istride`. The first tap initialises; later ones replace only a
+/// strictly greater value (so the first maximum wins, as in [`window_max`]).
+#[inline(always)]
+fn sweep<const INDEX: bool>(
+    vals: &[f32],
+    flat: usize,
+    istride: usize,
+    first: bool,
+    bv: &mut [f32],
+    bi: &mut [u32],
+) {
+    let n = bv.len();
+    let vals = &vals[..n];
+    let (flat, istride) = (flat as u32, istride as u32);
+    if first {
+        bv.copy_from_slice(vals);
+        if INDEX {
+            for (t, i) in bi[..n].iter_mut().enumerate() {
+                *i = flat + t as u32 * istride;
+            }
+        }
+    } else if INDEX {
+        let bi = &mut bi[..n];
+        for t in 0..n {
+            let v = vals[t];
+            // Selections as bit masks, so that they compile to vector blends rather than
+            // data-dependent jumps.
+            let m = 0u32.wrapping_sub(u32::from(v > bv[t]));
+            bv[t] = f32::from_bits((v.to_bits() & m) | (bv[t].to_bits() & !m));
+            bi[t] = ((flat + t as u32 * istride) & m) | (bi[t] & !m);
+        }
+    } else {
+        for t in 0..n {
+            let v = vals[t];
+            bv[t] = if v > bv[t] { v } else { bv[t] };
+        }
+    }
 }
 
 /// Validate a per-sample input `[C, H, W]` of global average pooling and return `[C, 1, 1]`.
@@ -592,6 +717,44 @@ mod tests {
             tested += 1;
         }
         assert!(tested > 200, "only {tested} valid cases");
+    }
+
+    /// Planes wide enough for the branch-free row sweep of max pooling (the random shapes
+    /// above are mostly border windows), with values drawn from four levels so that ties
+    /// are frequent and the first-maximum rule is exercised.
+    #[test]
+    fn wide_planes_with_ties_match_naive() {
+        let mut rng = crate::zoo::rng::Rng::new(23);
+        let roundings = [
+            PoolRounding::Floor,
+            PoolRounding::Ceil,
+            PoolRounding::CeilClip,
+        ];
+        let mut tested = 0;
+        for t in 0..120 {
+            let kernel = [1 + rng.below(4), 1 + rng.below(4)];
+            let stride = [1 + rng.below(3), 1 + rng.below(3)];
+            let pads = [
+                rng.below(kernel[0]),
+                rng.below(kernel[1]),
+                rng.below(kernel[0]),
+                rng.below(kernel[1]),
+            ];
+            let p = Pool2d::new(kernel, stride)
+                .with_pads(pads)
+                .with_rounding(roundings[t % 3]);
+            let (c, h, w) = (1 + rng.below(3), 4 + rng.below(30), 8 + rng.below(40));
+            if p.output_shape(&NodeRef::new("p", "MaxPool"), &[c, h, w])
+                .is_err()
+            {
+                continue;
+            }
+            let x = random(&[1 + rng.below(2), c, h, w], 100 + t as u64)
+                .mapv(|v| (v * 2.0).round() - if t % 2 == 0 { 0.0 } else { 9.0 });
+            check(&p, &x);
+            tested += 1;
+        }
+        assert!(tested > 100, "only {tested} valid cases");
     }
 
     #[test]
