@@ -693,6 +693,54 @@ impl<'a> Linear<'a> {
     }
 }
 
+impl Linear<'_> {
+    /// `out = Fᵀ(s, w)` for `n` samples when every weight equals `value` (the flat rules):
+    /// each input channel then receives `value` times the sum of `s` over its group's output
+    /// channels, scattered back through the window once, so the cost is one pass over `s`
+    /// instead of a GEMM and a col2im per input channel. Overwrites `out`.
+    pub fn transpose_uniform(&self, s: &[f32], n: usize, value: f32, out: &mut [f32]) {
+        let (il, ol) = (self.in_len(), self.out_len());
+        match self {
+            Linear::Dense(_) => {
+                out.par_chunks_mut(il)
+                    .zip(s.par_chunks(ol))
+                    .take(n)
+                    .for_each(|(o, sr)| o.fill(value * kernels::sum(sr) as f32));
+            }
+            Linear::Conv { conv, g, .. } => {
+                let groups = conv.groups;
+                let (mg, positions, plane) =
+                    (conv.out_channels() / groups, g.positions(), g.h * g.w);
+                let one = Geometry { channels: 1, ..*g };
+                out.par_chunks_mut(il)
+                    .zip(s.par_chunks(ol))
+                    .take(n)
+                    .for_each(|(o, sr)| {
+                        let mut sum = vec![0f32; positions];
+                        let mut q = kernels::zeroed(plane);
+                        for grp in 0..groups {
+                            let sg = &sr[grp * mg * positions..(grp + 1) * mg * positions];
+                            sum.copy_from_slice(&sg[..positions]);
+                            for row in sg.chunks_exact(positions).skip(1) {
+                                sum.iter_mut().zip(row).for_each(|(a, b)| *a += b);
+                            }
+                            q.fill(0.0);
+                            // Row stride 0: every tap of the window reads the same sums.
+                            crate::kernels::im2col::col2im_strided(
+                                &sum, 0, &one, 0, positions, &mut q,
+                            );
+                            let og =
+                                &mut o[grp * g.channels * plane..(grp + 1) * g.channels * plane];
+                            for oc in og.chunks_exact_mut(plane) {
+                                oc.iter_mut().zip(&q).for_each(|(a, b)| *a = value * b);
+                            }
+                        }
+                    });
+            }
+        }
+    }
+}
+
 /// `out[n×k] = s[n×m] · W[m×k]`, parallel over blocks of input features.
 fn dense_transpose(s: &[f32], n: usize, m: usize, k: usize, w: &[f32], out: &mut [f32]) {
     let blocks = kernels::split_range(k, kernels::tasks_for(n * m * k), 64);
@@ -1119,51 +1167,73 @@ impl LinearRule {
                     Some(d.into())
                 }
             };
-            // s = select(z) · R / Z for every relevance sample.
-            for (ri, (sr, rr)) in s.chunks_mut(ol).zip(r.chunks(ol)).enumerate() {
-                let img = ri / k;
-                let zi = &z[img * ol..(img + 1) * ol];
-                let di = denom
-                    .as_ref()
-                    .map(|d| &d[img * dstride..img * dstride + ol]);
-                for j in 0..ol {
-                    let keep = match g.select {
-                        Select::All => true,
-                        Select::Positive => zi[j] > 0.0,
-                        Select::Negative => zi[j] < 0.0,
-                    };
-                    sr[j] = if !keep {
-                        0.0
-                    } else {
-                        match di {
-                            Some(d) => g.ratio.apply(rr[j], d[j]),
-                            None => rr[j],
+            // s = select(z) · R / Z for every relevance sample, in parallel blocks.
+            const BLOCK: usize = 1 << 14;
+            let denom = denom.as_deref();
+            s.par_chunks_mut(ol)
+                .zip(r.par_chunks(ol))
+                .enumerate()
+                .for_each(|(ri, (sr, rr))| {
+                    let img = ri / k;
+                    let zi = &z[img * ol..(img + 1) * ol];
+                    let di = denom.map(|d| &d[img * dstride..img * dstride + ol]);
+                    sr.par_chunks_mut(BLOCK).enumerate().for_each(|(bi, sb)| {
+                        let j0 = bi * BLOCK;
+                        for (t, sv) in sb.iter_mut().enumerate() {
+                            let j = j0 + t;
+                            let keep = match g.select {
+                                Select::All => true,
+                                Select::Positive => zi[j] > 0.0,
+                                Select::Negative => zi[j] < 0.0,
+                            };
+                            *sv = if !keep {
+                                0.0
+                            } else {
+                                match di {
+                                    Some(d) => g.ratio.apply(rr[j], d[j]),
+                                    None => rr[j],
+                                }
+                            };
                         }
-                    };
-                }
-            }
+                    });
+                });
             for t in g.numerator.iter().filter(|t| !Self::vanishes(t, &inp)) {
                 let w = self.weights(layer, t.weight);
-                layer.transpose(&s, n * k, w, &mut t_buf);
+                match t.weight {
+                    // Constant weights: the transpose needs no GEMM (see `transpose_uniform`).
+                    WVar::Ones => layer.transpose_uniform(&s, n * k, 1.0, &mut t_buf),
+                    WVar::PaperFlat => {
+                        layer.transpose_uniform(&s, n * k, layer.paper_flat(), &mut t_buf)
+                    }
+                    _ => layer.transpose(&s, n * k, w, &mut t_buf),
+                }
                 let xin = Self::modified_input(t.input, &inp, n);
                 let coeff = g.coeff * t.sign;
                 let ones = t.input == InMod::Ones;
-                for (ri, (o, tb)) in out.chunks_mut(il).zip(t_buf.chunks(il)).enumerate() {
-                    let img = ri / k;
-                    if ones {
-                        for (a, b) in o.iter_mut().zip(tb) {
-                            *a += coeff * b;
-                        }
-                    } else {
+                out.par_chunks_mut(il)
+                    .zip(t_buf.par_chunks(il))
+                    .enumerate()
+                    .for_each(|(ri, (o, tb))| {
+                        let img = ri / k;
                         let xi = match &xin {
                             Some(v) => &v[img * il..(img + 1) * il],
                             None => &x[img * il..(img + 1) * il],
                         };
-                        for ((a, b), xv) in o.iter_mut().zip(tb).zip(xi) {
-                            *a += coeff * xv * b;
-                        }
-                    }
-                }
+                        o.par_chunks_mut(BLOCK)
+                            .zip(tb.par_chunks(BLOCK))
+                            .zip(xi.par_chunks(BLOCK))
+                            .for_each(|((o, tb), xi)| {
+                                if ones {
+                                    for (a, b) in o.iter_mut().zip(tb) {
+                                        *a += coeff * b;
+                                    }
+                                } else {
+                                    for ((a, b), xv) in o.iter_mut().zip(tb).zip(xi) {
+                                        *a += coeff * xv * b;
+                                    }
+                                }
+                            });
+                    });
             }
         }
         out

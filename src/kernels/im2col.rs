@@ -141,7 +141,7 @@ pub fn col2im(col: &[f32], g: &Geometry, p0: usize, p1: usize, x: &mut [f32]) {
 }
 
 /// [`col2im`] for a `col` whose rows are `ld ≥ p1 − p0` apart (a column block of a wider
-/// matrix).
+/// matrix), or `ld = 0`: every row is the same `p1 − p0` values.
 pub fn col2im_strided(col: &[f32], ld: usize, g: &Geometry, p0: usize, p1: usize, x: &mut [f32]) {
     let mut row = 0;
     for c in 0..g.channels {
