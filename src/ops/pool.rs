@@ -443,18 +443,27 @@ fn window_max(
     Some((best, at))
 }
 
-/// The output columns of a max pooling whose window lies wholly inside the input row
-/// (`lo..hi`), and where the first of them starts reading.
+/// For a max pooling of horizontal stride 1: the output columns whose window lies wholly
+/// inside the input row (`lo..hi`), and where the first of them starts reading. Empty for
+/// other strides, whose windows overlap less: measured, their taps cost more to gather than
+/// the per-window loop loses to mispredictions.
 struct RowScan {
     lo: usize,
     hi: usize,
     start: usize,
     kw: usize,
-    sw: usize,
 }
 
 impl RowScan {
     fn new(cols: &AxisWindows, kw: usize, sw: usize, pl: usize) -> Self {
+        if sw != 1 {
+            return RowScan {
+                lo: 0,
+                hi: 0,
+                start: 0,
+                kw,
+            };
+        }
         let full = |&(x0, x1): &(usize, usize)| x1 - x0 == kw;
         let lo = cols.ranges.iter().position(full).unwrap_or(0);
         let hi = cols.ranges[lo..]
@@ -465,9 +474,8 @@ impl RowScan {
         RowScan {
             lo,
             hi,
-            start: (lo * sw).saturating_sub(pl),
+            start: lo.saturating_sub(pl),
             kw,
-            sw,
         }
     }
 }
@@ -476,10 +484,10 @@ impl RowScan {
 /// `INDEX`, the flat index of its first maximum (row-major window order) to `at`. Empty
 /// windows give 0 and `u32::MAX`.
 ///
-/// The columns whose window lies inside the row (all but a few at the borders) run as one
-/// branch-free sweep per window tap over the whole output row: the comparisons of a
-/// max-pooling are data-dependent and mispredict in a per-window loop, and the sweep
-/// vectorises for stride 1. Same result as [`window_max`] per window, bit for bit.
+/// With stride 1, the columns whose window lies inside the row (all but a few at the
+/// borders) run as one branch-free sweep per window tap over the whole output row: the
+/// comparisons of a max pooling are data-dependent and mispredict in a per-window loop, and
+/// the sweep vectorises. Same result as [`window_max`] per window, bit for bit.
 fn plane_max<const INDEX: bool>(
     xp: &[f32],
     w: usize,
@@ -491,11 +499,6 @@ fn plane_max<const INDEX: bool>(
 ) {
     let ow = cols.ranges.len();
     let n = scan.hi - scan.lo;
-    let mut gather = if scan.sw == 1 {
-        Vec::new()
-    } else {
-        vec![0f32; n]
-    };
     for (oy, &(y0, y1)) in rows.ranges.iter().enumerate() {
         let k0 = oy * ow;
         let edge = |ox: usize, best: &mut [f32], at: &mut [u32]| {
@@ -523,42 +526,31 @@ fn plane_max<const INDEX: bool>(
                 let first = iy == y0 && kx == 0;
                 let base = scan.start + kx;
                 let flat = iy * w + base;
-                if scan.sw == 1 {
-                    sweep::<INDEX>(&row[base..base + n], flat, 1, first, bv, bi);
-                } else {
-                    // Strided taps are gathered first; the sweep then runs on contiguous
-                    // values.
-                    let src = &row[base..base + (n - 1) * scan.sw + 1];
-                    for (g, &v) in gather.iter_mut().zip(src.iter().step_by(scan.sw)) {
-                        *g = v;
-                    }
-                    sweep::<INDEX>(&gather[..n], flat, scan.sw, first, bv, bi);
-                }
+                sweep::<INDEX>(&row[base..base + n], flat, first, bv, bi);
             }
         }
     }
 }
 
 /// One window tap over a row of outputs: `vals[t]` is the tap's value for output `t`, at
-/// flat index `flat + t·istride`. The first tap initialises; later ones replace only a
-/// strictly greater value (so the first maximum wins, as in [`window_max`]).
+/// flat index `flat + t`. The first tap initialises; later ones replace only a strictly
+/// greater value (so the first maximum wins, as in [`window_max`]).
 #[inline(always)]
 fn sweep<const INDEX: bool>(
     vals: &[f32],
     flat: usize,
-    istride: usize,
     first: bool,
     bv: &mut [f32],
     bi: &mut [u32],
 ) {
     let n = bv.len();
     let vals = &vals[..n];
-    let (flat, istride) = (flat as u32, istride as u32);
+    let flat = flat as u32;
     if first {
         bv.copy_from_slice(vals);
         if INDEX {
             for (t, i) in bi[..n].iter_mut().enumerate() {
-                *i = flat + t as u32 * istride;
+                *i = flat + t as u32;
             }
         }
     } else if INDEX {
@@ -569,7 +561,7 @@ fn sweep<const INDEX: bool>(
             // data-dependent jumps.
             let m = 0u32.wrapping_sub(u32::from(v > bv[t]));
             bv[t] = f32::from_bits((v.to_bits() & m) | (bv[t].to_bits() & !m));
-            bi[t] = ((flat + t as u32 * istride) & m) | (bi[t] & !m);
+            bi[t] = ((flat + t as u32) & m) | (bi[t] & !m);
         }
     } else {
         for t in 0..n {
