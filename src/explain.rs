@@ -236,12 +236,28 @@ impl Explainer {
     }
 
     /// Explain a batch `x` (`[n, C, H, W]`) for `target`.
+    ///
+    /// The pass runs on rayon's global pool (`RAYON_NUM_THREADS` sets its size); while it
+    /// runs, the pool's other threads wait for work spinning rather than sleeping. Called
+    /// from inside the caller's own rayon tasks (one image per task, say), it runs on that
+    /// task's thread without spinners, its parallel loops sharing the pool with the other
+    /// tasks.
     pub fn explain(&self, x: &Tensor, target: &Target) -> Result<Explanation> {
         self.explain_with(x, target, false)
     }
 
     /// As [`Explainer::explain`], optionally keeping the relevance at every node's output.
     pub fn explain_with(
+        &self,
+        x: &Tensor,
+        target: &Target,
+        keep_layers: bool,
+    ) -> Result<Explanation> {
+        crate::kernels::on_pool(|| self.explain_on_pool(x, target, keep_layers))
+    }
+
+    /// The body of [`Explainer::explain_with`], on a worker of the pool.
+    fn explain_on_pool(
         &self,
         x: &Tensor,
         target: &Target,

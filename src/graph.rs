@@ -390,7 +390,7 @@ impl Graph {
     /// intermediate tensor is kept (LRP needs them); otherwise each is dropped after its last
     /// use and only the outputs remain.
     pub fn run(&self, inputs: &[&Tensor], keep_all: bool) -> Result<Activations> {
-        self.run_with(inputs, keep_all, |_, _| None)
+        crate::kernels::on_pool(|| self.run_with(inputs, keep_all, |_, _| None))
     }
 
     /// As [`Graph::run`], but `hook(i, inputs)` may compute node `i`'s output itself (the

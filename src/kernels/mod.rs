@@ -5,6 +5,8 @@
 pub mod im2col;
 
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// A read-only matrix view into a slice: element `(i, j)` is `data[i * rs + j * cs]`.
 #[derive(Clone, Copy, Debug)]
@@ -148,6 +150,59 @@ pub(crate) fn split_range(len: usize, parts: usize, min_len: usize) -> Vec<(usiz
     out
 }
 
+/// Runs a whole pass `f` on rayon's global pool, with the pool's other workers kept awake
+/// while it runs.
+///
+/// A forward or LRP pass starts dozens of short parallel loops with serial code between them.
+/// Started from a thread outside the pool, each loop hands its jobs over and parks the caller,
+/// and idle workers go to sleep within microseconds, so each loop would also wake a parked
+/// thread. So `f` runs on a worker, and every other worker runs a job that steals pending work
+/// and spins between jobs (as OpenMP does, which PyTorch relies on), until `f` ends or it has
+/// found nothing to do for [`SPIN_IDLE`]. That bound keeps a long serial stretch from burning
+/// a core, and guarantees progress should a spinner ever sit on top of a suspended part of
+/// `f` (a worker waiting inside `f` may pick up any pending job). Called on a worker already
+/// (nested in the caller's own parallel code), or with one thread, `f` just runs.
+pub(crate) fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_some() || threads() < 2 {
+        return f();
+    }
+    let done = AtomicBool::new(false);
+    rayon::scope(|s| {
+        let owner = rayon::current_thread_index();
+        for _ in 1..threads() {
+            let done = &done;
+            s.spawn(move |_| {
+                // The owner only pops this job itself while waiting inside `f`.
+                if rayon::current_thread_index() == owner {
+                    return;
+                }
+                let mut idle_since = Instant::now();
+                while !done.load(Ordering::Acquire) {
+                    if rayon::yield_now() == Some(rayon::Yield::Executed) {
+                        idle_since = Instant::now();
+                    } else if idle_since.elapsed() > SPIN_IDLE {
+                        return;
+                    } else {
+                        std::hint::spin_loop();
+                    }
+                }
+            });
+        }
+        // Set on the way out, also when `f` panics, so the spinners stop.
+        struct SetOnDrop<'a>(&'a AtomicBool);
+        impl Drop for SetOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Release);
+            }
+        }
+        let _done = SetOnDrop(&done);
+        f()
+    })
+}
+
+/// How long an [`on_pool`] spinner looks for work before it lets its thread sleep.
+const SPIN_IDLE: Duration = Duration::from_millis(1);
+
 /// Number of worker threads available for splitting work.
 pub(crate) fn threads() -> usize {
     rayon::current_num_threads().max(1)
@@ -206,6 +261,55 @@ pub(crate) fn dense_forward(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A pass of many short parallel loops, as a forward pass has; the same sums serially.
+    fn loops(seed: u64) -> Vec<f64> {
+        (0..50u64)
+            .map(|i| {
+                (0..4096usize)
+                    .into_par_iter()
+                    .with_min_len(64)
+                    .map(|j| ((i * 4096 + j as u64) ^ seed) as f64)
+                    .sum()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn on_pool_from_many_callers_and_nested() {
+        // Callers outside the pool at once, each also nesting a pass inside its pass, so that
+        // workers waiting inside one pass may pick up another pass's spinner: all must finish
+        // and compute what the serial loops compute.
+        let serial = |seed: u64| -> Vec<f64> {
+            (0..50u64)
+                .map(|i| (0..4096u64).map(|j| ((i * 4096 + j) ^ seed) as f64).sum())
+                .collect()
+        };
+        std::thread::scope(|t| {
+            let callers: Vec<_> = (0..4u64)
+                .map(|seed| {
+                    t.spawn(move || {
+                        on_pool(|| {
+                            let inner = on_pool(|| loops(seed + 100));
+                            (loops(seed), inner)
+                        })
+                    })
+                })
+                .collect();
+            for (seed, c) in callers.into_iter().enumerate() {
+                let (outer, inner) = c.join().expect("caller finished");
+                assert_eq!(outer, serial(seed as u64));
+                assert_eq!(inner, serial(seed as u64 + 100));
+            }
+        });
+    }
+
+    #[test]
+    fn on_pool_passes_a_panic_on_and_keeps_working() {
+        let r = std::panic::catch_unwind(|| on_pool(|| -> usize { panic!("inside the pass") }));
+        assert!(r.is_err());
+        assert_eq!(on_pool(|| loops(7)), on_pool(|| loops(7)));
+    }
 
     fn naive(m: usize, n: usize, k: usize, a: &[f32], b: &[f32]) -> Vec<f32> {
         let mut c = vec![0f32; m * n];
