@@ -262,16 +262,28 @@ pub(crate) fn dense_forward(
 mod tests {
     use super::*;
 
-    /// A pass of many short parallel loops, as a forward pass has; the same sums serially.
+    /// Element `j` of loop `i` in [`loops`].
+    fn term(seed: u64, i: u64, j: u64) -> f64 {
+        ((i * 4096 + j) ^ seed) as f64
+    }
+
+    /// A pass of many short parallel loops, as a forward pass has.
     fn loops(seed: u64) -> Vec<f64> {
         (0..50u64)
             .map(|i| {
                 (0..4096usize)
                     .into_par_iter()
                     .with_min_len(64)
-                    .map(|j| ((i * 4096 + j as u64) ^ seed) as f64)
+                    .map(|j| term(seed, i, j as u64))
                     .sum()
             })
+            .collect()
+    }
+
+    /// The same sums on one thread (exact: integers below 2^53 in any order).
+    fn serial(seed: u64) -> Vec<f64> {
+        (0..50u64)
+            .map(|i| (0..4096u64).map(|j| term(seed, i, j)).sum())
             .collect()
     }
 
@@ -280,11 +292,6 @@ mod tests {
         // Callers outside the pool at once, each also nesting a pass inside its pass, so that
         // workers waiting inside one pass may pick up another pass's spinner: all must finish
         // and compute what the serial loops compute.
-        let serial = |seed: u64| -> Vec<f64> {
-            (0..50u64)
-                .map(|i| (0..4096u64).map(|j| ((i * 4096 + j) ^ seed) as f64).sum())
-                .collect()
-        };
         std::thread::scope(|t| {
             let callers: Vec<_> = (0..4u64)
                 .map(|seed| {
@@ -296,10 +303,10 @@ mod tests {
                     })
                 })
                 .collect();
-            for (seed, c) in callers.into_iter().enumerate() {
+            for (seed, c) in (0u64..).zip(callers) {
                 let (outer, inner) = c.join().expect("caller finished");
-                assert_eq!(outer, serial(seed as u64));
-                assert_eq!(inner, serial(seed as u64 + 100));
+                assert_eq!(outer, serial(seed));
+                assert_eq!(inner, serial(seed + 100));
             }
         });
     }
@@ -308,7 +315,7 @@ mod tests {
     fn on_pool_passes_a_panic_on_and_keeps_working() {
         let r = std::panic::catch_unwind(|| on_pool(|| -> usize { panic!("inside the pass") }));
         assert!(r.is_err());
-        assert_eq!(on_pool(|| loops(7)), on_pool(|| loops(7)));
+        assert_eq!(on_pool(|| loops(7)), serial(7));
     }
 
     fn naive(m: usize, n: usize, k: usize, a: &[f32], b: &[f32]) -> Vec<f32> {
