@@ -7,7 +7,7 @@ use lrp::composite::{Composite, Selector};
 use lrp::explain::{Explainer, Target};
 use lrp::model::Model;
 use lrp::preprocess;
-use lrp::rules::{Convention, LayerRule, Rule};
+use lrp::rules::{Convention, Rule, RuleSpec};
 
 fn main() -> anyhow::Result<()> {
     let model = Model::gender()?;
@@ -27,7 +27,7 @@ fn main() -> anyhow::Result<()> {
     let composite = Composite::preset("epsilon")?
         .with_override(
             Selector::Kind("Conv".into()),
-            LayerRule::new(Rule::ZPlus, Convention::Modern),
+            RuleSpec::new(Rule::ZPlus, Convention::Modern),
         )
         .with_override(Selector::Index(0), "flat".parse()?)
         .with_override(Selector::Name(last_dense), "epsilon:0.1@paper".parse()?);

@@ -1,13 +1,22 @@
 //! Composites: which rule each layer of a network gets.
 //!
-//! A [`Composite`] assigns a [`LayerRule`] to every linear layer (convolution or dense) in
-//! data-flow order: a rule for the first `n` linear layers (flat, zᴮ), one for the other
-//! convolutions and one for the other dense layers, then overrides by layer name, by index
-//! among the linear layers, or by layer kind. It also says how LRN passes relevance and which
-//! stabiliser the proportional rules (average pooling, residual sums) use. Resolving a
-//! composite on a graph fails with a list of every layer with weights that no rule covers.
+//! A [`Composite`] is a layer map. Every layer gets its rule ([`RuleSpec`]) from it, in this
+//! order, later steps winning:
 //!
-//! Named presets ([`Composite::preset`]):
+//! 1. the composite's defaults, by [`Category`] or by kind ([`Composite::with_rule`]):
+//!    every preset maps activations and reshapes to `pass`, max pooling to
+//!    `winner-take-all`, averaging and sums to `proportional`, concatenation and padding to
+//!    `pass` (slice, crop), normalisations to `pass`, and convolutions and dense layers to
+//!    their rules;
+//! 2. the rule of the first `n` linear layers in data-flow order (flat, zᴮ);
+//! 3. overrides by layer name, by index among the linear layers, by kind or by category
+//!    ([`Composite::with_override`]).
+//!
+//! A layer that nothing maps is an error naming it (products of two tensors are not mapped by
+//! any preset: LRP has no rule for them); so is a rule that does not fit its layer
+//! ([`crate::rules::prepare`]) and an override that matches no layer.
+//!
+//! Named presets ([`Composite::preset`], one table: [`PRESET_TABLE`]):
 //!
 //! | name | first linear layer(s) | convolutions | dense | LRN |
 //! |---|---|---|---|---|
@@ -21,8 +30,9 @@
 //! | `paper` | paper flat on the lowest `n` convolutions | paper α2β1 | paper ε = 0.1 | paper |
 //!
 //! The modern presets use ε = stabiliser = 1e-6. `paper` is the ICCV 2017 setting (LRP
-//! Toolbox formula type 102); `n` is 1 for AdienceNet and CaffeNet, 2 for GoogLeNet, 4 for
-//! VGG-16 and 1 for any other network unless set with [`Composite::with_flat_layers`].
+//! Toolbox formula type 102), every rule in the paper's convention; `n` is 1 for AdienceNet
+//! and CaffeNet, 2 for GoogLeNet, 4 for VGG-16 and 1 for any other network unless set with
+//! [`Composite::with_flat_layers`].
 //!
 //! ```
 //! use lrp::composite::Composite;
@@ -33,37 +43,176 @@
 //! // conv1_1 .. conv2_2 get the paper's flat rule, conv3_1 the paper's α2β1.
 //! assert_eq!(rules["conv2_2"].rule, lrp::rules::Rule::Flat);
 //! assert!(matches!(rules["conv3_1"].rule, lrp::rules::Rule::AlphaBeta { .. }));
+//! // Every other layer is mapped too: max pooling is winner-take-all.
+//! assert_eq!(rules["pool1"].rule, lrp::rules::Rule::WinnerTakeAll);
 //! ```
+//!
+//! ## Adding a preset
+//! One row of [`PRESET_TABLE`]: its name, a one-line description and a constructor.
 
 use crate::error::{Error, Result};
 use crate::graph::Graph;
-use crate::ops::lrn::LrnRule;
-use crate::ops::Op;
-use crate::rules::{Convention, LayerRule, Rule};
+use crate::ops::Category;
+use crate::rules::{Convention, Rule, RuleSpec};
 use crate::zoo::Architecture;
 use std::collections::BTreeMap;
 
-/// Names of the presets, in the order of the table above.
-pub const PRESETS: [&str; 8] = [
-    "epsilon",
-    "alpha2-beta1",
-    "epsilon-plus",
-    "epsilon-plus-flat",
-    "epsilon-alpha2-beta1",
-    "epsilon-alpha2-beta1-flat",
-    "epsilon-gamma-box",
-    "paper",
+/// A named preset: one row of [`PRESET_TABLE`].
+#[derive(Debug, Clone, Copy)]
+pub struct Preset {
+    /// The name [`Composite::preset`] finds it by.
+    pub name: &'static str,
+    /// What it does, in one line.
+    pub description: &'static str,
+    build: fn() -> Composite,
+}
+
+/// The named presets, in the order of the table in the module documentation.
+pub const PRESET_TABLE: [Preset; 8] = [
+    Preset {
+        name: "epsilon",
+        description: "ε = 1e-6 on every linear layer",
+        build: || modern(eps(), eps(), None),
+    },
+    Preset {
+        name: "alpha2-beta1",
+        description: "α2β1 on every linear layer",
+        build: || modern(ab(), ab(), None),
+    },
+    Preset {
+        name: "epsilon-plus",
+        description: "z⁺ on convolutions, ε on dense layers",
+        build: || modern(m(Rule::ZPlus), eps(), None),
+    },
+    Preset {
+        name: "epsilon-plus-flat",
+        description: "flat on the first linear layer, z⁺ on convolutions, ε on dense layers",
+        build: || modern(m(Rule::ZPlus), eps(), Some((m(Rule::Flat), false))),
+    },
+    Preset {
+        name: "epsilon-alpha2-beta1",
+        description: "α2β1 on convolutions, ε on dense layers",
+        build: || modern(ab(), eps(), None),
+    },
+    Preset {
+        name: "epsilon-alpha2-beta1-flat",
+        description: "flat on the first linear layer, α2β1 on convolutions, ε on dense layers",
+        build: || modern(ab(), eps(), Some((m(Rule::Flat), false))),
+    },
+    Preset {
+        name: "epsilon-gamma-box",
+        description: "zᴮ on the first convolution, γ = 0.25 on convolutions, ε on dense layers",
+        // Without `with_box`, the bounds are the per-channel extremes of the batch.
+        build: || {
+            let zbox = m(Rule::ZBox {
+                low: Vec::new(),
+                high: Vec::new(),
+            });
+            modern(m(Rule::Gamma { gamma: 0.25 }), eps(), Some((zbox, true)))
+        },
+    },
+    Preset {
+        name: "paper",
+        description: "the ICCV 2017 paper: paper flat on the lowest convolutions, α2β1, ε = 0.1, the LRN rule",
+        build: paper,
+    },
 ];
 
-/// Which layers an override applies to.
+/// Names of the presets, in the order of [`PRESET_TABLE`].
+pub const PRESETS: [&str; PRESET_TABLE.len()] = {
+    let mut names = [""; PRESET_TABLE.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = PRESET_TABLE[i].name;
+        i += 1;
+    }
+    names
+};
+
+fn m(rule: Rule) -> RuleSpec {
+    RuleSpec::new(rule, Convention::Modern)
+}
+
+fn eps() -> RuleSpec {
+    m(Rule::Epsilon { epsilon: 1e-6 })
+}
+
+fn ab() -> RuleSpec {
+    m(Rule::AlphaBeta {
+        alpha: 2.0,
+        beta: 1.0,
+    })
+}
+
+/// The defaults every preset shares for layers without weights, in `convention`.
+fn base(convention: Convention) -> Composite {
+    let r = |rule| RuleSpec::new(rule, convention);
+    let mut c = Composite::empty();
+    for (category, rule) in [
+        (Category::Activation, Rule::Pass),
+        (Category::Reshape, Rule::Pass),
+        (Category::Concat, Rule::Pass),
+        (Category::Padding, Rule::Pass),
+        (Category::Normalization, Rule::Pass),
+        (Category::MaxPooling, Rule::WinnerTakeAll),
+        (Category::Averaging, Rule::Proportional),
+        (Category::Sum, Rule::Proportional),
+    ] {
+        c = c.with_rule(Selector::Category(category), r(rule));
+    }
+    c
+}
+
+/// A modern preset: `conv` and `dense` rules and optionally a rule for the first linear
+/// layer (`true`: the first convolution only).
+fn modern(conv: RuleSpec, dense: RuleSpec, first: Option<(RuleSpec, bool)>) -> Composite {
+    let mut c = base(Convention::Modern).with_conv(conv).with_dense(dense);
+    if let Some((rule, convs_only)) = first {
+        c = c.with_first(rule);
+        c.first_convs_only = convs_only;
+    }
+    c
+}
+
+/// The ICCV 2017 paper's preset.
+fn paper() -> Composite {
+    let p = |r: Rule| RuleSpec::new(r, Convention::Paper);
+    let mut c = base(Convention::Paper)
+        .with_rule(Selector::Kind("Lrn".into()), p(Rule::Lrn))
+        .with_conv(p(Rule::AlphaBeta {
+            alpha: 2.0,
+            beta: 1.0,
+        }))
+        .with_dense(p(Rule::Epsilon { epsilon: 0.1 }))
+        .with_first(p(Rule::Flat));
+    c.first_count = FlatCount::PaperDefault;
+    c.first_convs_only = true;
+    c
+}
+
+/// Which layers a mapping applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selector {
     /// The node with this name.
     Name(String),
     /// The `i`-th linear layer (convolution or dense) in data-flow order, from 0.
     Index(usize),
-    /// Every layer of this kind: `Conv` or `Dense`.
+    /// Every layer of this kind (`Conv`, `Dense`, `MaxPool`, ...; any case).
     Kind(String),
+    /// Every layer of this category.
+    Category(Category),
+}
+
+impl std::fmt::Display for Selector {
+    /// The written form [`Selector::from_str`](std::str::FromStr) reads back.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Selector::Name(n) => write!(f, "layer `{n}`"),
+            Selector::Index(i) => write!(f, "#{i}"),
+            Selector::Kind(k) => write!(f, "kind:{k}"),
+            Selector::Category(c) => write!(f, "category:{}", c.name()),
+        }
+    }
 }
 
 /// How the first linear layers are chosen.
@@ -75,20 +224,15 @@ enum FlatCount {
     PaperDefault,
 }
 
-/// A rule assignment for a whole network.
+/// A rule assignment for a whole network (see the module documentation).
 #[derive(Debug, Clone)]
 pub struct Composite {
     name: String,
-    first: Option<LayerRule>,
+    defaults: Vec<(Selector, RuleSpec)>,
+    first: Option<RuleSpec>,
     first_count: FlatCount,
     first_convs_only: bool,
-    conv: Option<LayerRule>,
-    dense: Option<LayerRule>,
-    overrides: Vec<(Selector, LayerRule)>,
-    /// How LRN layers pass relevance.
-    pub lrn: LrnRule,
-    /// Stabiliser of the proportional rules (average pooling, residual sums).
-    pub stabilizer: f32,
+    overrides: Vec<(Selector, RuleSpec)>,
 }
 
 impl Default for Composite {
@@ -98,85 +242,38 @@ impl Default for Composite {
 }
 
 impl Composite {
-    /// An empty composite: every linear layer must get a rule through the setters or
-    /// overrides.
+    /// A composite with the modern rules for layers without weights, as every modern preset
+    /// has them (activations, reshapes, concatenation, padding and normalisations pass;
+    /// max pooling is winner-take-all; averages and sums are proportional); layers with
+    /// weights must get their rules through the setters or overrides.
     pub fn new() -> Self {
+        base(Convention::Modern)
+    }
+
+    /// A composite that maps nothing: every layer must get a rule through the setters or
+    /// overrides.
+    pub fn empty() -> Self {
         Composite {
             name: "custom".into(),
+            defaults: Vec::new(),
             first: None,
             first_count: FlatCount::Layers(1),
             first_convs_only: false,
-            conv: None,
-            dense: None,
             overrides: Vec::new(),
-            lrn: LrnRule::Pass,
-            stabilizer: 1e-6,
         }
     }
 
     /// A named preset (see the module documentation), or an error listing the names.
     pub fn preset(name: &str) -> Result<Composite> {
-        let m = |r: Rule| LayerRule::new(r, Convention::Modern);
-        let eps = m(Rule::Epsilon { epsilon: 1e-6 });
-        let ab = m(Rule::AlphaBeta {
-            alpha: 2.0,
-            beta: 1.0,
-        });
         let key = name.to_ascii_lowercase().replace('_', "-");
-        let mut c = Composite::new();
-        c.name = key.clone();
-        match key.as_str() {
-            "epsilon" => {
-                c.conv = Some(eps.clone());
-                c.dense = Some(eps);
-            }
-            "alpha2-beta1" => {
-                c.conv = Some(ab.clone());
-                c.dense = Some(ab);
-            }
-            "epsilon-plus" | "epsilon-plus-flat" => {
-                c.conv = Some(m(Rule::ZPlus));
-                c.dense = Some(eps);
-                if key.ends_with("flat") {
-                    c.first = Some(m(Rule::Flat));
-                }
-            }
-            "epsilon-alpha2-beta1" | "epsilon-alpha2-beta1-flat" => {
-                c.conv = Some(ab);
-                c.dense = Some(eps);
-                if key.ends_with("flat") {
-                    c.first = Some(m(Rule::Flat));
-                }
-            }
-            "epsilon-gamma-box" => {
-                c.conv = Some(m(Rule::Gamma { gamma: 0.25 }));
-                c.dense = Some(eps);
-                // Without `with_box`, the bounds are the per-channel extremes of the batch.
-                c.first = Some(m(Rule::ZBox {
-                    low: Vec::new(),
-                    high: Vec::new(),
-                }));
-                c.first_convs_only = true;
-            }
-            "paper" => {
-                let p = |r: Rule| LayerRule::new(r, Convention::Paper);
-                c.first = Some(p(Rule::Flat));
-                c.first_count = FlatCount::PaperDefault;
-                c.first_convs_only = true;
-                c.conv = Some(p(Rule::AlphaBeta {
-                    alpha: 2.0,
-                    beta: 1.0,
-                }));
-                c.dense = Some(p(Rule::Epsilon { epsilon: 0.1 }));
-                c.lrn = LrnRule::Paper;
-            }
-            _ => {
-                return Err(Error::Invalid(format!(
-                    "unknown preset `{name}`; known presets: {}",
-                    PRESETS.join(", ")
-                )))
-            }
-        }
+        let preset = PRESET_TABLE.iter().find(|p| p.name == key).ok_or_else(|| {
+            Error::Invalid(format!(
+                "unknown preset `{name}`; known presets: {}",
+                PRESETS.join(", ")
+            ))
+        })?;
+        let mut c = (preset.build)();
+        c.name = preset.name.to_string();
         Ok(c)
     }
 
@@ -185,22 +282,27 @@ impl Composite {
         &self.name
     }
 
+    /// Map the layers `selector` picks to `rule` as a default: the first-layer rule and
+    /// overrides take precedence; among defaults, later ones win.
+    pub fn with_rule(mut self, selector: Selector, rule: RuleSpec) -> Self {
+        self.defaults.push((selector, rule));
+        self
+    }
+
     /// Rule for the first linear layer(s).
-    pub fn with_first(mut self, rule: LayerRule) -> Self {
+    pub fn with_first(mut self, rule: RuleSpec) -> Self {
         self.first = Some(rule);
         self
     }
 
     /// Rule for convolutions not otherwise covered.
-    pub fn with_conv(mut self, rule: LayerRule) -> Self {
-        self.conv = Some(rule);
-        self
+    pub fn with_conv(self, rule: RuleSpec) -> Self {
+        self.with_rule(Selector::Kind("Conv".into()), rule)
     }
 
     /// Rule for dense layers not otherwise covered.
-    pub fn with_dense(mut self, rule: LayerRule) -> Self {
-        self.dense = Some(rule);
-        self
+    pub fn with_dense(self, rule: RuleSpec) -> Self {
+        self.with_rule(Selector::Kind("Dense".into()), rule)
     }
 
     /// Number of lowest layers that get the first-layer rule (the paper's flat convolutions).
@@ -209,15 +311,10 @@ impl Composite {
         self
     }
 
-    /// Override the rule of the layers `selector` picks; later overrides win.
-    pub fn with_override(mut self, selector: Selector, rule: LayerRule) -> Self {
+    /// Override the rule of the layers `selector` picks; later overrides win. An override
+    /// that matches no layer of the graph is an error when the composite is resolved.
+    pub fn with_override(mut self, selector: Selector, rule: RuleSpec) -> Self {
         self.overrides.push((selector, rule));
-        self
-    }
-
-    /// How LRN layers pass relevance.
-    pub fn with_lrn(mut self, lrn: LrnRule) -> Self {
-        self.lrn = lrn;
         self
     }
 
@@ -231,9 +328,8 @@ impl Composite {
         self
     }
 
-    /// Set the stabiliser of every rule and of the proportional rules.
+    /// Set the stabiliser of every rule, the proportional rules of sums and pooling included.
     pub fn with_stabilizer(mut self, stabilizer: f32) -> Self {
-        self.stabilizer = stabilizer;
         for r in self.rules_mut() {
             r.stabilizer = stabilizer;
         }
@@ -253,23 +349,20 @@ impl Composite {
 
     /// Whether the composite uses the zᴮ rule anywhere.
     pub fn uses_box(&self) -> bool {
-        self.rules().any(|r| matches!(r.rule, Rule::ZBox { .. }))
-    }
-
-    fn rules(&self) -> impl Iterator<Item = &LayerRule> {
-        self.first
+        self.defaults
             .iter()
-            .chain(self.conv.iter())
-            .chain(self.dense.iter())
-            .chain(self.overrides.iter().map(|(_, r)| r))
+            .chain(&self.overrides)
+            .map(|(_, r)| r)
+            .chain(self.first.iter())
+            .any(|r| matches!(r.rule, Rule::ZBox { .. }))
     }
 
-    fn rules_mut(&mut self) -> impl Iterator<Item = &mut LayerRule> {
-        self.first
+    fn rules_mut(&mut self) -> impl Iterator<Item = &mut RuleSpec> {
+        self.defaults
             .iter_mut()
-            .chain(self.conv.iter_mut())
-            .chain(self.dense.iter_mut())
-            .chain(self.overrides.iter_mut().map(|(_, r)| r))
+            .chain(self.overrides.iter_mut())
+            .map(|(_, r)| r)
+            .chain(self.first.iter_mut())
     }
 
     /// How many lowest layers get the first-layer rule on `graph`.
@@ -282,56 +375,70 @@ impl Composite {
         }
     }
 
-    /// The rule of every linear layer of `graph`, by node name. Fails with a list of every
-    /// layer with weights that no rule covers, and on overrides that match no layer.
-    pub fn resolve(&self, graph: &Graph) -> Result<BTreeMap<String, LayerRule>> {
+    /// The rule of every layer of `graph`, by node name. Fails with a list of every layer
+    /// no rule covers, and on overrides that match no layer.
+    pub fn resolve(&self, graph: &Graph) -> Result<BTreeMap<String, RuleSpec>> {
+        let rules = self.resolve_nodes(graph, |_| true)?;
+        Ok(graph
+            .nodes()
+            .iter()
+            .zip(rules)
+            .filter_map(|(n, r)| Some((n.name.clone(), r?)))
+            .collect())
+    }
+
+    /// The rule of each node of `graph` for which `wanted(index)` holds, by node index
+    /// (`None` for the others). Fails with a list of every wanted layer no rule covers, and
+    /// on overrides that match no layer of the graph.
+    pub fn resolve_nodes(
+        &self,
+        graph: &Graph,
+        wanted: impl Fn(usize) -> bool,
+    ) -> Result<Vec<Option<RuleSpec>>> {
         let n_first = self.flat_layers(graph);
-        let mut out = BTreeMap::new();
+        let mut out = Vec::with_capacity(graph.nodes().len());
         let mut missing = Vec::new();
-        let mut linear_index = 0;
-        let mut firsts = 0;
+        let (mut linear_index, mut firsts) = (0, 0);
         let mut matched = vec![false; self.overrides.len()];
-        for node in graph.nodes() {
-            if !node.op.is_linear() {
-                continue;
-            }
-            let is_conv = matches!(node.op, Op::Conv(_));
-            let mut rule = None;
-            if firsts < n_first && (is_conv || !self.first_convs_only) {
-                if let Some(f) = &self.first {
-                    rule = Some(f.clone());
+        for (i, node) in graph.nodes().iter().enumerate() {
+            let linear = node.op.is_linear().then_some(linear_index);
+            let picks = |sel: &Selector| match sel {
+                Selector::Name(n) => *n == node.name,
+                Selector::Index(i) => linear == Some(*i),
+                Selector::Kind(k) => k.eq_ignore_ascii_case(node.op.kind()),
+                Selector::Category(c) => *c == node.op.category(),
+            };
+            let mut rule = self
+                .defaults
+                .iter()
+                .rev()
+                .find(|(s, _)| picks(s))
+                .map(|(_, r)| r);
+            if linear.is_some() {
+                let is_conv = node.op.kind() == "Conv";
+                if firsts < n_first && (is_conv || !self.first_convs_only) {
+                    if let Some(f) = &self.first {
+                        rule = Some(f);
+                    }
+                    firsts += 1;
                 }
-                firsts += 1;
+                linear_index += 1;
             }
-            if rule.is_none() {
-                rule = if is_conv {
-                    self.conv.clone()
-                } else {
-                    self.dense.clone()
-                };
-            }
-            for (i, (sel, r)) in self.overrides.iter().enumerate() {
-                let hit = match sel {
-                    Selector::Name(n) => *n == node.name,
-                    Selector::Index(i) => *i == linear_index,
-                    Selector::Kind(k) => k.eq_ignore_ascii_case(node.op.kind()),
-                };
-                if hit {
-                    rule = Some(r.clone());
-                    matched[i] = true;
+            for (j, (sel, r)) in self.overrides.iter().enumerate() {
+                if picks(sel) {
+                    rule = Some(r);
+                    matched[j] = true;
                 }
             }
-            match rule {
-                Some(r) => {
-                    out.insert(node.name.clone(), r);
-                }
-                None => missing.push(format!("{} ({})", node.name, node.op.kind())),
+            let wanted = wanted(i);
+            if wanted && rule.is_none() {
+                missing.push(format!("{} ({})", node.name, node.op.kind()));
             }
-            linear_index += 1;
+            out.push(rule.filter(|_| wanted).cloned());
         }
         if !missing.is_empty() {
             return Err(Error::Invalid(format!(
-                "composite `{}` gives no rule to {} layer(s) with weights: {}",
+                "composite `{}` gives no rule to {} layer(s): {}",
                 self.name,
                 missing.len(),
                 missing.join(", ")
@@ -339,7 +446,7 @@ impl Composite {
         }
         if let Some(i) = matched.iter().position(|m| !m) {
             return Err(Error::Invalid(format!(
-                "composite `{}`: override {:?} matches no linear layer of the graph",
+                "composite `{}`: the override for {} matches no layer of the graph",
                 self.name, self.overrides[i].0
             )));
         }
@@ -350,13 +457,21 @@ impl Composite {
 impl std::str::FromStr for Selector {
     type Err = Error;
 
-    /// `#N` selects the `N`-th linear layer (from 0), `conv`/`dense` (any case; also
-    /// `kind:Conv`) every layer of that kind, anything else the layer with that name.
+    /// `#N` selects the `N`-th linear layer (from 0); `conv`/`dense` (any case) every layer
+    /// of that kind; `kind:K` every layer of kind `K` (`kind:MaxPool`); `category:C` every
+    /// layer of a category (`category:activation`, see [`Category::name`]); anything else
+    /// the layer with that name.
     ///
     /// ```
     /// use lrp::composite::Selector;
+    /// use lrp::ops::Category;
     /// assert_eq!("#0".parse::<Selector>().unwrap(), Selector::Index(0));
     /// assert_eq!("Conv".parse::<Selector>().unwrap(), Selector::Kind("Conv".into()));
+    /// assert_eq!("kind:MaxPool".parse::<Selector>().unwrap(), Selector::Kind("MaxPool".into()));
+    /// assert_eq!(
+    ///     "category:sum".parse::<Selector>().unwrap(),
+    ///     Selector::Category(Category::Sum)
+    /// );
     /// assert_eq!("fc8".parse::<Selector>().unwrap(), Selector::Name("fc8".into()));
     /// ```
     fn from_str(s: &str) -> Result<Selector> {
@@ -366,15 +481,26 @@ impl std::str::FromStr for Selector {
                 Error::Invalid(format!("layer selector `{s}`: `{i}` is not an index"))
             });
         }
-        let kind = s.strip_prefix("kind:").unwrap_or(s);
-        match kind.to_ascii_lowercase().as_str() {
+        if let Some(c) = s.strip_prefix("category:") {
+            return Category::from_name(c)
+                .map(Selector::Category)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = Category::ALL.iter().map(|c| c.name()).collect();
+                    Error::Invalid(format!(
+                        "layer selector `{s}`: unknown category `{c}` ({})",
+                        names.join(", ")
+                    ))
+                });
+        }
+        let kind = s.strip_prefix("kind:");
+        match kind.unwrap_or(s).to_ascii_lowercase().as_str() {
             "conv" | "convolution" => Ok(Selector::Kind("Conv".into())),
             "dense" | "innerproduct" | "gemm" | "linear" => Ok(Selector::Kind("Dense".into())),
-            _ if s.starts_with("kind:") => Err(Error::Invalid(format!(
-                "layer selector `{s}`: kinds are Conv and Dense"
-            ))),
-            _ if s.is_empty() => Err(Error::Invalid("empty layer selector".into())),
-            _ => Ok(Selector::Name(s.to_string())),
+            "" => Err(Error::Invalid(format!("empty layer selector `{s}`"))),
+            _ => Ok(match kind {
+                Some(k) => Selector::Kind(k.to_string()),
+                None => Selector::Name(s.to_string()),
+            }),
         }
     }
 }

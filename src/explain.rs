@@ -2,11 +2,11 @@
 //!
 //! Relevance starts at the **logits** (the input of a final Softmax, which is skipped):
 //! `R = z_c` for the target class `c`, 0 elsewhere, or an explicit output relevance. It then
-//! flows backwards node by node: linear layers by the rule their [`Composite`] assigns, every
-//! other layer by its fixed rule (ReLU, dropout, reshapes and unfolded affine layers pass;
-//! max pooling is winner-take-all; average pooling and residual sums split in proportion to
-//! their inputs; concatenation slices; padding crops; LRN passes or follows the paper's
-//! rule). A tensor read by several layers sums the relevance they send back.
+//! flows backwards node by node, every layer by the rule its [`Composite`] assigns, prepared
+//! once for the layer ([`rules::prepare`]): linear rules run over the layer's
+//! [`LinearMap`]; the others are routes the operator carries out (pass, winner-take-all,
+//! proportional, the paper's LRN rule). A tensor read by several layers sums the relevance
+//! they send back.
 //!
 //! Several targets per image (`k` classes) share one forward pass and run as one batched
 //! backward pass (`n·k` relevance maps); denominators that depend only on the forward pass are
@@ -23,11 +23,10 @@
 
 use crate::composite::Composite;
 use crate::error::{Error, Result};
-use crate::graph::Graph;
+use crate::graph::{Activations, Graph};
 use crate::kernels;
-use crate::ops::lrn::LrnRule;
-use crate::ops::{self, Op, Tensor};
-use crate::rules::{Linear, LinearRule};
+use crate::ops::{LinearMap, RouteCtx, Tensor};
+use crate::rules::{self, Prepared, RuleSpec};
 use ndarray::{Array2, IxDyn};
 
 /// What to explain.
@@ -101,96 +100,60 @@ impl Explanation {
     }
 }
 
-/// How one node passes relevance.
-#[derive(Debug, Clone)]
-enum Step {
-    Linear(Box<LinearRule>),
-    Pass,
-    MaxPool,
-    AvgPool,
-    GlobalAvgPool,
-    Lrn(LrnRule),
-    Concat,
-    Add,
-    Pad,
-}
-
-/// A graph with a rule for every node on the path to the logits, ready to explain inputs.
+/// A graph with a prepared rule for every node on the path to the logits, ready to explain
+/// inputs.
 #[derive(Debug, Clone)]
 pub struct Explainer {
     graph: Graph,
-    steps: Vec<Option<Step>>,
+    /// Per node: its rule as the composite gave it, and prepared for the layer (`None` for
+    /// nodes off the path to the logits).
+    steps: Vec<Option<(RuleSpec, Prepared)>>,
     logits: usize,
-    stabilizer: f32,
     composite: String,
 }
 
-impl Explainer {
-    /// Prepare `graph` for explanations with `composite`: resolve a rule for every linear
-    /// layer (computing the weight variants once) and a fixed rule for every other node that
-    /// leads to the logits. Fails on layers that nobody covers and on operators without an
-    /// LRP rule (a product of two tensors).
-    pub fn new(graph: Graph, composite: &Composite) -> Result<Explainer> {
-        let rules = composite.resolve(&graph)?;
-        let out = graph.output_ids()[0];
-        let logits = match graph.tensors()[out].producer {
-            Some(p) if matches!(graph.nodes()[p].op, Op::Softmax(_)) => graph.node_inputs(p)[0],
-            _ => out,
-        };
-        // Nodes that lead to the logits.
-        let mut needed = vec![false; graph.tensors().len()];
-        needed[logits] = true;
-        let mut steps: Vec<Option<Step>> = vec![None; graph.nodes().len()];
-        for (i, node) in graph.nodes().iter().enumerate().rev() {
-            if !needed[graph.node_output(i)] {
-                continue;
-            }
+/// Per node of `graph`, whether it leads to tensor `logits`.
+fn leads_to(graph: &Graph, logits: usize) -> Vec<bool> {
+    let mut needed = vec![false; graph.tensors().len()];
+    needed[logits] = true;
+    let mut nodes = vec![false; graph.nodes().len()];
+    for i in (0..graph.nodes().len()).rev() {
+        if needed[graph.node_output(i)] {
+            nodes[i] = true;
             for &t in graph.node_inputs(i) {
                 needed[t] = true;
             }
-            let nref = node.node_ref();
-            let in_shape = &graph.tensors()[graph.node_inputs(i)[0]].shape;
-            let step = match &node.op {
-                Op::Conv(c) => Step::Linear(Box::new(LinearRule::new(
-                    &nref,
-                    &Linear::conv(c, in_shape),
-                    rules[&node.name].clone(),
-                )?)),
-                Op::Dense(d) => Step::Linear(Box::new(LinearRule::new(
-                    &nref,
-                    &Linear::Dense(d),
-                    rules[&node.name].clone(),
-                )?)),
-                Op::Relu
-                | Op::Dropout
-                | Op::Identity
-                | Op::Flatten
-                | Op::Reshape(_)
-                | Op::Softmax(_)
-                | Op::Affine(_) => Step::Pass,
-                Op::MaxPool(_) => Step::MaxPool,
-                Op::AvgPool(_) => Step::AvgPool,
-                Op::GlobalAvgPool => Step::GlobalAvgPool,
-                Op::Lrn(_) => Step::Lrn(composite.lrn),
-                Op::Concat(_) => Step::Concat,
-                Op::Add => Step::Add,
-                Op::Pad(_) => Step::Pad,
-                Op::Mul => {
-                    return Err(Error::param(
-                        &nref,
-                        "LRP has no rule for the element-wise product of two tensors; \
-                         constant factors are folded into the adjacent layer when the model is \
-                         imported",
-                    ))
+        }
+    }
+    nodes
+}
+
+impl Explainer {
+    /// Prepare `graph` for explanations with `composite`: resolve a rule for every node that
+    /// leads to the logits and prepare it for its layer (computing weight variants once).
+    /// Fails on layers the composite does not cover and on rules that do not fit their layer
+    /// (a product of two tensors has none).
+    pub fn new(graph: Graph, composite: &Composite) -> Result<Explainer> {
+        let logits = graph.logits_id();
+        let on_path = leads_to(&graph, logits);
+        let specs = composite.resolve_nodes(&graph, |i| on_path[i])?;
+        let mut steps = Vec::with_capacity(specs.len());
+        for (i, spec) in specs.into_iter().enumerate() {
+            let step = match spec {
+                None => None,
+                Some(spec) => {
+                    let node = &graph.nodes()[i];
+                    let input = &graph.tensors()[graph.node_inputs(i)[0]].shape;
+                    let prepared = rules::prepare(&node.node_ref(), &node.op, input, &spec)?;
+                    Some((spec, prepared))
                 }
             };
-            steps[i] = Some(step);
+            steps.push(step);
         }
         Ok(Explainer {
             graph,
             steps,
             logits,
-            stabilizer: composite.stabilizer,
             composite: composite.name().to_string(),
         })
     }
@@ -205,33 +168,14 @@ impl Explainer {
         &self.composite
     }
 
-    /// The rule name each node got, in graph order (`None` for nodes off the path to the
-    /// logits).
+    /// The rule each node got, as [`RuleSpec::describe`] writes it, in graph order (`None`
+    /// for nodes off the path to the logits).
     pub fn rule_names(&self) -> Vec<(String, Option<String>)> {
         self.graph
             .nodes()
             .iter()
             .zip(&self.steps)
-            .map(|(n, s)| {
-                let name = s.as_ref().map(|s| match s {
-                    Step::Linear(l) => {
-                        let r = l.rule();
-                        let conv = match r.convention {
-                            crate::rules::Convention::Modern => "",
-                            crate::rules::Convention::Paper => " (paper)",
-                        };
-                        format!("{}{conv}", r.rule.name())
-                    }
-                    Step::Pass => "pass".into(),
-                    Step::MaxPool => "winner-take-all".into(),
-                    Step::AvgPool | Step::GlobalAvgPool | Step::Add => "proportional".into(),
-                    Step::Lrn(LrnRule::Pass) => "pass".into(),
-                    Step::Lrn(LrnRule::Paper) => "lrn (paper)".into(),
-                    Step::Concat => "slice".into(),
-                    Step::Pad => "crop".into(),
-                });
-                (n.name.clone(), name)
-            })
+            .map(|(n, s)| (n.name.clone(), s.as_ref().map(|(spec, _)| spec.describe())))
             .collect()
     }
 
@@ -256,6 +200,46 @@ impl Explainer {
         crate::kernels::on_pool(|| self.explain_on_pool(x, target, keep_layers))
     }
 
+    /// The linear map of node `i`, which was prepared with a linear rule.
+    fn linear(&self, i: usize) -> Result<Box<dyn LinearMap + '_>> {
+        let g = &self.graph;
+        let input = &g.tensors()[g.node_inputs(i)[0]].shape;
+        g.nodes()[i].op.linear(input).ok_or_else(|| {
+            Error::Graph(format!(
+                "node `{}` was prepared with a linear rule but has no weights",
+                g.nodes()[i].name
+            ))
+        })
+    }
+
+    /// The forward pass, keeping every activation. α-β and z⁺ layers on non-negative inputs
+    /// compute it in sign-split form, which also yields their denominators (see
+    /// [`LinearPlan::split_forward`](crate::rules::LinearPlan::split_forward)); those parts are returned per node.
+    fn forward(&self, x: &Tensor) -> Result<(Activations, Vec<Option<Vec<f32>>>)> {
+        let g = &self.graph;
+        let mut parts: Vec<Option<Vec<f32>>> = vec![None; g.nodes().len()];
+        let acts = g.run_with(&[x], true, |i, xs| {
+            let Some((_, Prepared::Linear(plan))) = &self.steps[i] else {
+                return None;
+            };
+            if !plan.has_split() {
+                return None;
+            }
+            let x0 = xs[0].as_slice()?;
+            if x0.iter().any(|&v| v < 0.0) {
+                return None;
+            }
+            let layer = self.linear(i).ok()?;
+            let n = xs[0].shape()[0];
+            let mut shape = vec![n];
+            shape.extend_from_slice(&g.tensors()[g.node_output(i)].shape);
+            let mut z = vec![0f32; n * layer.out_len()];
+            parts[i] = Some(plan.split_forward(layer.as_ref(), x0, n, &mut z)?);
+            Tensor::from_shape_vec(IxDyn(&shape), z).ok()
+        })?;
+        Ok((acts, parts))
+    }
+
     /// The body of [`Explainer::explain_with`], on a worker of the pool.
     fn explain_on_pool(
         &self,
@@ -264,29 +248,8 @@ impl Explainer {
         keep_layers: bool,
     ) -> Result<Explanation> {
         let g = &self.graph;
-        // α-β and z⁺ layers on non-negative inputs compute their forward pass in sign-split
-        // form, which also yields their denominators (see `LinearRule::split_forward`).
-        let mut parts: Vec<Option<Vec<f32>>> = vec![None; g.nodes().len()];
-        let acts = g.run_with(&[x], true, |i, xs| {
-            let Some(Step::Linear(rule)) = &self.steps[i] else {
-                return None;
-            };
-            if !rule.has_split() {
-                return None;
-            }
-            let x0 = xs[0].as_slice()?;
-            if x0.iter().any(|&v| v < 0.0) {
-                return None;
-            }
-            let layer = self.linear(i);
-            let n = xs[0].shape()[0];
-            let mut shape = vec![n];
-            shape.extend_from_slice(&g.tensors()[g.node_output(i)].shape);
-            let mut z = vec![0f32; n * layer.out_len()];
-            parts[i] = Some(rule.split_forward(&layer, x0, n, &mut z)?);
-            Tensor::from_shape_vec(IxDyn(&shape), z).ok()
-        })?;
-        let logits_t = acts.get(self.logits).expect("kept");
+        let (acts, mut parts) = self.forward(x)?;
+        let logits_t = kept(&acts, self.logits)?;
         let n = logits_t.shape()[0];
         let classes: usize = g.tensors()[self.logits].shape.iter().product();
         let logits = Array2::from_shape_vec((n, classes), logits_t.iter().copied().collect())
@@ -301,79 +264,27 @@ impl Explainer {
         let maps = n * k;
 
         for (i, node) in g.nodes().iter().enumerate().rev() {
-            let Some(step) = &self.steps[i] else { continue };
+            let Some((_, step)) = &self.steps[i] else {
+                continue;
+            };
             let out_id = g.node_output(i);
             let Some(r) = rel[out_id].take() else {
                 continue;
             };
             let ins = g.node_inputs(i);
-            let x0 = acts.get(ins[0]).expect("kept");
-            let in_shape = &g.tensors()[ins[0]].shape;
             let out_shape = &g.tensors()[out_id].shape;
-            let per_out: usize = out_shape.iter().product();
-            let sums = map_sums;
-            let relevance_out = sums(&r, per_out);
+            let relevance_out = map_sums(&r, out_shape.iter().product());
             if let Some(l) = layers.as_mut() {
                 l.push(LayerRelevance {
                     node: node.name.clone(),
                     relevance: to_tensor(&r, n, k, out_shape),
                 });
             }
-            let r_in: Vec<Vec<f32>> = match step {
-                Step::Linear(rule) => {
-                    let layer = self.linear(i);
-                    match parts[i].take() {
-                        Some(p) => vec![rule.relevance_split(&layer, slice(x0), &p, &r, n, k)],
-                        None => {
-                            let z = acts.get(out_id).expect("kept");
-                            vec![rule.relevance(&layer, slice(x0), slice(z), &r, n, k)]
-                        }
-                    }
-                }
-                Step::Pass => vec![r],
-                Step::MaxPool => match &node.op {
-                    Op::MaxPool(p) => vec![p.max_relevance(x0, &r, k)],
-                    _ => unreachable!(),
-                },
-                Step::AvgPool => match &node.op {
-                    Op::AvgPool(p) => vec![p.avg_relevance(x0, &r, k, self.stabilizer)],
-                    _ => unreachable!(),
-                },
-                Step::GlobalAvgPool => {
-                    vec![ops::pool::global_avg_relevance(x0, &r, k, self.stabilizer)]
-                }
-                Step::Lrn(LrnRule::Pass) => vec![r],
-                Step::Lrn(LrnRule::Paper) => match &node.op {
-                    Op::Lrn(l) => vec![l.paper_relevance(x0, &r, k)],
-                    _ => unreachable!(),
-                },
-                Step::Concat => match &node.op {
-                    Op::Concat(c) => {
-                        let shapes: Vec<&[usize]> = ins
-                            .iter()
-                            .map(|&t| g.tensors()[t].shape.as_slice())
-                            .collect();
-                        c.split_relevance(&r, maps, out_shape, &shapes)
-                    }
-                    _ => unreachable!(),
-                },
-                Step::Add => {
-                    let xs: Vec<&[f32]> = ins
-                        .iter()
-                        .map(|&t| slice(acts.get(t).expect("kept")))
-                        .collect();
-                    let per: usize = out_shape.iter().product();
-                    ops::elementwise::add_relevance(&xs, per, &r, k, self.stabilizer)
-                }
-                Step::Pad => match &node.op {
-                    Op::Pad(p) => vec![p.crop_relevance(&r, maps, in_shape)],
-                    _ => unreachable!(),
-                },
-            };
+            let r_in = self.step(i, step, &acts, parts[i].take(), r, k)?;
             let mut in_sum = vec![0f32; maps];
             for (&t, ri) in ins.iter().zip(&r_in) {
                 let per: usize = g.tensors()[t].shape.iter().product();
-                for (a, b) in in_sum.iter_mut().zip(sums(ri, per)) {
+                for (a, b) in in_sum.iter_mut().zip(map_sums(ri, per)) {
                     *a += b;
                 }
             }
@@ -403,14 +314,57 @@ impl Explainer {
         })
     }
 
-    /// Node `i` (a convolution or dense layer) as a [`Linear`] layer.
-    fn linear(&self, i: usize) -> Linear<'_> {
+    /// One node's relevance step: relevance `r` at its output (`n·k` maps) to the relevance
+    /// of each of its inputs. `parts` are its sign-split forward parts, if it has them.
+    fn step(
+        &self,
+        i: usize,
+        step: &Prepared,
+        acts: &Activations,
+        parts: Option<Vec<f32>>,
+        r: Vec<f32>,
+        k: usize,
+    ) -> Result<Vec<Vec<f32>>> {
         let g = &self.graph;
-        let in_shape = &g.tensors()[g.node_inputs(i)[0]].shape;
-        match &g.nodes()[i].op {
-            Op::Conv(c) => Linear::conv(c, in_shape),
-            Op::Dense(d) => Linear::Dense(d),
-            _ => unreachable!("linear steps are built for Conv and Dense"),
+        let ins = g.node_inputs(i);
+        let x0 = kept(acts, ins[0])?;
+        match step {
+            Prepared::Linear(plan) => {
+                let layer = self.linear(i)?;
+                let x0 = slice(x0);
+                let n = x0.len() / layer.in_len().max(1);
+                Ok(vec![match parts {
+                    Some(p) => plan.relevance_split(layer.as_ref(), x0, &p, &r, n, k),
+                    None => {
+                        let z = slice(kept(acts, g.node_output(i))?);
+                        plan.relevance(layer.as_ref(), x0, z, &r, n, k)
+                    }
+                }])
+            }
+            Prepared::Route(route, stabilizer) => {
+                let inputs: Vec<&Tensor> =
+                    ins.iter().map(|&t| kept(acts, t)).collect::<Result<_>>()?;
+                let in_shapes: Vec<&[usize]> = ins
+                    .iter()
+                    .map(|&t| g.tensors()[t].shape.as_slice())
+                    .collect();
+                let ctx = RouteCtx {
+                    inputs: &inputs,
+                    in_shapes: &in_shapes,
+                    out_shape: &g.tensors()[g.node_output(i)].shape,
+                    k,
+                    stabilizer: *stabilizer,
+                };
+                let node = &g.nodes()[i];
+                node.op.route(*route, &ctx, r).ok_or_else(|| {
+                    Error::Graph(format!(
+                        "node `{}` ({}) has no `{}` route",
+                        node.name,
+                        node.op.kind(),
+                        route.name()
+                    ))
+                })
+            }
         }
     }
 
@@ -500,6 +454,12 @@ fn map_sums(v: &[f32], per: usize) -> Vec<f32> {
             }
         })
         .collect()
+}
+
+/// The activation of tensor `t`, kept by the forward pass.
+fn kept(acts: &Activations, t: usize) -> Result<&Tensor> {
+    acts.get(t)
+        .ok_or_else(|| Error::Graph(format!("activation of tensor {t} was not kept")))
 }
 
 fn slice(t: &Tensor) -> &[f32] {

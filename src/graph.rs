@@ -124,25 +124,7 @@ impl Graph {
     ) -> Result<Graph> {
         let mut tensors: Vec<TensorInfo> = Vec::new();
         let mut by_name: HashMap<String, usize> = HashMap::new();
-        // Values of all tensors of one sample, bounded before anything is run.
-        let mut total = 0usize;
-        let mut count = |what: &dyn Fn() -> String, shape: &[usize]| -> Result<()> {
-            let size = shape
-                .iter()
-                .try_fold(1usize, |a, &d| a.checked_mul(d))
-                .and_then(|v| v.checked_add(total))
-                .filter(|&t| t <= MAX_ACTIVATION_VALUES);
-            match size {
-                Some(t) => {
-                    total = t;
-                    Ok(())
-                }
-                None => Err(Error::Graph(format!(
-                    "{}: shape {shape:?} takes the graph's tensors beyond {MAX_ACTIVATION_VALUES} values per sample",
-                    what()
-                ))),
-            }
-        };
+        let mut budget = Budget::default();
         for (name, shape) in &inputs {
             if by_name.contains_key(name) {
                 return Err(Error::Graph(format!("input `{name}` is declared twice")));
@@ -152,7 +134,7 @@ impl Graph {
                     "input `{name}` has an empty dimension in {shape:?}"
                 )));
             }
-            count(&|| format!("input `{name}`"), shape)?;
+            budget.add(&|| format!("input `{name}`"), shape)?;
             by_name.insert(name.clone(), tensors.len());
             tensors.push(TensorInfo {
                 name: name.clone(),
@@ -162,86 +144,12 @@ impl Graph {
             });
         }
         let input_ids: Vec<usize> = (0..tensors.len()).collect();
-
-        // Every tensor has one writer; node names are unique.
-        let mut writer: HashMap<&str, usize> = HashMap::new();
-        let mut node_names: HashMap<&str, usize> = HashMap::new();
-        for (i, n) in nodes.iter().enumerate() {
-            if node_names.insert(n.name.as_str(), i).is_some() {
-                return Err(Error::Graph(format!("two nodes are named `{}`", n.name)));
-            }
-            if by_name.contains_key(&n.output) || writer.insert(n.output.as_str(), i).is_some() {
-                return Err(Error::Graph(format!(
-                    "tensor `{}` is written twice (again by node `{}`)",
-                    n.output, n.name
-                )));
-            }
-        }
-        for n in &nodes {
-            for t in &n.inputs {
-                if !by_name.contains_key(t) && !writer.contains_key(t.as_str()) {
-                    return Err(Error::Graph(format!(
-                        "node `{}` ({}) reads tensor `{t}`, which no node writes and is not an input",
-                        n.name,
-                        n.op.kind()
-                    )));
-                }
-            }
-        }
-
-        // Stable topological order: repeatedly take the lowest-numbered node whose inputs
-        // exist (Kahn's algorithm with a min-heap: O(n log n) however the file orders its
-        // nodes; a given topological order is kept as it is).
-        let order = {
-            use std::cmp::Reverse;
-            use std::collections::BinaryHeap;
-            let mut missing: Vec<usize> = nodes
-                .iter()
-                .map(|n| {
-                    n.inputs
-                        .iter()
-                        .filter(|t| !by_name.contains_key(*t))
-                        .count()
-                })
-                .collect();
-            let mut readers: HashMap<&str, Vec<usize>> = HashMap::new();
-            for (i, n) in nodes.iter().enumerate() {
-                for t in &n.inputs {
-                    if !by_name.contains_key(t) {
-                        readers.entry(t.as_str()).or_default().push(i);
-                    }
-                }
-            }
-            let mut ready: BinaryHeap<Reverse<usize>> = (0..nodes.len())
-                .filter(|&i| missing[i] == 0)
-                .map(Reverse)
-                .collect();
-            let mut order = Vec::with_capacity(nodes.len());
-            while let Some(Reverse(i)) = ready.pop() {
-                order.push(i);
-                for &j in readers.get(nodes[i].output.as_str()).into_iter().flatten() {
-                    missing[j] -= 1;
-                    if missing[j] == 0 {
-                        ready.push(Reverse(j));
-                    }
-                }
-            }
-            if order.len() < nodes.len() {
-                let stuck: Vec<&str> = (0..nodes.len())
-                    .filter(|&i| missing[i] > 0)
-                    .map(|i| nodes[i].name.as_str())
-                    .take(5)
-                    .collect();
-                return Err(Error::Graph(format!(
-                    "the graph has a cycle through node(s) {stuck:?}"
-                )));
-            }
-            order
-        };
+        check_names(&nodes, &by_name)?;
+        let order = topological_order(&nodes, &by_name)?;
         let mut slots: Vec<Option<Node>> = nodes.into_iter().map(Some).collect();
         let mut sorted: Vec<Node> = Vec::with_capacity(slots.len());
         for i in order {
-            sorted.push(slots[i].take().expect("each node is ordered once"));
+            sorted.extend(slots[i].take());
         }
 
         // Shape inference, parameter checks.
@@ -265,7 +173,7 @@ impl Graph {
                     format!("produces an empty tensor of shape {shape:?}"),
                 ));
             }
-            count(&|| format!("node `{}` ({})", nref.name, nref.op), &shape)?;
+            budget.add(&|| format!("node `{}` ({})", nref.name, nref.op), &shape)?;
             for &t in &ids {
                 tensors[t].consumers.push(i);
             }
@@ -356,6 +264,16 @@ impl Graph {
     /// Ids of the graph outputs.
     pub fn output_ids(&self) -> &[usize] {
         &self.output_ids
+    }
+
+    /// The tensor holding the network's logits: the input of a final Softmax, else the first
+    /// output. This is where explanations start.
+    pub fn logits_id(&self) -> usize {
+        let out = self.output_ids[0];
+        match self.tensors[out].producer {
+            Some(p) if matches!(self.nodes[p].op, Op::Softmax(_)) => self.node_inputs(p)[0],
+            _ => out,
+        }
     }
 
     /// Per-sample shape of the first input.
@@ -533,4 +451,106 @@ impl GraphBuilder {
     pub fn build(self, outputs: &[&str]) -> Result<Graph> {
         Graph::new(self.inputs, self.nodes, outputs)
     }
+}
+
+/// The values of all tensors of one sample, bounded before anything is run.
+#[derive(Default)]
+struct Budget {
+    total: usize,
+}
+
+impl Budget {
+    /// Count a tensor of `shape`, named by `what` in the error when the bound is passed.
+    fn add(&mut self, what: &dyn Fn() -> String, shape: &[usize]) -> Result<()> {
+        let size = shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .and_then(|v| v.checked_add(self.total))
+            .filter(|&t| t <= MAX_ACTIVATION_VALUES);
+        match size {
+            Some(t) => {
+                self.total = t;
+                Ok(())
+            }
+            None => Err(Error::Graph(format!(
+                "{}: shape {shape:?} takes the graph's tensors beyond {MAX_ACTIVATION_VALUES} values per sample",
+                what()
+            ))),
+        }
+    }
+}
+
+/// Every tensor has one writer, node names are unique, and every tensor read is written or
+/// an input.
+fn check_names(nodes: &[Node], inputs: &HashMap<String, usize>) -> Result<()> {
+    let mut writer: HashMap<&str, usize> = HashMap::new();
+    let mut node_names: HashMap<&str, usize> = HashMap::new();
+    for (i, n) in nodes.iter().enumerate() {
+        if node_names.insert(n.name.as_str(), i).is_some() {
+            return Err(Error::Graph(format!("two nodes are named `{}`", n.name)));
+        }
+        if inputs.contains_key(&n.output) || writer.insert(n.output.as_str(), i).is_some() {
+            return Err(Error::Graph(format!(
+                "tensor `{}` is written twice (again by node `{}`)",
+                n.output, n.name
+            )));
+        }
+    }
+    for n in nodes {
+        for t in &n.inputs {
+            if !inputs.contains_key(t) && !writer.contains_key(t.as_str()) {
+                return Err(Error::Graph(format!(
+                    "node `{}` ({}) reads tensor `{t}`, which no node writes and is not an input",
+                    n.name,
+                    n.op.kind()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Stable topological order: repeatedly take the lowest-numbered node whose inputs exist
+/// (Kahn's algorithm with a min-heap: O(n log n) however the file orders its nodes; a given
+/// topological order is kept as it is).
+fn topological_order(nodes: &[Node], inputs: &HashMap<String, usize>) -> Result<Vec<usize>> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let mut missing: Vec<usize> = nodes
+        .iter()
+        .map(|n| n.inputs.iter().filter(|t| !inputs.contains_key(*t)).count())
+        .collect();
+    let mut readers: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, n) in nodes.iter().enumerate() {
+        for t in &n.inputs {
+            if !inputs.contains_key(t) {
+                readers.entry(t.as_str()).or_default().push(i);
+            }
+        }
+    }
+    let mut ready: BinaryHeap<Reverse<usize>> = (0..nodes.len())
+        .filter(|&i| missing[i] == 0)
+        .map(Reverse)
+        .collect();
+    let mut order = Vec::with_capacity(nodes.len());
+    while let Some(Reverse(i)) = ready.pop() {
+        order.push(i);
+        for &j in readers.get(nodes[i].output.as_str()).into_iter().flatten() {
+            missing[j] -= 1;
+            if missing[j] == 0 {
+                ready.push(Reverse(j));
+            }
+        }
+    }
+    if order.len() < nodes.len() {
+        let stuck: Vec<&str> = (0..nodes.len())
+            .filter(|&i| missing[i] > 0)
+            .map(|i| nodes[i].name.as_str())
+            .take(5)
+            .collect();
+        return Err(Error::Graph(format!(
+            "the graph has a cycle through node(s) {stuck:?}"
+        )));
+    }
+    Ok(order)
 }

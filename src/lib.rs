@@ -6,6 +6,44 @@
 //! Every fallible function returns [`Result`] with the one error type [`Error`]; the
 //! [error catalogue](error#error-catalogue) lists each variant, when it happens, an example
 //! message and what to do about it.
+//!
+//! # Where everything lives
+//!
+//! Data flows one way, and no module imports one above it in this table:
+//!
+//! ```text
+//! file (ONNX | Caffe prototxt + caffemodel + binaryproto) ──import──▶ Graph ──canonize──▶ Graph
+//! image ──preprocess──▶ input tensor ──Graph::forward──▶ logits + kept activations
+//! target + Composite ──Explainer::explain──▶ relevance ──heatmap / compare──▶ PNG, numbers
+//! ```
+//!
+//! | layer | modules | owns |
+//! |---|---|---|
+//! | command line | `src/bin/lrp` | arguments, progress bars, output file layout |
+//! | arrays → pictures, numbers | [`heatmap`], [`compare`] | colour maps, figures, similarity, pixel flipping, clustering |
+//! | explaining | [`explain`], [`composite`] | the [`Explainer`](explain::Explainer) (forward, seed, walk back, conservation); which rule each layer gets |
+//! | rules | [`rules`] | each LRP rule once, as data over the operators' primitives |
+//! | graph | [`graph`], [`ops`] | the graph, its forward pass; one file per operator: parameters, shape, forward, relevance primitives |
+//! | hot loops | [`kernels`] | GEMM, im2col/col2im, convolution products, parallel splits |
+//! | files in | [`import`], [`canonize`], [`preprocess`], [`model`], [`assets`], [`zoo`] | ONNX and Caffe decoding, canonisation, image preprocessing, shipped models, the paper's architectures |
+//! | files out | [`export`] | ONNX export |
+//!
+//! `ops` knows nothing of rules, composites or files; `rules` knows operators only through
+//! [`ops::LinearMap`] and [`ops::Route`]; `composite` maps layers to rules without their
+//! math; `explain` puts them together.
+//!
+//! # How to add …
+//!
+//! - **an operator**: a file `src/ops/<kind>.rs` with its parameter struct (or a unit marker)
+//!   implementing [`ops::Operator`] (kind, category, shape rule, forward, and either a
+//!   [`LinearMap`](ops::LinearMap) for layers with weights or the [`Route`](ops::Route)s it
+//!   offers), one line in the registry in `src/ops/mod.rs`, and one line in each importer's op
+//!   table. Composites give it a rule through its [`Category`](ops::Category).
+//! - **a rule**: for layers with weights, a file in `src/rules/` whose `groups` function
+//!   writes the rule as [terms](rules::terms), plus its [`Rule`](rules::Rule) variant with its
+//!   name and parser lines; for other layers, a [`Route`](ops::Route) that operators offer.
+//! - **a preset**: one row of [`composite::PRESET_TABLE`].
+//! - **a subcommand**: one file in `src/bin/lrp/` and its line in the command enum.
 
 #![warn(missing_docs)]
 

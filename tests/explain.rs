@@ -4,7 +4,7 @@
 use lrp::composite::{Composite, Selector, PRESETS};
 use lrp::explain::{Explainer, Target};
 use lrp::ops::{Conv2d, Dense, Op, Pool2d};
-use lrp::rules::{Convention, LayerRule, Rule};
+use lrp::rules::{Convention, Rule, RuleSpec};
 use lrp::zoo::{self, rng::Rng, Architecture};
 use lrp::{Graph, GraphBuilder, Tensor};
 use ndarray::{Array1, Array2, Array4, IxDyn};
@@ -48,8 +48,8 @@ fn input(rng: &mut Rng, n: usize) -> Tensor {
     Tensor::from_shape_vec(IxDyn(&[n, 3, 12, 12]), randn(rng, &[n, 3, 12, 12], 1.0)).unwrap()
 }
 
-fn modern(rule: Rule) -> LayerRule {
-    LayerRule::new(rule, Convention::Modern).with_stabilizer(1e-9)
+fn modern(rule: Rule) -> RuleSpec {
+    RuleSpec::new(rule, Convention::Modern).with_stabilizer(1e-9)
 }
 
 #[test]

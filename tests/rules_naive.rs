@@ -6,8 +6,9 @@
 // Naive reference loops index on purpose.
 #![allow(clippy::needless_range_loop)]
 
+use lrp::ops::LinearMap;
 use lrp::ops::{Conv2d, Dense};
-use lrp::rules::{Convention, LayerRule, Linear, LinearRule, Rule};
+use lrp::rules::{Convention, LinearPlan, Rule, RuleSpec};
 use lrp::zoo::rng::Rng;
 use lrp::NodeRef;
 use ndarray::{Array1, Array2, Array4};
@@ -98,7 +99,7 @@ fn neg(v: f64) -> f64 {
 }
 
 /// The spec's formulas, one by one.
-fn naive(u: &Unrolled, rule: &LayerRule, x: &[f64], r: &[f64], low: f64, high: f64) -> Vec<f64> {
+fn naive(u: &Unrolled, rule: &RuleSpec, x: &[f64], r: &[f64], low: f64, high: f64) -> Vec<f64> {
     let (nout, nin) = (u.w.len(), x.len());
     let stab = rule.stabilizer as f64;
     let b = |j: usize| if rule.zero_bias { 0.0 } else { u.b[j] };
@@ -216,11 +217,12 @@ fn naive(u: &Unrolled, rule: &LayerRule, x: &[f64], r: &[f64], low: f64, high: f
             }
         }
         Rule::Pass => out.copy_from_slice(r),
+        other => panic!("{other:?} is not a rule for layers with weights"),
     }
     out
 }
 
-fn rules() -> Vec<LayerRule> {
+fn rules() -> Vec<RuleSpec> {
     let mut v = Vec::new();
     for conv in [Convention::Modern, Convention::Paper] {
         for rule in [
@@ -244,19 +246,19 @@ fn rules() -> Vec<LayerRule> {
             },
         ] {
             for zero_bias in [false, true] {
-                v.push(LayerRule::new(rule.clone(), conv).with_zero_bias(zero_bias));
+                v.push(RuleSpec::new(rule.clone(), conv).with_zero_bias(zero_bias));
             }
         }
     }
     v
 }
 
-fn check(layer: &Linear<'_>, u: &Unrolled, x: &[f32], r: &[f32], what: &str) {
+fn check(layer: &dyn LinearMap, u: &Unrolled, x: &[f32], r: &[f32], what: &str) {
     let node = NodeRef::new("layer", "Linear");
     for rule in rules() {
-        let prepared = LinearRule::new(&node, layer, rule.clone()).unwrap();
+        let prepared = LinearPlan::new(&node, layer, rule.clone()).unwrap();
         let mut z = vec![0f32; layer.out_len()];
-        layer.forward(x, 1, layer.weight(), layer.bias(), &mut z);
+        layer.forward(x, 1, layer.weight_values(), layer.bias_values(), &mut z);
         let got = prepared.relevance(layer, x, &z, r, 1, 1);
         let xd: Vec<f64> = x.iter().map(|&v| v as f64).collect();
         let rd: Vec<f64> = r.iter().map(|&v| v as f64).collect();
@@ -314,13 +316,7 @@ fn dense_rules_match_the_formulas() {
         let d = Dense::new(w, b);
         let x = rand_vec(&mut rng, k, t % 2 == 0);
         let r = rand_vec(&mut rng, m, false);
-        check(
-            &Linear::Dense(&d),
-            &unroll_dense(&d),
-            &x,
-            &r,
-            &format!("dense case {t}"),
-        );
+        check(&d, &unroll_dense(&d), &x, &r, &format!("dense case {t}"));
     }
 }
 
@@ -348,7 +344,7 @@ fn conv_rules_match_the_formulas() {
         conv.dilation = dilation;
         conv.pads = pads;
         let x = rand_vec(&mut rng, c * h * w, t % 2 == 0);
-        let layer = Linear::conv(&conv, &[c, h, w]);
+        let layer = conv.map(&[c, h, w]);
         let r = rand_vec(&mut rng, layer.out_len(), false);
         check(
             &layer,
@@ -368,10 +364,10 @@ fn conservation_where_the_rules_promise_it() {
     let weight = Array4::from_shape_vec((4, 3, 3, 3), rand_vec(&mut rng, 108, false)).unwrap();
     let conv = Conv2d::new(weight, None).with_pad(1);
     let x = rand_vec(&mut rng, 3 * 6 * 6, true);
-    let layer = Linear::conv(&conv, &[3, 6, 6]);
+    let layer = conv.map(&[3, 6, 6]);
     let r: Vec<f32> = rand_vec(&mut rng, layer.out_len(), true);
     let mut z = vec![0f32; layer.out_len()];
-    layer.forward(&x, 1, layer.weight(), None, &mut z);
+    layer.forward(&x, 1, layer.weight_values(), None, &mut z);
     let total: f32 = r.iter().sum();
     for rule in [
         Rule::Epsilon { epsilon: 0.0 },
@@ -384,8 +380,8 @@ fn conservation_where_the_rules_promise_it() {
         Rule::WSquare,
         Rule::Gamma { gamma: 0.25 },
     ] {
-        let lr = LayerRule::new(rule.clone(), Convention::Modern).with_stabilizer(1e-9);
-        let p = LinearRule::new(&NodeRef::new("c", "Conv"), &layer, lr).unwrap();
+        let lr = RuleSpec::new(rule.clone(), Convention::Modern).with_stabilizer(1e-9);
+        let p = LinearPlan::new(&NodeRef::new("c", "Conv"), &layer, lr).unwrap();
         let got: f32 = p.relevance(&layer, &x, &z, &r, 1, 1).iter().sum();
         approx::assert_relative_eq!(got, total, max_relative = 1e-4);
     }
@@ -398,25 +394,25 @@ fn paper_flat_loses_the_shares_on_padding() {
     // R = 1 everywhere each input gets 4 · 1/9, total 16/9 of the 4 units of relevance that
     // entered (the shares on padding, 20/9, are lost).
     let conv = Conv2d::new(Array4::from_elem((1, 1, 3, 3), 0.5), None).with_pad(1);
-    let layer = Linear::conv(&conv, &[1, 2, 2]);
-    let p = LinearRule::new(
+    let layer = conv.map(&[1, 2, 2]);
+    let p = LinearPlan::new(
         &NodeRef::new("c", "Conv"),
         &layer,
-        LayerRule::new(Rule::Flat, Convention::Paper),
+        RuleSpec::new(Rule::Flat, Convention::Paper),
     )
     .unwrap();
     let x = [1.0, 2.0, 3.0, 4.0];
     let mut z = vec![0f32; 4];
-    layer.forward(&x, 1, layer.weight(), None, &mut z);
+    layer.forward(&x, 1, layer.weight_values(), None, &mut z);
     let got = p.relevance(&layer, &x, &z, &[1.0; 4], 1, 1);
     for v in got {
         assert!((v - 4.0 / 9.0).abs() < 1e-7, "{v}");
     }
     // Modern flat renormalises over the 4 real inputs and conserves: each input gets 1.
-    let p = LinearRule::new(
+    let p = LinearPlan::new(
         &NodeRef::new("c", "Conv"),
         &layer,
-        LayerRule::new(Rule::Flat, Convention::Modern),
+        RuleSpec::new(Rule::Flat, Convention::Modern),
     )
     .unwrap();
     for v in p.relevance(&layer, &x, &z, &[1.0; 4], 1, 1) {
@@ -429,10 +425,10 @@ fn paper_epsilon_sends_r_itself_where_z_is_zero() {
     // Hand-computed: x = [1, 1], w = [1, −1] → z = 0. Paper: ratio = R = 3, so
     // R_i = x_i w_i · 3 = [3, −3]. Modern with ε = 0.1: ratio = 3 / 0.1 = 30 → [30, −30].
     let d = Dense::new(ndarray::array![[1.0, -1.0]], None);
-    let paper = LayerRule::new(Rule::Epsilon { epsilon: 0.1 }, Convention::Paper);
+    let paper = RuleSpec::new(Rule::Epsilon { epsilon: 0.1 }, Convention::Paper);
     let r = lrp::rules::dense_relevance(&d, &paper, &[1.0, 1.0], &[3.0]).unwrap();
     assert_eq!(r, vec![3.0, -3.0]);
-    let modern = LayerRule::new(Rule::Epsilon { epsilon: 0.1 }, Convention::Modern);
+    let modern = RuleSpec::new(Rule::Epsilon { epsilon: 0.1 }, Convention::Modern);
     let r = lrp::rules::dense_relevance(&d, &modern, &[1.0, 1.0], &[3.0]).unwrap();
     assert!(
         (r[0] - 30.0).abs() < 1e-4 && (r[1] + 30.0).abs() < 1e-4,
@@ -445,7 +441,7 @@ fn paper_alpha_beta_zero_denominators_contribute_nothing() {
     // Hand-computed: x = [1, 2], w = [1, 3], no bias: every contribution is positive, so
     // Z⁻ = 0 and the β term vanishes; Z⁺ = 7: R = α·[1, 6]/7·R_j with α = 2, R_j = 7 → [2, 12].
     let d = Dense::new(ndarray::array![[1.0, 3.0]], None);
-    let rule = LayerRule::new(
+    let rule = RuleSpec::new(
         Rule::AlphaBeta {
             alpha: 2.0,
             beta: 1.0,
@@ -459,7 +455,7 @@ fn paper_alpha_beta_zero_denominators_contribute_nothing() {
 #[test]
 fn invalid_parameters_are_errors() {
     let d = Dense::new(ndarray::array![[1.0, 3.0]], None);
-    let layer = Linear::Dense(&d);
+    let layer = &d;
     let node = NodeRef::new("fc", "Dense");
     for rule in [
         Rule::AlphaBeta {
@@ -474,10 +470,10 @@ fn invalid_parameters_are_errors() {
         },
         Rule::Pass,
     ] {
-        let err = LinearRule::new(
+        let err = LinearPlan::new(
             &node,
             &layer,
-            LayerRule::new(rule.clone(), Convention::Modern),
+            RuleSpec::new(rule.clone(), Convention::Modern),
         )
         .unwrap_err();
         assert!(err.to_string().contains("fc"), "{rule:?}: {err}");
@@ -497,7 +493,7 @@ fn split_form_equals_the_general_evaluator_on_batches() {
     let mut conv = Conv2d::new(weight, Some(bias)).with_groups(2);
     conv.stride = [2, 1];
     conv.pads = [1, 0, 1, 1];
-    let layer = Linear::conv(&conv, &[c, h, w]);
+    let layer = conv.map(&[c, h, w]);
     let x = rand_vec(&mut rng, n * c * h * w, true);
     let r = rand_vec(&mut rng, n * k * layer.out_len(), false);
     let node = NodeRef::new("layer", "Conv");
@@ -510,10 +506,10 @@ fn split_form_equals_the_general_evaluator_on_batches() {
             Rule::ZPlus,
         ] {
             for zero_bias in [false, true] {
-                let lr = LayerRule::new(rule.clone(), convention).with_zero_bias(zero_bias);
-                let p = LinearRule::new(&node, &layer, lr.clone()).unwrap();
+                let lr = RuleSpec::new(rule.clone(), convention).with_zero_bias(zero_bias);
+                let p = LinearPlan::new(&node, &layer, lr.clone()).unwrap();
                 let mut z = vec![0f32; n * layer.out_len()];
-                layer.forward(&x, n, layer.weight(), layer.bias(), &mut z);
+                layer.forward(&x, n, layer.weight_values(), layer.bias_values(), &mut z);
                 let want = p.relevance(&layer, &x, &z, &r, n, k);
                 let mut z2 = vec![0f32; z.len()];
                 let parts = p.split_forward(&layer, &x, n, &mut z2).unwrap();

@@ -13,7 +13,7 @@ use lrp::explain::{Explainer, Explanation, Target};
 use lrp::heatmap::{self, Cell, Colormap, Figure, Normalize, Reduce, Row, Upsample};
 use lrp::model::Model;
 use lrp::preprocess::{self, FaceBox, RgbImage};
-use lrp::rules::LayerRule;
+use lrp::rules::RuleSpec;
 use lrp::Tensor;
 use ndarray::{Axis, IxDyn};
 use serde_json::{json, Value};
@@ -416,7 +416,7 @@ fn composites(r: &RuleArgs) -> Result<Vec<Composite>> {
                 .split_once('=')
                 .ok_or_else(|| anyhow!("--rule `{spec}`: expected LAYER=RULE"))?;
             let sel: Selector = layer.parse()?;
-            let rule: LayerRule = rule.parse()?;
+            let rule: RuleSpec = rule.parse()?;
             c = c.with_override(sel, rule);
         }
         out.push(c);

@@ -58,7 +58,7 @@ use crate::import::proto::onnx::{
     AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
     TensorShapeProto, TypeProto, ValueInfoProto,
 };
-use crate::ops::{Op, Pool2d, PoolRounding};
+use crate::ops::{Affine, Conv2d, Dense, Op, Pool2d, PoolRounding};
 use prost::Message;
 use std::collections::HashSet;
 use std::path::Path;
@@ -324,50 +324,84 @@ impl<'g> Exporter<'g> {
         }
     }
 
+    fn conv(&mut self, n: &Node, c: &Conv2d) -> Result<()> {
+        let x = n.inputs[0].clone();
+        let name = n.name.clone();
+        let out = n.output.clone();
+        let w = self.init_f32(
+            format!("{name}/weight"),
+            c.weight().shape(),
+            c.weight_slice(),
+        );
+        let mut inputs = vec![x, w];
+        if let Some(b) = c.bias() {
+            let b = b.to_vec();
+            inputs.push(self.init_f32(format!("{name}/bias"), &[b.len()], &b));
+        }
+        let attrs = vec![
+            attr_ints("kernel_shape", &c.kernel()),
+            attr_ints("strides", &c.stride),
+            attr_ints("dilations", &c.dilation),
+            attr_ints("pads", &c.pads),
+            attr_int("group", c.groups as i64),
+        ];
+        self.push(name, "Conv", inputs, out, attrs);
+        Ok(())
+    }
+
+    fn dense(&mut self, n: &Node, d: &Dense) -> Result<()> {
+        let x = n.inputs[0].clone();
+        let name = n.name.clone();
+        let out = n.output.clone();
+        // Gemm takes [N, K]; our Dense flattens the sample implicitly.
+        let data = if self.shape(&x).len() == 1 {
+            x
+        } else {
+            self.push_helper(n, "flatten", "Flatten", vec![x], vec![attr_int("axis", 1)])
+        };
+        let w = self.init_f32(
+            format!("{name}/weight"),
+            d.weight().shape(),
+            d.weight_slice(),
+        );
+        let mut inputs = vec![data, w];
+        if let Some(b) = d.bias() {
+            let b = b.to_vec();
+            inputs.push(self.init_f32(format!("{name}/bias"), &[b.len()], &b));
+        }
+        self.push(name, "Gemm", inputs, out, vec![attr_int("transB", 1)]);
+        Ok(())
+    }
+
+    fn affine(&mut self, n: &Node, a: &Affine) -> Result<()> {
+        let x = n.inputs[0].clone();
+        let name = n.name.clone();
+        let out = n.output.clone();
+        let shape = self.shape(&x);
+        // Same test as `Affine::forward`: one value per channel, else per element.
+        let dims: Vec<usize> = if a.scale().len() == shape[0] {
+            let mut d = vec![1; shape.len()];
+            d[0] = shape[0];
+            d
+        } else {
+            shape.to_vec()
+        };
+        let scale = a.scale().to_vec();
+        let shift = a.shift().to_vec();
+        let s = self.init_f32(format!("{name}/scale"), &dims, &scale);
+        let t = self.init_f32(format!("{name}/shift"), &dims, &shift);
+        let scaled = self.push_helper(n, "scale", "Mul", vec![x, s], vec![]);
+        self.push(name, "Add", vec![scaled, t], out, vec![]);
+        Ok(())
+    }
+
     fn node(&mut self, n: &Node) -> Result<()> {
         let x = n.inputs[0].clone();
         let name = n.name.clone();
         let out = n.output.clone();
         match &n.op {
-            Op::Conv(c) => {
-                let w = self.init_f32(
-                    format!("{name}/weight"),
-                    c.weight().shape(),
-                    c.weight_slice(),
-                );
-                let mut inputs = vec![x, w];
-                if let Some(b) = c.bias() {
-                    let b = b.to_vec();
-                    inputs.push(self.init_f32(format!("{name}/bias"), &[b.len()], &b));
-                }
-                let attrs = vec![
-                    attr_ints("kernel_shape", &c.kernel()),
-                    attr_ints("strides", &c.stride),
-                    attr_ints("dilations", &c.dilation),
-                    attr_ints("pads", &c.pads),
-                    attr_int("group", c.groups as i64),
-                ];
-                self.push(name, "Conv", inputs, out, attrs);
-            }
-            Op::Dense(d) => {
-                // Gemm takes [N, K]; our Dense flattens the sample implicitly.
-                let data = if self.shape(&x).len() == 1 {
-                    x
-                } else {
-                    self.push_helper(n, "flatten", "Flatten", vec![x], vec![attr_int("axis", 1)])
-                };
-                let w = self.init_f32(
-                    format!("{name}/weight"),
-                    d.weight().shape(),
-                    d.weight_slice(),
-                );
-                let mut inputs = vec![data, w];
-                if let Some(b) = d.bias() {
-                    let b = b.to_vec();
-                    inputs.push(self.init_f32(format!("{name}/bias"), &[b.len()], &b));
-                }
-                self.push(name, "Gemm", inputs, out, vec![attr_int("transB", 1)]);
-            }
+            Op::Conv(c) => self.conv(n, c)?,
+            Op::Dense(d) => self.dense(n, d)?,
             Op::Relu => self.push(name, "Relu", vec![x], out, vec![]),
             Op::MaxPool(p) | Op::AvgPool(p) => {
                 let mut attrs = vec![
@@ -412,23 +446,7 @@ impl<'g> Exporter<'g> {
                 let last = n.inputs.last().expect("Mul has inputs").clone();
                 self.push(name, "Mul", vec![acc, last], out, vec![]);
             }
-            Op::Affine(a) => {
-                let shape = self.shape(&x);
-                // Same test as `Affine::forward`: one value per channel, else per element.
-                let dims: Vec<usize> = if a.scale().len() == shape[0] {
-                    let mut d = vec![1; shape.len()];
-                    d[0] = shape[0];
-                    d
-                } else {
-                    shape.to_vec()
-                };
-                let scale = a.scale().to_vec();
-                let shift = a.shift().to_vec();
-                let s = self.init_f32(format!("{name}/scale"), &dims, &scale);
-                let t = self.init_f32(format!("{name}/shift"), &dims, &shift);
-                let scaled = self.push_helper(n, "scale", "Mul", vec![x, s], vec![]);
-                self.push(name, "Add", vec![scaled, t], out, vec![]);
-            }
+            Op::Affine(a) => self.affine(n, a)?,
             Op::Pad(p) => {
                 // ONNX pads: begins of all axes (batch first), then ends.
                 let mut pads = vec![0i64];

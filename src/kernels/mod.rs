@@ -2,11 +2,30 @@
 //!
 //! Everything here works on raw contiguous `f32` slices and knows nothing of layers or rules.
 
+pub mod conv;
 pub mod im2col;
 
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+/// The stabilised ratio of the LRP rules: `r / (z + ε·sign(z))` with `sign(0) = +1`, and 0
+/// where that denominator is 0 (only possible with ε = 0), so that no rule produces NaN.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stabilized(pub f32);
+
+impl Stabilized {
+    /// `r / (z + ε·sign(z))`, 0 where the denominator is 0.
+    #[inline]
+    pub fn apply(self, r: f32, z: f32) -> f32 {
+        let d = z + if z >= 0.0 { self.0 } else { -self.0 };
+        if d == 0.0 {
+            0.0
+        } else {
+            r / d
+        }
+    }
+}
 
 /// A read-only matrix view into a slice: element `(i, j)` is `data[i * rs + j * cs]`.
 #[derive(Clone, Copy, Debug)]

@@ -27,7 +27,7 @@
 //! assert_eq!((bn.scale()[0], bn.shift()[0]), (1.0, -2.0));
 //! ```
 
-use super::Tensor;
+use super::{pass_on, Category, Operator, Route, RouteCtx, Tensor};
 use crate::error::{Error, NodeRef, Result};
 use ndarray::Array1;
 use rayon::prelude::*;
@@ -162,6 +162,39 @@ impl Affine {
                 }
             });
         y
+    }
+}
+
+impl Operator for Affine {
+    type Params = Affine;
+    const KIND: &'static str = "Affine";
+    const CATEGORY: Category = Category::Normalization;
+    const ROUTES: &'static [Route] = &[Route::Pass];
+
+    fn output_shape(p: &Affine, node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
+        p.output_shape(node, inputs[0])
+    }
+
+    fn forward(p: &Affine, inputs: &[&Tensor]) -> Tensor {
+        p.forward(inputs[0])
+    }
+
+    fn params(p: &Affine) -> Vec<&[f32]> {
+        [&p.scale, &p.shift]
+            .into_iter()
+            .map(|a| a.as_slice().unwrap_or(&[]))
+            .collect()
+    }
+
+    fn params_mut(p: &mut Affine) -> Vec<&mut [f32]> {
+        let mut out: Vec<&mut [f32]> = Vec::new();
+        out.extend(p.scale.as_slice_mut());
+        out.extend(p.shift.as_slice_mut());
+        out
+    }
+
+    fn route(_: &Affine, _route: Route, _ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
+        pass_on(r)
     }
 }
 

@@ -16,7 +16,7 @@
 //! assert_eq!(y.as_slice().unwrap(), &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
 //! ```
 
-use super::Tensor;
+use super::{Arity, Category, Operator, Route, RouteCtx, Tensor};
 use crate::error::{Error, NodeRef, Result};
 use ndarray::IxDyn;
 
@@ -143,6 +143,27 @@ impl Concat {
                 part
             })
             .collect()
+    }
+}
+
+impl Operator for Concat {
+    type Params = Concat;
+    const KIND: &'static str = "Concat";
+    const CATEGORY: Category = Category::Concat;
+    const ARITY: Arity = Arity::AtLeast(1);
+    const ROUTES: &'static [Route] = &[Route::Pass];
+
+    fn output_shape(p: &Concat, node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
+        p.output_shape(node, inputs)
+    }
+
+    fn forward(p: &Concat, inputs: &[&Tensor]) -> Tensor {
+        p.forward(inputs)
+    }
+
+    /// Pass: the relevance is sliced back to the inputs.
+    fn route(p: &Concat, _route: Route, ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
+        p.split_relevance(&r, ctx.maps(), ctx.out_shape, ctx.in_shapes)
     }
 }
 

@@ -16,9 +16,11 @@
 //! assert_eq!(y.as_slice().unwrap(), &[9.5, 1.0]);
 //! ```
 
-use super::Tensor;
+use super::{Category, LinearMap, Operator, Tensor};
 use crate::error::{Error, NodeRef, Result};
+use crate::kernels::{self, MatRef, SyncPtr};
 use ndarray::{Array1, Array2, IxDyn};
+use rayon::prelude::*;
 
 /// Parameters of a fully connected layer.
 #[derive(Debug, Clone)]
@@ -103,7 +105,7 @@ impl Dense {
         let n = x.shape()[0];
         let (m, k) = (self.out_features(), self.in_features());
         let mut y = Tensor::zeros(IxDyn(&[n, m]));
-        crate::kernels::dense_forward(
+        kernels::dense_forward(
             x.as_slice().expect("standard layout input"),
             n,
             k,
@@ -114,6 +116,120 @@ impl Dense {
         );
         y
     }
+}
+
+impl Operator for Dense {
+    type Params = Dense;
+    const KIND: &'static str = "Dense";
+    const CATEGORY: Category = Category::Linear;
+
+    fn output_shape(p: &Dense, node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
+        p.output_shape(node, inputs[0])
+    }
+
+    fn forward(p: &Dense, inputs: &[&Tensor]) -> Tensor {
+        p.forward(inputs[0])
+    }
+
+    fn params(p: &Dense) -> Vec<&[f32]> {
+        let mut out = vec![p.weight_slice()];
+        out.extend(p.bias.as_ref().and_then(|b| b.as_slice()));
+        out
+    }
+
+    fn params_mut(p: &mut Dense) -> Vec<&mut [f32]> {
+        let mut out: Vec<&mut [f32]> = Vec::new();
+        out.extend(p.weight.as_slice_mut());
+        if let Some(b) = &mut p.bias {
+            out.extend(b.as_slice_mut());
+        }
+        out
+    }
+
+    fn linear<'a>(p: &'a Dense, _input: &[usize]) -> Option<Box<dyn LinearMap + 'a>> {
+        Some(Box::new(p))
+    }
+}
+
+impl LinearMap for Dense {
+    fn in_len(&self) -> usize {
+        self.in_features()
+    }
+
+    fn out_len(&self) -> usize {
+        self.out_features()
+    }
+
+    fn weight_values(&self) -> &[f32] {
+        self.weight_slice()
+    }
+
+    fn bias_values(&self) -> Option<&[f32]> {
+        self.bias().and_then(|b| b.as_slice())
+    }
+
+    fn out_channels(&self) -> (usize, usize) {
+        (self.out_features(), 1)
+    }
+
+    fn in_channels(&self) -> (usize, usize) {
+        (self.in_features(), 1)
+    }
+
+    fn paper_flat(&self) -> f32 {
+        1.0 / self.in_features() as f32
+    }
+
+    fn forward(&self, x: &[f32], n: usize, w: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
+        kernels::dense_forward(x, n, self.in_features(), w, self.out_features(), bias, out)
+    }
+
+    fn transpose(&self, s: &[f32], n: usize, w: &[f32], out: &mut [f32]) {
+        dense_transpose(s, n, self.out_features(), self.in_features(), w, out)
+    }
+
+    fn transpose_stacked(&self, s: &[f32], n: usize, stacked: &[f32], out: &mut [f32]) {
+        dense_transpose(
+            s,
+            n,
+            2 * self.out_features(),
+            self.in_features(),
+            stacked,
+            out,
+        )
+    }
+
+    fn transpose_uniform(&self, s: &[f32], n: usize, value: f32, out: &mut [f32]) {
+        let (il, ol) = (self.in_len(), self.out_len());
+        out.par_chunks_mut(il)
+            .zip(s.par_chunks(ol))
+            .take(n)
+            .for_each(|(o, sr)| o.fill(value * kernels::sum(sr) as f32));
+    }
+}
+
+/// `out[n×k] = s[n×m] · W[m×k]`, parallel over blocks of input features.
+fn dense_transpose(s: &[f32], n: usize, m: usize, k: usize, w: &[f32], out: &mut [f32]) {
+    let blocks = kernels::split_range(k, kernels::tasks_for(n * m * k), 64);
+    let op = SyncPtr::new(out);
+    blocks.par_iter().for_each(|&(j0, j1)| {
+        // SAFETY: each block writes only columns j0..j1 of every row; blocks are disjoint.
+        let out = unsafe { op.slice() };
+        kernels::sgemm(
+            n,
+            j1 - j0,
+            m,
+            MatRef::row_major(s, m),
+            MatRef {
+                data: &w[j0..],
+                rs: k,
+                cs: 1,
+            },
+            &mut out[j0..],
+            k,
+            false,
+        );
+    });
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 //! assert_eq!(elementwise::mul(&[&a, &b]).as_slice().unwrap(), &[4.0, 10.0, -18.0]);
 //! ```
 
-use super::Tensor;
+use super::{Arity, Category, Operator, Route, RouteCtx, Tensor};
 use crate::error::{Error, NodeRef, Result};
 
 /// Validate that all (at least two) per-sample input shapes are identical and return it.
@@ -68,7 +68,7 @@ pub fn add_relevance(
     k: usize,
     stabilizer: f32,
 ) -> Vec<Vec<f32>> {
-    let ratio = crate::rules::Ratio::Stabilized(stabilizer);
+    let ratio = crate::kernels::Stabilized(stabilizer);
     let mut factor = vec![0f32; r.len()];
     for (i, (f, &rv)) in factor.iter_mut().zip(r).enumerate() {
         let at = (i / per / k) * per + i % per;
@@ -85,6 +85,53 @@ pub fn add_relevance(
                 .collect()
         })
         .collect()
+}
+
+/// The element-wise sum of two or more inputs (no parameters).
+#[derive(Debug, Clone, Copy)]
+pub struct Add;
+
+impl Operator for Add {
+    type Params = ();
+    const KIND: &'static str = "Add";
+    const CATEGORY: Category = Category::Sum;
+    const ARITY: Arity = Arity::AtLeast(2);
+    const ROUTES: &'static [Route] = &[Route::Proportional];
+
+    fn output_shape(_: &(), node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
+        output_shape(node, inputs)
+    }
+
+    fn forward(_: &(), inputs: &[&Tensor]) -> Tensor {
+        add(inputs)
+    }
+
+    fn route(_: &(), _route: Route, ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
+        let xs: Vec<&[f32]> = (0..ctx.inputs.len()).map(|i| ctx.input(i)).collect();
+        let per: usize = ctx.out_shape.iter().product();
+        add_relevance(&xs, per, &r, ctx.k, ctx.stabilizer)
+    }
+}
+
+/// The element-wise product of two or more inputs (no parameters). No relevance route: LRP
+/// has no rule for the product of two tensors; constant factors are folded into adjacent
+/// layers when a model is imported.
+#[derive(Debug, Clone, Copy)]
+pub struct Mul;
+
+impl Operator for Mul {
+    type Params = ();
+    const KIND: &'static str = "Mul";
+    const CATEGORY: Category = Category::Product;
+    const ARITY: Arity = Arity::AtLeast(2);
+
+    fn output_shape(_: &(), node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
+        output_shape(node, inputs)
+    }
+
+    fn forward(_: &(), inputs: &[&Tensor]) -> Tensor {
+        mul(inputs)
+    }
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@
 //! }
 //! ```
 
-use super::Tensor;
+use super::{pass_on, Category, Operator, Route, RouteCtx, Tensor};
 use crate::error::{Error, NodeRef, Result};
 use rayon::prelude::*;
 
@@ -137,17 +137,6 @@ impl Lrn {
     }
 }
 
-/// How relevance passes an LRN layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LrnRule {
-    /// Identity (the modern default; LRN is treated as a monotone rescaling).
-    #[default]
-    Pass,
-    /// The first-order Taylor rule of the LRP Toolbox for Caffe (the ICCV 2017 paper), see
-    /// [`Lrn::paper_relevance`]. Does not conserve relevance.
-    Paper,
-}
-
 impl Lrn {
     /// The paper's first-order LRN rule, per spatial position, with
     /// `s_c = k + (α/n) Σ_{c'∈N(c)} x_{c'}²`:
@@ -204,6 +193,28 @@ impl Lrn {
                 }
             });
         out
+    }
+}
+
+impl Operator for Lrn {
+    type Params = Lrn;
+    const KIND: &'static str = "Lrn";
+    const CATEGORY: Category = Category::Normalization;
+    const ROUTES: &'static [Route] = &[Route::Pass, Route::LrnTaylor];
+
+    fn output_shape(p: &Lrn, node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
+        p.output_shape(node, inputs[0])
+    }
+
+    fn forward(p: &Lrn, inputs: &[&Tensor]) -> Tensor {
+        p.forward(inputs[0])
+    }
+
+    fn route(p: &Lrn, route: Route, ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
+        match route {
+            Route::LrnTaylor => vec![p.paper_relevance(ctx.inputs[0], &r, ctx.k)],
+            _ => pass_on(r),
+        }
     }
 }
 

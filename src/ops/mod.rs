@@ -1,19 +1,39 @@
-//! Forward operators, one file per layer kind.
+//! Operators: one file per layer kind, and the registry that makes them an [`Op`].
+//!
+//! Each operator file holds the layer's parameters (a small config struct, or none), its shape
+//! rule, its forward pass and the primitives relevance propagation needs from it, and
+//! implements [`Operator`]:
+//!
+//! - layers with weights (convolution, dense) expose a [`LinearMap`]: the layer's product
+//!   with any modified weights and its transpose, which every linear LRP rule is written over
+//!   (see [`crate::rules`]);
+//! - every other layer says which [`Route`]s it offers for relevance (pass it on unchanged,
+//!   winner-take-all, proportional to the inputs, the paper's LRN rule) and carries them out.
+//!
+//! Operators know nothing of rules, composites or files: which route or rule a layer gets is
+//! the composite's choice ([`crate::composite`]), how a rule turns into products of a
+//! [`LinearMap`] is the rules' ([`crate::rules`]).
 //!
 //! Every operator works on per-sample shapes for shape inference (the batch dimension is not
 //! part of a graph's static shapes) and on batch-first `f32` tensors in standard (row-major,
 //! contiguous) layout for `forward`. Image tensors are NCHW.
 //!
-//! Each file holds the layer's parameters (a small config struct), its shape arithmetic, its
-//! forward computation, and unit tests against a deliberately naive loop implementation.
+//! ## Adding an operator
+//! Write `src/ops/<kind>.rs` with its parameter struct (or a unit marker struct for a layer
+//! without parameters) and `impl Operator`, then add one line to the `registry!` invocation
+//! below (`Variant(Params) => Marker` or `Variant => Marker`). Importers add one line to their
+//! op tables; composites pick a rule for it through its [`Category`].
 
 pub mod activation;
 pub mod affine;
+pub mod avg_pool;
 pub mod concat;
 pub mod conv;
 pub mod dense;
 pub mod elementwise;
+pub mod linear;
 pub mod lrn;
+pub mod max_pool;
 pub mod pad;
 pub mod pool;
 pub mod shape;
@@ -21,8 +41,9 @@ pub mod softmax;
 
 pub use affine::Affine;
 pub use concat::Concat;
-pub use conv::Conv2d;
+pub use conv::{Conv2d, ConvMap};
 pub use dense::Dense;
+pub use linear::LinearMap;
 pub use lrn::Lrn;
 pub use pad::Pad;
 pub use pool::{Pool2d, PoolRounding};
@@ -46,46 +67,6 @@ pub(crate) fn standard<D: ndarray::Dimension>(a: ndarray::Array<f32, D>) -> ndar
 /// The tensor type of the crate: a dynamically shaped `f32` array, batch first.
 pub type Tensor = ArrayD<f32>;
 
-/// One operator of a [`Graph`](crate::Graph) with its parameters.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum Op {
-    /// 2-D convolution (groups, stride, dilation, asymmetric padding, optional bias).
-    Conv(Conv2d),
-    /// Fully connected layer (Caffe inner product / ONNX Gemm); the input is flattened.
-    Dense(Dense),
-    /// `max(x, 0)`.
-    Relu,
-    /// Max pooling.
-    MaxPool(Pool2d),
-    /// Average pooling.
-    AvgPool(Pool2d),
-    /// Mean over all spatial positions of each channel: `[C,H,W] -> [C,1,1]`.
-    GlobalAvgPool,
-    /// Local response normalisation across channels.
-    Lrn(Lrn),
-    /// Concatenation of several inputs along one axis.
-    Concat(Concat),
-    /// Element-wise sum of two or more inputs of the same shape (residual connections).
-    Add,
-    /// Element-wise product of two or more inputs of the same shape.
-    Mul,
-    /// Per-channel affine map `y = scale·x + shift` (BatchNorm in inference form, Caffe Scale).
-    Affine(Affine),
-    /// Constant padding (spatial or channel).
-    Pad(Pad),
-    /// Flatten everything but the batch dimension.
-    Flatten,
-    /// Reshape to a fixed per-sample shape.
-    Reshape(Reshape),
-    /// Dropout: identity at inference.
-    Dropout,
-    /// Softmax along one axis.
-    Softmax(Softmax),
-    /// Identity.
-    Identity,
-}
-
 /// How many inputs an operator takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arity {
@@ -95,42 +76,320 @@ pub enum Arity {
     AtLeast(usize),
 }
 
+/// What a layer does, as far as choosing its relevance rule goes: composites map categories
+/// (and, more precisely, kinds, names and indices) to rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Category {
+    /// Layers with weights: convolution, dense.
+    Linear,
+    /// Element-wise functions of one input (ReLU, Sigmoid, Tanh) and softmax.
+    Activation,
+    /// Max pooling.
+    MaxPooling,
+    /// Average and global average pooling.
+    Averaging,
+    /// Element-wise sums of several inputs (residual connections).
+    Sum,
+    /// Element-wise products of several inputs.
+    Product,
+    /// Concatenation.
+    Concat,
+    /// Layers that only rearrange values: flatten, reshape, dropout, identity.
+    Reshape,
+    /// Normalisations left in the graph: LRN, unfolded affine (BatchNorm) layers.
+    Normalization,
+    /// Constant padding.
+    Padding,
+}
+
+impl Category {
+    /// Every category, in declaration order.
+    pub const ALL: [Category; 10] = [
+        Category::Linear,
+        Category::Activation,
+        Category::MaxPooling,
+        Category::Averaging,
+        Category::Sum,
+        Category::Product,
+        Category::Concat,
+        Category::Reshape,
+        Category::Normalization,
+        Category::Padding,
+    ];
+
+    /// The category's name, as written in composites and on the command line
+    /// (`linear`, `activation`, `max-pooling`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Category::Linear => "linear",
+            Category::Activation => "activation",
+            Category::MaxPooling => "max-pooling",
+            Category::Averaging => "averaging",
+            Category::Sum => "sum",
+            Category::Product => "product",
+            Category::Concat => "concat",
+            Category::Reshape => "reshape",
+            Category::Normalization => "normalization",
+            Category::Padding => "padding",
+        }
+    }
+
+    /// The category named `name` (any case, `_` or `-`).
+    pub fn from_name(name: &str) -> Option<Category> {
+        let key = name.to_ascii_lowercase().replace('_', "-");
+        Category::ALL.into_iter().find(|c| c.name() == key)
+    }
+}
+
+/// A way an operator without weights passes relevance from its output to its inputs.
+///
+/// Which route a layer takes is chosen by the composite through a rule
+/// ([`crate::rules::Rule`]); the operator only carries it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Route {
+    /// Relevance passes on unchanged: element-wise layers and reshapes hand it on as it is,
+    /// concatenation slices it back to its inputs, padding crops it.
+    Pass,
+    /// Each output's relevance goes to the input that won the maximum (max pooling).
+    WinnerTakeAll,
+    /// Relevance is split in proportion to the inputs' contributions to each output,
+    /// `R_i = x_i Σ_j R_j / s(z_j)` with `s(z) = z + ε·sign(z)` (averages and sums).
+    Proportional,
+    /// The first-order rule of the LRP Toolbox for Caffe for LRN (the ICCV 2017 paper).
+    LrnTaylor,
+}
+
+impl Route {
+    /// The route's name (`pass`, `winner-take-all`, `proportional`, `lrn`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Route::Pass => "pass",
+            Route::WinnerTakeAll => "winner-take-all",
+            Route::Proportional => "proportional",
+            Route::LrnTaylor => "lrn",
+        }
+    }
+}
+
+/// What a [`Route`] is carried out on: the forward activations and the relevance at the
+/// output.
+pub struct RouteCtx<'a> {
+    /// The layer's inputs from the forward pass, `n` samples each, standard layout.
+    pub inputs: &'a [&'a Tensor],
+    /// The inputs' per-sample shapes.
+    pub in_shapes: &'a [&'a [usize]],
+    /// The output's per-sample shape.
+    pub out_shape: &'a [usize],
+    /// Relevance maps per image (`k`): the relevance holds `n·k` samples, image-major.
+    pub k: usize,
+    /// Stabiliser `ε` of [`Route::Proportional`].
+    pub stabilizer: f32,
+}
+
+impl RouteCtx<'_> {
+    /// Number of relevance samples, `n·k`.
+    pub fn maps(&self) -> usize {
+        self.inputs.first().map_or(0, |x| x.shape()[0]) * self.k
+    }
+
+    /// The `i`-th input as a slice.
+    pub fn input(&self, i: usize) -> &[f32] {
+        self.inputs[i]
+            .as_slice()
+            .expect("activations are kept in standard layout")
+    }
+}
+
+/// One operator kind: its shape rule, forward pass and relevance primitives.
+///
+/// `Params` is the data its [`Op`] variant carries (`()` for kinds without parameters); the
+/// functions take it explicitly, so one parameter struct can serve two kinds (max and average
+/// pooling share [`Pool2d`]).
+pub trait Operator {
+    /// The parameters the operator's [`Op`] variant holds.
+    type Params;
+    /// The kind's name, as in error messages, layer listings and composites.
+    const KIND: &'static str;
+    /// The category composites map to a rule.
+    const CATEGORY: Category;
+    /// Number of inputs.
+    const ARITY: Arity = Arity::Exactly(1);
+    /// The routes the operator offers (empty for layers with weights, which offer a
+    /// [`LinearMap`] instead).
+    const ROUTES: &'static [Route] = &[];
+
+    /// Per-sample output shape for the given per-sample input shapes (their count already
+    /// checked against [`Operator::ARITY`]), validating the parameters; errors name `node`.
+    fn output_shape(p: &Self::Params, node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>>;
+
+    /// Forward computation on batch-first tensors in standard layout whose shapes passed
+    /// [`Operator::output_shape`].
+    fn forward(p: &Self::Params, inputs: &[&Tensor]) -> Tensor;
+
+    /// The parameter buffers (weights, biases, scales), for counting and validation.
+    fn params(_p: &Self::Params) -> Vec<&[f32]> {
+        Vec::new()
+    }
+
+    /// Mutable access to the parameter buffers.
+    fn params_mut(_p: &mut Self::Params) -> Vec<&mut [f32]> {
+        Vec::new()
+    }
+
+    /// The layer as a linear map on inputs of per-sample shape `input`, for layers with
+    /// weights.
+    fn linear<'a>(_p: &'a Self::Params, _input: &[usize]) -> Option<Box<dyn LinearMap + 'a>> {
+        None
+    }
+
+    /// Carry out `route` (one of [`Operator::ROUTES`]) on relevance `r` at the output (`n·k`
+    /// samples): the relevance of each input, `n·k` samples each.
+    fn route(_p: &Self::Params, _route: Route, _ctx: &RouteCtx<'_>, _r: Vec<f32>) -> Vec<Vec<f32>> {
+        Vec::new()
+    }
+}
+
+/// Relevance passed on unchanged, for single-input layers whose output has as many values
+/// as their input.
+pub(crate) fn pass_on(r: Vec<f32>) -> Vec<Vec<f32>> {
+    vec![r]
+}
+
+/// The [`Op`] enum and its dispatch to each kind's [`Operator`] implementation.
+macro_rules! registry {
+    ($( $(#[$doc:meta])* $var:ident $( ( $params:ty ) )? => $kind:ty, )*) => {
+        /// One operator of a [`Graph`](crate::Graph) with its parameters.
+        #[derive(Debug, Clone)]
+        #[non_exhaustive]
+        pub enum Op {
+            $( $(#[$doc])* $var $( ( $params ) )?, )*
+        }
+
+        impl Op {
+            /// The operator's kind, as used in error messages and composites.
+            pub fn kind(&self) -> &'static str {
+                match self { $( registry!(@pat _, $var $( $params )?) => <$kind as Operator>::KIND, )* }
+            }
+
+            /// The operator's category (see [`Category`]).
+            pub fn category(&self) -> Category {
+                match self { $( registry!(@pat _, $var $( $params )?) => <$kind as Operator>::CATEGORY, )* }
+            }
+
+            /// Number of inputs the operator accepts.
+            pub fn arity(&self) -> Arity {
+                match self { $( registry!(@pat _, $var $( $params )?) => <$kind as Operator>::ARITY, )* }
+            }
+
+            /// The relevance routes the operator offers.
+            pub fn routes(&self) -> &'static [Route] {
+                match self { $( registry!(@pat _, $var $( $params )?) => <$kind as Operator>::ROUTES, )* }
+            }
+
+            fn shape_of(&self, node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
+                match self {
+                    $( registry!(@pat p, $var $( $params )?) =>
+                        <$kind as Operator>::output_shape(registry!(@arg p, $( $params )?), node, inputs), )*
+                }
+            }
+
+            /// Forward computation on batch-first tensors in standard layout whose shapes
+            /// passed [`Op::output_shape`].
+            pub fn forward(&self, inputs: &[&Tensor]) -> Tensor {
+                match self {
+                    $( registry!(@pat p, $var $( $params )?) =>
+                        <$kind as Operator>::forward(registry!(@arg p, $( $params )?), inputs), )*
+                }
+            }
+
+            /// The operator's parameter buffers, for counting and validation.
+            pub fn params(&self) -> Vec<&[f32]> {
+                match self {
+                    $( registry!(@pat p, $var $( $params )?) =>
+                        <$kind as Operator>::params(registry!(@arg p, $( $params )?)), )*
+                }
+            }
+
+            /// Mutable access to the operator's parameter buffers.
+            pub(crate) fn params_mut(&mut self) -> Vec<&mut [f32]> {
+                match self {
+                    $( registry!(@pat p, $var $( $params )?) =>
+                        registry!(@params_mut p, $kind, $( $params )?), )*
+                }
+            }
+
+            /// The layer as a linear map on inputs of per-sample shape `input` (layers with
+            /// weights only).
+            pub fn linear(&self, input: &[usize]) -> Option<Box<dyn LinearMap + '_>> {
+                match self {
+                    $( registry!(@pat p, $var $( $params )?) =>
+                        <$kind as Operator>::linear(registry!(@arg p, $( $params )?), input), )*
+                }
+            }
+
+            /// Carry out `route` on relevance `r` at the output; `None` when the operator does
+            /// not offer it.
+            pub fn route(&self, route: Route, ctx: &RouteCtx<'_>, r: Vec<f32>) -> Option<Vec<Vec<f32>>> {
+                if !self.routes().contains(&route) {
+                    return None;
+                }
+                Some(match self {
+                    $( registry!(@pat p, $var $( $params )?) =>
+                        <$kind as Operator>::route(registry!(@arg p, $( $params )?), route, ctx, r), )*
+                })
+            }
+        }
+    };
+    (@pat $p:pat, $var:ident $params:ty) => { Op::$var($p) };
+    (@pat $p:pat, $var:ident) => { Op::$var };
+    (@arg $p:ident, $params:ty) => { $p };
+    (@arg $p:ident, ) => { &() };
+    (@params_mut $p:ident, $kind:ty, $params:ty) => { <$kind as Operator>::params_mut($p) };
+    (@params_mut $p:ident, $kind:ty, ) => { Vec::new() };
+}
+
+// The registry: one line per operator kind.
+registry! {
+    /// 2-D convolution (groups, stride, dilation, asymmetric padding, optional bias).
+    Conv(Conv2d) => Conv2d,
+    /// Fully connected layer (Caffe inner product / ONNX Gemm); the input is flattened.
+    Dense(Dense) => Dense,
+    /// `max(x, 0)`.
+    Relu => activation::Relu,
+    /// Max pooling.
+    MaxPool(Pool2d) => max_pool::MaxPool,
+    /// Average pooling.
+    AvgPool(Pool2d) => avg_pool::AvgPool,
+    /// Mean over all spatial positions of each channel: `[C,H,W] -> [C,1,1]`.
+    GlobalAvgPool => avg_pool::GlobalAvgPool,
+    /// Local response normalisation across channels.
+    Lrn(Lrn) => Lrn,
+    /// Concatenation of several inputs along one axis.
+    Concat(Concat) => Concat,
+    /// Element-wise sum of two or more inputs of the same shape (residual connections).
+    Add => elementwise::Add,
+    /// Element-wise product of two or more inputs of the same shape.
+    Mul => elementwise::Mul,
+    /// Per-channel affine map `y = scale·x + shift` (BatchNorm in inference form, Caffe Scale).
+    Affine(Affine) => Affine,
+    /// Constant padding (spatial or channel).
+    Pad(Pad) => Pad,
+    /// Flatten everything but the batch dimension.
+    Flatten => shape::Flatten,
+    /// Reshape to a fixed per-sample shape.
+    Reshape(Reshape) => Reshape,
+    /// Dropout: identity at inference.
+    Dropout => shape::Dropout,
+    /// Softmax along one axis.
+    Softmax(Softmax) => Softmax,
+    /// Identity.
+    Identity => shape::Identity,
+}
+
 impl Op {
-    /// The operator's kind, as used in error messages and rule overrides.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Op::Conv(_) => "Conv",
-            Op::Dense(_) => "Dense",
-            Op::Relu => "Relu",
-            Op::MaxPool(_) => "MaxPool",
-            Op::AvgPool(_) => "AvgPool",
-            Op::GlobalAvgPool => "GlobalAvgPool",
-            Op::Lrn(_) => "Lrn",
-            Op::Concat(_) => "Concat",
-            Op::Add => "Add",
-            Op::Mul => "Mul",
-            Op::Affine(_) => "Affine",
-            Op::Pad(_) => "Pad",
-            Op::Flatten => "Flatten",
-            Op::Reshape(_) => "Reshape",
-            Op::Dropout => "Dropout",
-            Op::Softmax(_) => "Softmax",
-            Op::Identity => "Identity",
-        }
-    }
-
-    /// Number of inputs the operator accepts.
-    pub fn arity(&self) -> Arity {
-        match self {
-            Op::Concat(_) => Arity::AtLeast(1),
-            Op::Add | Op::Mul => Arity::AtLeast(2),
-            _ => Arity::Exactly(1),
-        }
-    }
-
     /// Whether the operator carries learned weights (a linear layer that LRP rules act on).
     pub fn is_linear(&self) -> bool {
-        matches!(self, Op::Conv(_) | Op::Dense(_))
+        self.category() == Category::Linear
     }
 
     /// Per-sample output shape for the given per-sample input shapes, or an error naming
@@ -151,99 +410,12 @@ impl Op {
             }
             _ => {}
         }
-        match self {
-            Op::Conv(c) => c.output_shape(node, inputs[0]),
-            Op::Dense(d) => d.output_shape(node, inputs[0]),
-            Op::MaxPool(p) | Op::AvgPool(p) => p.output_shape(node, inputs[0]),
-            Op::GlobalAvgPool => pool::global_output_shape(node, inputs[0]),
-            Op::Lrn(l) => l.output_shape(node, inputs[0]),
-            Op::Concat(c) => c.output_shape(node, inputs),
-            Op::Add | Op::Mul => elementwise::output_shape(node, inputs),
-            Op::Affine(a) => a.output_shape(node, inputs[0]),
-            Op::Pad(p) => p.output_shape(node, inputs[0]),
-            Op::Flatten => Ok(vec![inputs[0].iter().product()]),
-            Op::Reshape(r) => r.output_shape(node, inputs[0]),
-            Op::Softmax(s) => s.output_shape(node, inputs[0]),
-            Op::Relu | Op::Dropout | Op::Identity => Ok(inputs[0].to_vec()),
-        }
-    }
-
-    /// Forward computation on batch-first tensors in standard layout whose shapes passed
-    /// [`Op::output_shape`].
-    pub fn forward(&self, inputs: &[&Tensor]) -> Tensor {
-        match self {
-            Op::Conv(c) => c.forward(inputs[0]),
-            Op::Dense(d) => d.forward(inputs[0]),
-            Op::Relu => activation::relu(inputs[0]),
-            Op::MaxPool(p) => p.forward_max(inputs[0]),
-            Op::AvgPool(p) => p.forward_avg(inputs[0]),
-            Op::GlobalAvgPool => pool::global_avg(inputs[0]),
-            Op::Lrn(l) => l.forward(inputs[0]),
-            Op::Concat(c) => c.forward(inputs),
-            Op::Add => elementwise::add(inputs),
-            Op::Mul => elementwise::mul(inputs),
-            Op::Affine(a) => a.forward(inputs[0]),
-            Op::Pad(p) => p.forward(inputs[0]),
-            Op::Flatten => shape::flatten(inputs[0]),
-            Op::Reshape(r) => r.forward(inputs[0]),
-            Op::Softmax(s) => s.forward(inputs[0]),
-            Op::Dropout | Op::Identity => inputs[0].clone(),
-        }
+        self.shape_of(node, inputs)
     }
 
     /// Number of learned parameters (weights and biases, or affine scales and shifts).
     pub fn num_params(&self) -> usize {
         self.params().iter().map(|p| p.len()).sum()
-    }
-
-    /// The operator's parameter buffers, for counting and validation.
-    pub fn params(&self) -> Vec<&[f32]> {
-        let mut out: Vec<&[f32]> = Vec::new();
-        match self {
-            Op::Conv(c) => {
-                out.push(c.weight_slice());
-                if let Some(b) = &c.bias {
-                    out.push(b.as_slice().unwrap_or(&[]));
-                }
-            }
-            Op::Dense(d) => {
-                out.push(d.weight_slice());
-                if let Some(b) = &d.bias {
-                    out.push(b.as_slice().unwrap_or(&[]));
-                }
-            }
-            Op::Affine(a) => {
-                out.push(a.scale.as_slice().unwrap_or(&[]));
-                out.push(a.shift.as_slice().unwrap_or(&[]));
-            }
-            _ => {}
-        }
-        out
-    }
-
-    /// Mutable access to the operator's parameter buffers.
-    pub(crate) fn params_mut(&mut self) -> Vec<&mut [f32]> {
-        let mut out: Vec<&mut [f32]> = Vec::new();
-        match self {
-            Op::Conv(c) => {
-                out.extend(c.weight.as_slice_mut());
-                if let Some(b) = &mut c.bias {
-                    out.extend(b.as_slice_mut());
-                }
-            }
-            Op::Dense(d) => {
-                out.extend(d.weight.as_slice_mut());
-                if let Some(b) = &mut d.bias {
-                    out.extend(b.as_slice_mut());
-                }
-            }
-            Op::Affine(a) => {
-                out.extend(a.scale.as_slice_mut());
-                out.extend(a.shift.as_slice_mut());
-            }
-            _ => {}
-        }
-        out
     }
 }
 

@@ -22,7 +22,7 @@
 //! );
 //! ```
 
-use super::Tensor;
+use super::{Category, Operator, Route, RouteCtx, Tensor};
 use crate::error::{Error, NodeRef, Result};
 use ndarray::IxDyn;
 
@@ -147,6 +147,26 @@ impl Pad {
             }
         });
         cropped.iter().copied().collect()
+    }
+}
+
+impl Operator for Pad {
+    type Params = Pad;
+    const KIND: &'static str = "Pad";
+    const CATEGORY: Category = Category::Padding;
+    const ROUTES: &'static [Route] = &[Route::Pass];
+
+    fn output_shape(p: &Pad, node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
+        p.output_shape(node, inputs[0])
+    }
+
+    fn forward(p: &Pad, inputs: &[&Tensor]) -> Tensor {
+        p.forward(inputs[0])
+    }
+
+    /// Pass: the relevance is cropped back to the unpadded input.
+    fn route(p: &Pad, _route: Route, ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
+        vec![p.crop_relevance(&r, ctx.maps(), ctx.in_shapes[0])]
     }
 }
 

@@ -1,4 +1,5 @@
-//! 2-D max and average pooling, and global average pooling.
+//! Pooling windows: the geometry shared by max pooling ([`max_pool`](super::max_pool)) and
+//! average pooling ([`avg_pool`](super::avg_pool)), and global average pooling.
 //!
 //! For output position `(oy, ox)` the window covers input rows `oy·sh − pt .. oy·sh − pt + kh`
 //! and columns `ox·sw − pl .. ox·sw − pl + kw`. Only the part of the window inside the input
@@ -76,13 +77,20 @@ pub struct Pool2d {
 
 /// Per-axis window table: for each output position, the valid input range `lo..hi` and the
 /// number of window elements inside the padded extent.
-struct AxisWindows {
-    ranges: Vec<(usize, usize)>,
-    padded_count: Vec<usize>,
+pub(super) struct AxisWindows {
+    pub(super) ranges: Vec<(usize, usize)>,
+    pub(super) padded_count: Vec<usize>,
 }
 
 impl AxisWindows {
-    fn new(n_in: usize, pad_begin: usize, pad_end: usize, k: usize, s: usize, out: usize) -> Self {
+    pub(super) fn new(
+        n_in: usize,
+        pad_begin: usize,
+        pad_end: usize,
+        k: usize,
+        s: usize,
+        out: usize,
+    ) -> Self {
         let mut ranges = Vec::with_capacity(out);
         let mut padded_count = Vec::with_capacity(out);
         for p in 0..out {
@@ -168,7 +176,7 @@ impl Pool2d {
     }
 
     /// Output spatial size `[OH, OW]` for an `h×w` input (0 if invalid; validated inputs only).
-    fn out_hw(&self, h: usize, w: usize) -> [usize; 2] {
+    pub(super) fn out_hw(&self, h: usize, w: usize) -> [usize; 2] {
         let [pt, pl, pb, pr] = self.pads;
         [
             self.out_len(h, pt, pb, self.kernel[0], self.stride[0])
@@ -229,7 +237,7 @@ impl Pool2d {
     }
 
     /// Window tables for both axes of an `h×w` input.
-    fn windows(&self, h: usize, w: usize) -> (AxisWindows, AxisWindows) {
+    pub(super) fn windows(&self, h: usize, w: usize) -> (AxisWindows, AxisWindows) {
         let [pt, pl, pb, pr] = self.pads;
         let [oh, ow] = self.out_hw(h, w);
         (
@@ -240,7 +248,7 @@ impl Pool2d {
 
     /// Run `f(x_plane, y_plane)` over all `(image, channel)` planes in parallel, on a fresh
     /// `[N, C, OH, OW]` output.
-    fn per_plane(&self, x: &Tensor, f: impl Fn(&[f32], &mut [f32]) + Sync) -> Tensor {
+    pub(super) fn per_plane(&self, x: &Tensor, f: impl Fn(&[f32], &mut [f32]) + Sync) -> Tensor {
         let s = x.shape();
         let (n, c, h, w) = (s[0], s[1], s[2], s[3]);
         let [oh, ow] = self.out_hw(h, w);
@@ -255,360 +263,12 @@ impl Pool2d {
             .for_each(|(yp, xp)| f(xp, yp));
         y
     }
-
-    /// Max pooling on `[N, C, H, W]` (shape validated by [`Pool2d::output_shape`]).
-    pub fn forward_max(&self, x: &Tensor) -> Tensor {
-        let w = x.shape()[3];
-        let (rows, cols) = self.windows(x.shape()[2], w);
-        let scan = RowScan::new(&cols, self.kernel[1], self.stride[1], self.pads[1]);
-        self.per_plane(x, |xp, yp| {
-            plane_max::<false>(xp, w, &rows, &cols, &scan, yp, &mut []);
-        })
-    }
-
-    /// Average pooling on `[N, C, H, W]` (shape validated by [`Pool2d::output_shape`]).
-    pub fn forward_avg(&self, x: &Tensor) -> Tensor {
-        let w = x.shape()[3];
-        let (rows, cols) = self.windows(x.shape()[2], w);
-        let include = self.count_include_pad;
-        self.per_plane(x, |xp, yp| {
-            let mut k = 0;
-            for (r, &(y0, y1)) in rows.ranges.iter().enumerate() {
-                for (q, &(x0, x1)) in cols.ranges.iter().enumerate() {
-                    let mut sum = 0f32;
-                    for iy in y0..y1 {
-                        for &v in &xp[iy * w + x0..iy * w + x1] {
-                            sum += v;
-                        }
-                    }
-                    let d = if include {
-                        rows.padded_count[r] * cols.padded_count[q]
-                    } else {
-                        (y1 - y0) * (x1 - x0)
-                    };
-                    yp[k] = if d == 0 { 0.0 } else { sum / d as f32 };
-                    k += 1;
-                }
-            }
-        })
-    }
-
-    /// For max pooling: the position of each output's maximum, as a flat index `iy·W + ix`
-    /// into its input plane `x[n, c, .., ..]`.
-    ///
-    /// One entry per output element, in the row-major order of the `[N, C, OH, OW]` output of
-    /// [`Pool2d::forward_max`]. On ties the first maximum in row-major window order wins.
-    /// A window that contains no input element (possible only with [`PoolRounding::Ceil`])
-    /// gets `u32::MAX`. The input must have passed [`Pool2d::output_shape`] and have fewer
-    /// than `u32::MAX` elements per plane.
-    pub fn argmax(&self, x: &Tensor) -> Vec<u32> {
-        let s = x.shape();
-        let (n, c, h, w) = (s[0], s[1], s[2], s[3]);
-        let [oh, ow] = self.out_hw(h, w);
-        let (rows, cols) = self.windows(h, w);
-        let mut idx = vec![u32::MAX; n * c * oh * ow];
-        if idx.is_empty() {
-            return idx;
-        }
-        let xs = x.as_slice().expect("standard layout input");
-        let scan = RowScan::new(&cols, self.kernel[1], self.stride[1], self.pads[1]);
-        idx.par_chunks_mut(oh * ow)
-            .zip(xs.par_chunks(h * w))
-            .for_each(|(ip, xp)| {
-                let mut best = vec![0f32; oh * ow];
-                plane_max::<true>(xp, w, &rows, &cols, &scan, &mut best, ip)
-            });
-        idx
-    }
-}
-
-impl Pool2d {
-    /// LRP through max pooling: winner-take-all. Each output's relevance goes to the input
-    /// position of its maximum (the first one on ties, see [`Pool2d::argmax`]); overlapping
-    /// windows accumulate.
-    ///
-    /// `x` is the pooling input `[n, C, H, W]`; `r` holds `n·k` relevance maps `[C, OH, OW]`
-    /// (image-major: `k` maps per image); returns `n·k` maps `[C, H, W]`. Conserves relevance.
-    pub fn max_relevance(&self, x: &Tensor, r: &[f32], k: usize) -> Vec<f32> {
-        let s = x.shape();
-        let (c, h, w) = (s[1], s[2], s[3]);
-        let [oh, ow] = self.out_hw(h, w);
-        let idx = self.argmax(x);
-        let mut out = crate::kernels::zeroed(r.len() / (oh * ow).max(1) * h * w);
-        out.par_chunks_mut(h * w)
-            .zip(r.par_chunks(oh * ow))
-            .enumerate()
-            .for_each(|(p, (op, rp))| {
-                let (sample, ch) = (p / c, p % c);
-                let plane = (sample / k) * c + ch;
-                for (&i, &rv) in idx[plane * oh * ow..(plane + 1) * oh * ow].iter().zip(rp) {
-                    if i != u32::MAX {
-                        op[i as usize] += rv;
-                    }
-                }
-            });
-        out
-    }
-
-    /// LRP through average pooling, proportional to the inputs:
-    /// `R_i = x_i Σ_{p ∋ i} R_p / s(Σ_{i' ∈ W(p)} x_i')` with the window clipped to the valid
-    /// input and `s(z) = z + ε·sign(z)`. Shapes as in [`Pool2d::max_relevance`]. Conserves
-    /// relevance up to ε.
-    pub fn avg_relevance(&self, x: &Tensor, r: &[f32], k: usize, stabilizer: f32) -> Vec<f32> {
-        let s = x.shape();
-        let (c, h, w) = (s[1], s[2], s[3]);
-        let [oh, ow] = self.out_hw(h, w);
-        let (rows, cols) = self.windows(h, w);
-        let xs = x.as_slice().expect("standard layout input");
-        let ratio = crate::rules::Ratio::Stabilized(stabilizer);
-        let mut out = crate::kernels::zeroed(r.len() / (oh * ow).max(1) * h * w);
-        out.par_chunks_mut(h * w)
-            .zip(r.par_chunks(oh * ow))
-            .enumerate()
-            .for_each(|(p, (op, rp))| {
-                let (sample, ch) = (p / c, p % c);
-                let plane = (sample / k) * c + ch;
-                let xp = &xs[plane * h * w..(plane + 1) * h * w];
-                let mut q = 0;
-                for &(y0, y1) in &rows.ranges {
-                    for &(x0, x1) in &cols.ranges {
-                        let mut sum = 0f32;
-                        for iy in y0..y1 {
-                            sum += xp[iy * w + x0..iy * w + x1].iter().sum::<f32>();
-                        }
-                        let f = ratio.apply(rp[q], sum);
-                        if f != 0.0 {
-                            for iy in y0..y1 {
-                                let row = iy * w;
-                                for ix in x0..x1 {
-                                    op[row + ix] += xp[row + ix] * f;
-                                }
-                            }
-                        }
-                        q += 1;
-                    }
-                }
-            });
-        out
-    }
-}
-
-/// LRP through global average pooling: `R_i = x_i R_c / s(Σ_{i' ∈ plane c} x_i')`.
-///
-/// `x` is `[n, C, H, W]`, `r` holds `n·k` relevance vectors `[C]` (or `[C, 1, 1]`); returns
-/// `n·k` maps `[C, H, W]`.
-pub fn global_avg_relevance(x: &Tensor, r: &[f32], k: usize, stabilizer: f32) -> Vec<f32> {
-    let s = x.shape();
-    let (c, plane) = (s[1], s[2] * s[3]);
-    let xs = x.as_slice().expect("standard layout input");
-    let ratio = crate::rules::Ratio::Stabilized(stabilizer);
-    let mut out = vec![0f32; r.len() * plane];
-    out.par_chunks_mut(plane)
-        .zip(r.par_iter())
-        .enumerate()
-        .for_each(|(p, (op, &rv))| {
-            let (sample, ch) = (p / c, p % c);
-            let xp = &xs[((sample / k) * c + ch) * plane..((sample / k) * c + ch + 1) * plane];
-            let f = ratio.apply(rv, xp.iter().sum());
-            for (o, &v) in op.iter_mut().zip(xp) {
-                *o = v * f;
-            }
-        });
-    out
-}
-
-/// Maximum of `xp[y0..y1, x0..x1]` (row length `w`) and its flat index; the first maximum in
-/// row-major order wins ties; `None` for an empty window.
-#[inline]
-fn window_max(
-    xp: &[f32],
-    w: usize,
-    (y0, y1): (usize, usize),
-    (x0, x1): (usize, usize),
-) -> Option<(f32, usize)> {
-    if y0 == y1 || x0 == x1 {
-        return None;
-    }
-    let mut best = xp[y0 * w + x0];
-    let mut at = y0 * w + x0;
-    for iy in y0..y1 {
-        let row = iy * w;
-        for (ix, &v) in xp[row + x0..row + x1].iter().enumerate() {
-            if v > best {
-                best = v;
-                at = row + x0 + ix;
-            }
-        }
-    }
-    Some((best, at))
-}
-
-/// For a max pooling of horizontal stride 1: the output columns whose window lies wholly
-/// inside the input row (`lo..hi`), and where the first of them starts reading. Empty for
-/// other strides, whose windows overlap less: measured, their taps cost more to gather than
-/// the per-window loop loses to mispredictions.
-struct RowScan {
-    lo: usize,
-    hi: usize,
-    start: usize,
-    kw: usize,
-}
-
-impl RowScan {
-    fn new(cols: &AxisWindows, kw: usize, sw: usize, pl: usize) -> Self {
-        if sw != 1 {
-            return RowScan {
-                lo: 0,
-                hi: 0,
-                start: 0,
-                kw,
-            };
-        }
-        let full = |&(x0, x1): &(usize, usize)| x1 - x0 == kw;
-        let lo = cols.ranges.iter().position(full).unwrap_or(0);
-        let hi = cols.ranges[lo..]
-            .iter()
-            .position(|r| !full(r))
-            .map_or(cols.ranges.len(), |n| lo + n)
-            .max(lo);
-        RowScan {
-            lo,
-            hi,
-            start: lo.saturating_sub(pl),
-            kw,
-        }
-    }
-}
-
-/// Max pooling of one `[H, W]` plane: writes the maximum of every window to `best` and, if
-/// `INDEX`, the flat index of its first maximum (row-major window order) to `at`. Empty
-/// windows give 0 and `u32::MAX`.
-///
-/// With stride 1, the columns whose window lies inside the row (all but a few at the
-/// borders) run as one branch-free sweep per window tap over the whole output row: the
-/// comparisons of a max pooling are data-dependent and mispredict in a per-window loop, and
-/// the sweep vectorises. Same result as [`window_max`] per window, bit for bit.
-fn plane_max<const INDEX: bool>(
-    xp: &[f32],
-    w: usize,
-    rows: &AxisWindows,
-    cols: &AxisWindows,
-    scan: &RowScan,
-    best: &mut [f32],
-    at: &mut [u32],
-) {
-    let ow = cols.ranges.len();
-    let n = scan.hi - scan.lo;
-    for (oy, &(y0, y1)) in rows.ranges.iter().enumerate() {
-        let k0 = oy * ow;
-        let edge = |ox: usize, best: &mut [f32], at: &mut [u32]| {
-            let m = window_max(xp, w, (y0, y1), cols.ranges[ox]);
-            best[k0 + ox] = m.map_or(0.0, |(v, _)| v);
-            if INDEX {
-                at[k0 + ox] = m.map_or(u32::MAX, |(_, i)| i as u32);
-            }
-        };
-        if y0 == y1 || n == 0 {
-            (0..ow).for_each(|ox| edge(ox, best, at));
-            continue;
-        }
-        (0..scan.lo).for_each(|ox| edge(ox, best, at));
-        (scan.hi..ow).for_each(|ox| edge(ox, best, at));
-        let bv = &mut best[k0 + scan.lo..k0 + scan.hi];
-        let bi: &mut [u32] = if INDEX {
-            &mut at[k0 + scan.lo..k0 + scan.hi]
-        } else {
-            &mut []
-        };
-        for iy in y0..y1 {
-            let row = &xp[iy * w..(iy + 1) * w];
-            for kx in 0..scan.kw {
-                let first = iy == y0 && kx == 0;
-                let base = scan.start + kx;
-                let flat = iy * w + base;
-                sweep::<INDEX>(&row[base..base + n], flat, first, bv, bi);
-            }
-        }
-    }
-}
-
-/// One window tap over a row of outputs: `vals[t]` is the tap's value for output `t`, at
-/// flat index `flat + t`. The first tap initialises; later ones replace only a strictly
-/// greater value (so the first maximum wins, as in [`window_max`]).
-#[inline(always)]
-fn sweep<const INDEX: bool>(
-    vals: &[f32],
-    flat: usize,
-    first: bool,
-    bv: &mut [f32],
-    bi: &mut [u32],
-) {
-    let n = bv.len();
-    let vals = &vals[..n];
-    let flat = flat as u32;
-    if first {
-        bv.copy_from_slice(vals);
-        if INDEX {
-            for (t, i) in bi[..n].iter_mut().enumerate() {
-                *i = flat + t as u32;
-            }
-        }
-    } else if INDEX {
-        let bi = &mut bi[..n];
-        for t in 0..n {
-            let v = vals[t];
-            // Selections as bit masks, so that they compile to vector blends rather than
-            // data-dependent jumps.
-            let m = 0u32.wrapping_sub(u32::from(v > bv[t]));
-            bv[t] = f32::from_bits((v.to_bits() & m) | (bv[t].to_bits() & !m));
-            bi[t] = ((flat + t as u32) & m) | (bi[t] & !m);
-        }
-    } else {
-        for t in 0..n {
-            let v = vals[t];
-            bv[t] = if v > bv[t] { v } else { bv[t] };
-        }
-    }
-}
-
-/// Validate a per-sample input `[C, H, W]` of global average pooling and return `[C, 1, 1]`.
-pub fn global_output_shape(node: &NodeRef, input: &[usize]) -> Result<Vec<usize>> {
-    match *input {
-        [c, h, w] if h > 0 && w > 0 => Ok(vec![c, 1, 1]),
-        [_, _, _] => Err(Error::shape(
-            node,
-            format!("input {input:?} has an empty spatial extent"),
-        )),
-        _ => Err(Error::shape(
-            node,
-            format!("expects a [C, H, W] input, got {input:?}"),
-        )),
-    }
-}
-
-/// Global average pooling `[N, C, H, W] -> [N, C, 1, 1]`: the mean of each channel plane
-/// (shape validated by [`global_output_shape`]).
-pub fn global_avg(x: &Tensor) -> Tensor {
-    let s = x.shape();
-    let (n, c, plane) = (s[0], s[1], s[2] * s[3]);
-    let mut y = Tensor::zeros(IxDyn(&[n, c, 1, 1]));
-    if y.is_empty() {
-        return y;
-    }
-    let xs = x.as_slice().expect("standard layout input");
-    let ys = y.as_slice_mut().expect("fresh tensor");
-    ys.par_iter_mut()
-        .zip(xs.par_chunks(plane))
-        .for_each(|(yv, xp)| {
-            let sum: f64 = xp.iter().map(|&v| v as f64).sum();
-            *yv = (sum / plane as f64) as f32;
-        });
-    y
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::avg_pool::{global_avg, global_output_shape};
     use crate::ops::testutil::{assert_close, random};
 
     /// Direct loops over every window position, reading only in-bounds elements, in f64.

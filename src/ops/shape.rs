@@ -17,7 +17,7 @@
 //! assert_eq!(r[[1, 2, 0]], 10.0);
 //! ```
 
-use super::Tensor;
+use super::{pass_on, Category, Operator, Route, RouteCtx, Tensor};
 use crate::error::{Error, NodeRef, Result};
 use ndarray::IxDyn;
 
@@ -71,6 +71,94 @@ impl Reshape {
 pub fn flatten(x: &Tensor) -> Tensor {
     let k: usize = x.shape()[1..].iter().product();
     reshape_batch(x, &[k])
+}
+
+impl Operator for Reshape {
+    type Params = Reshape;
+    const KIND: &'static str = "Reshape";
+    const CATEGORY: Category = Category::Reshape;
+    const ROUTES: &'static [Route] = &[Route::Pass];
+
+    fn output_shape(p: &Reshape, node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
+        p.output_shape(node, inputs[0])
+    }
+
+    fn forward(p: &Reshape, inputs: &[&Tensor]) -> Tensor {
+        p.forward(inputs[0])
+    }
+
+    fn route(_: &Reshape, _route: Route, _ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
+        pass_on(r)
+    }
+}
+
+/// The Flatten operator (no parameters).
+#[derive(Debug, Clone, Copy)]
+pub struct Flatten;
+
+impl Operator for Flatten {
+    type Params = ();
+    const KIND: &'static str = "Flatten";
+    const CATEGORY: Category = Category::Reshape;
+    const ROUTES: &'static [Route] = &[Route::Pass];
+
+    fn output_shape(_: &(), _node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
+        Ok(vec![inputs[0].iter().product()])
+    }
+
+    fn forward(_: &(), inputs: &[&Tensor]) -> Tensor {
+        flatten(inputs[0])
+    }
+
+    fn route(_: &(), _route: Route, _ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
+        pass_on(r)
+    }
+}
+
+/// Dropout: the identity at inference (canonisation removes it).
+#[derive(Debug, Clone, Copy)]
+pub struct Dropout;
+
+impl Operator for Dropout {
+    type Params = ();
+    const KIND: &'static str = "Dropout";
+    const CATEGORY: Category = Category::Reshape;
+    const ROUTES: &'static [Route] = &[Route::Pass];
+
+    fn output_shape(_: &(), _node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
+        Ok(inputs[0].to_vec())
+    }
+
+    fn forward(_: &(), inputs: &[&Tensor]) -> Tensor {
+        inputs[0].clone()
+    }
+
+    fn route(_: &(), _route: Route, _ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
+        pass_on(r)
+    }
+}
+
+/// The identity (canonisation removes it).
+#[derive(Debug, Clone, Copy)]
+pub struct Identity;
+
+impl Operator for Identity {
+    type Params = ();
+    const KIND: &'static str = "Identity";
+    const CATEGORY: Category = Category::Reshape;
+    const ROUTES: &'static [Route] = &[Route::Pass];
+
+    fn output_shape(_: &(), _node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
+        Ok(inputs[0].to_vec())
+    }
+
+    fn forward(_: &(), inputs: &[&Tensor]) -> Tensor {
+        inputs[0].clone()
+    }
+
+    fn route(_: &(), _route: Route, _ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
+        pass_on(r)
+    }
 }
 
 #[cfg(test)]
