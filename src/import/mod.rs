@@ -12,8 +12,9 @@
 //!   V1 → V2 layer upgrade, the network inputs, and writing caffemodels.
 //! - [`caffe`]: a Caffe network (prototxt + caffemodel + mean image) as a
 //!   [`Graph`](crate::Graph), seeded random Caffe weights, and the paper's preprocessing.
-//! - [`onnx_model`]: ONNX `ModelProto` decoding, tensors as `ndarray` arrays, and typed
-//!   attribute getters.
+//! - [`onnx`]: an ONNX model as a [`Graph`](crate::Graph): `ModelProto` decoding and tensors
+//!   ([`onnx::decode`]), typed attribute getters ([`onnx::attrs`]), the constant folder
+//!   ([`onnx::fold`]) and the op table ([`onnx::OPS`]) with one builder per operator.
 //!
 //! Every function that reads user data takes a `file` label (the path, or any name for
 //! in-memory data) that ends up in its errors.
@@ -21,8 +22,14 @@
 pub mod caffe;
 pub mod caffe_model;
 pub mod onnx;
-pub mod onnx_model;
 pub mod prototxt;
+
+/// ONNX decoding, tensors and attribute getters under their former path: re-exports of
+/// [`onnx::decode`] and [`onnx::attrs`].
+pub mod onnx_model {
+    pub use super::onnx::attrs::*;
+    pub use super::onnx::decode::*;
+}
 
 /// Types generated from `proto/*.proto` by `prost-build`.
 pub mod proto {
