@@ -39,7 +39,7 @@
 //! | `Flatten` | [`Op::Flatten`] | `axis: 1`, `end_axis: -1` only |
 //! | `*Loss`, `Accuracy`, `Silence` | — | dropped, with a warning |
 //!
-//! Any other layer type is an [`Error::Format`](crate::Error::Format) naming the file, the layer and its type.
+//! Any other layer type is an [`Error::Format`] naming the file, the layer and its type.
 //!
 //! **Tensor names.** Caffe reuses blob names for in-place layers (`top == bottom`, e.g. ReLU).
 //! The graph is in SSA form instead: each node writes a tensor named after its layer (made
@@ -253,7 +253,7 @@ pub fn from_net_random(net: &NetParameter, seed: u64, file: &str) -> Result<Caff
 /// order and shapes: He-normal weights (std `√(2 / fan_in)`), biases with std 0.01,
 /// BatchNorm blobs `mean·s, var·s, s` with `s = 4`, `mean ~ N(0, 0.1²)`, `var ~ U(0.5, 1.5)`,
 /// Scale `γ = 1 + N(0, 0.1²)`, `β ~ N(0, 0.1²)`. Layers are visited in file order with one
-/// SplitMix64 stream ([`Rng`]), so a seed always gives the same weights.
+/// SplitMix64 stream ([`Rng`](crate::zoo::rng::Rng)), so a seed always gives the same weights.
 ///
 /// Write them into a caffemodel with
 /// [`caffemodel_with_weights`](blob::caffemodel_with_weights).

@@ -3,7 +3,7 @@
 //! Exporters compute weights with small constant subgraphs (`Constant` → `Reshape` →
 //! `Transpose`, BatchNorm folded by hand with `Sqrt`/`Div`, weight-stripped models filling
 //! their weights with `ConstantOfShape`). The folder evaluates them once, so that every weight
-//! reaches its layer as a plain constant. Like the layer builders it is a table, [`FOLDS`]:
+//! reaches its layer as a plain constant. Like the layer builders it is a table, `FOLDS`:
 //! one line per operator type and one small function each.
 //!
 //! Folded: `Constant`, `ConstantOfShape`, `Identity`, `Dropout`, `Cast`, `Reshape`,
