@@ -8,21 +8,34 @@
 //!   `protoc`) from our abridged schemas `proto/caffe.proto` and `proto/onnx.proto`.
 //! - [`prototxt`]: a parser of the protobuf text format as Caffe files use it, filling
 //!   [`proto::caffe::NetParameter`]; unknown fields are skipped with a warning.
-//! - [`caffe_model`]: binary `.caffemodel` and `.binaryproto` decoding, the mean image, the
-//!   V1 → V2 layer upgrade, the network inputs, and writing caffemodels.
 //! - [`caffe`]: a Caffe network (prototxt + caffemodel + mean image) as a
-//!   [`Graph`](crate::Graph), seeded random Caffe weights, and the paper's preprocessing.
-//! - [`onnx_model`]: ONNX `ModelProto` decoding, tensors as `ndarray` arrays, and typed
-//!   attribute getters.
+//!   [`Graph`](crate::Graph) through a layer table (layer type → builder), seeded random Caffe
+//!   weights; binary `.caffemodel` and `.binaryproto` decoding and writing ([`caffe::blob`]),
+//!   the V1 → V2 layer upgrade and the network inputs ([`caffe::upgrade`]).
+//! - [`onnx`]: an ONNX model as a [`Graph`](crate::Graph): `ModelProto` decoding and tensors
+//!   ([`onnx::decode`]), typed attribute getters ([`onnx::attrs`]), the constant folder
+//!   ([`onnx::fold`]) and the op table ([`onnx::OPS`]) with one builder per operator.
 //!
 //! Every function that reads user data takes a `file` label (the path, or any name for
 //! in-memory data) that ends up in its errors.
 
 pub mod caffe;
-pub mod caffe_model;
 pub mod onnx;
-pub mod onnx_model;
 pub mod prototxt;
+
+/// Caffe binary files, blobs and the V1 upgrade under their former path: re-exports of
+/// [`caffe::blob`] and [`caffe::upgrade`].
+pub mod caffe_model {
+    pub use super::caffe::blob::*;
+    pub use super::caffe::upgrade::*;
+}
+
+/// ONNX decoding, tensors and attribute getters under their former path: re-exports of
+/// [`onnx::decode`] and [`onnx::attrs`].
+pub mod onnx_model {
+    pub use super::onnx::attrs::*;
+    pub use super::onnx::decode::*;
+}
 
 /// Types generated from `proto/*.proto` by `prost-build`.
 pub mod proto {

@@ -1,0 +1,157 @@
+//! Linear layers: `Convolution` and `InnerProduct`.
+//!
+//! - `Convolution` → [`Op::Conv`]: `num_output`, `kernel_size`/`stride`/`pad` (one value, two
+//!   values or the `_h`/`_w` fields), `dilation`, `group`, `bias_term`; weight blob
+//!   `[M, C/group, kh, kw]`, bias `[M]`.
+//! - `InnerProduct` → [`Op::Dense`]: flattens C×H×W in Caffe order; `num_output`,
+//!   `bias_term`, `transpose` (weight stored `[K, M]`); weight `[M, K]`, bias `[M]`.
+//!
+//! Not covered: 1-D and 3-D convolutions, `axis` ≠ 1, `Deconvolution`, inner products over
+//! other axes.
+
+use super::builder::{canonical_axis, Builder};
+use super::source::{Init, Want};
+use crate::error::Result;
+use crate::import::checked_product;
+use crate::import::proto::caffe::LayerParameter;
+use crate::ops::{Conv2d, Dense, Op};
+use ndarray::{Array1, Array2, Ix2, Ix4};
+
+pub(super) fn convolution(
+    b: &mut Builder<'_>,
+    layer: &LayerParameter,
+    inputs: &[Vec<usize>],
+) -> Result<Op> {
+    let x = b.one_input(layer, inputs)?;
+    let p = layer.convolution_param.clone().unwrap_or_default();
+    let [c, _, _] = x.as_slice() else {
+        return Err(b.err(
+            layer,
+            format!("needs a C×H×W input, got per-sample shape {x:?}"),
+        ));
+    };
+    let c = *c;
+    if p.axis() != 1 {
+        return Err(b.err(layer, format!("axis {} unsupported (only 1)", p.axis())));
+    }
+    let e = |d: String| b.err(layer, d);
+    let kernel = conv_hw(&p.kernel_size, p.kernel_h, p.kernel_w, None, "kernel").map_err(e)?;
+    let stride = conv_hw(&p.stride, p.stride_h, p.stride_w, Some(1), "stride").map_err(e)?;
+    let pad = conv_hw(&p.pad, p.pad_h, p.pad_w, Some(0), "pad").map_err(e)?;
+    let dilation = conv_hw(&p.dilation, None, None, Some(1), "dilation").map_err(e)?;
+    let m = p.num_output.unwrap_or(0) as usize;
+    let g = p.group() as usize;
+    if m == 0 {
+        return Err(b.err(layer, "num_output must be given and positive"));
+    }
+    if g == 0 || c % g != 0 || m % g != 0 {
+        return Err(b.err(
+            layer,
+            format!("group {g} must divide the input channels {c} and num_output {m}"),
+        ));
+    }
+    if kernel.contains(&0) || stride.contains(&0) || dilation.contains(&0) {
+        return Err(b.err(
+            layer,
+            format!(
+                "kernel {kernel:?}, stride {stride:?} and dilation {dilation:?} must be positive"
+            ),
+        ));
+    }
+    let fan_in = c / g * kernel[0] * kernel[1];
+    let mut wants = vec![Want {
+        shape: vec![m, c / g, kernel[0], kernel[1]],
+        init: Init::He(fan_in),
+    }];
+    if p.bias_term() {
+        wants.push(Want {
+            shape: vec![m],
+            init: Init::Bias,
+        });
+    }
+    let mut blobs = b.source.fetch(layer, &wants)?.into_iter();
+    let w = blobs
+        .next()
+        .and_then(|w| w.into_dimensionality::<Ix4>().ok())
+        .ok_or_else(|| b.err(layer, "weight blob is not 4-D"))?;
+    let bias = blobs.next().map(|b| Array1::from_iter(b.iter().copied()));
+    let mut conv = Conv2d::new(w, bias).with_groups(g);
+    conv.stride = stride;
+    conv.dilation = dilation;
+    conv.pads = [pad[0], pad[1], pad[0], pad[1]];
+    Ok(Op::Conv(conv))
+}
+
+pub(super) fn inner_product(
+    b: &mut Builder<'_>,
+    layer: &LayerParameter,
+    inputs: &[Vec<usize>],
+) -> Result<Op> {
+    let x = b.one_input(layer, inputs)?;
+    let p = layer.inner_product_param.clone().unwrap_or_default();
+    if canonical_axis(p.axis(), x.len() + 1) != Some(1) {
+        return Err(b.err(
+            layer,
+            format!("axis {} unsupported (only 1: flatten C×H×W)", p.axis()),
+        ));
+    }
+    let k = checked_product(&x).ok_or_else(|| b.err(layer, "input size overflows"))?;
+    let m = p.num_output.unwrap_or(0) as usize;
+    if m == 0 {
+        return Err(b.err(layer, "num_output must be given and positive"));
+    }
+    let transpose = p.transpose();
+    let mut wants = vec![Want {
+        shape: if transpose { vec![k, m] } else { vec![m, k] },
+        init: Init::He(k),
+    }];
+    if p.bias_term() {
+        wants.push(Want {
+            shape: vec![m],
+            init: Init::Bias,
+        });
+    }
+    let mut blobs = b.source.fetch(layer, &wants)?.into_iter();
+    let w: Array2<f32> = blobs
+        .next()
+        .and_then(|w| w.into_dimensionality::<Ix2>().ok())
+        .ok_or_else(|| b.err(layer, "weight blob is not 2-D"))?;
+    let w = if transpose {
+        w.t().as_standard_layout().into_owned()
+    } else {
+        w
+    };
+    let bias = blobs.next().map(|b| Array1::from_iter(b.iter().copied()));
+    Ok(Op::Dense(Dense::new(w, bias)))
+}
+
+/// `[h, w]` from a repeated field or its `_h`/`_w` variants (Caffe's 2-D convolution rules).
+fn conv_hw(
+    rep: &[u32],
+    h: Option<u32>,
+    w: Option<u32>,
+    default: Option<usize>,
+    what: &str,
+) -> std::result::Result<[usize; 2], String> {
+    if h.is_some() || w.is_some() {
+        if !rep.is_empty() {
+            return Err(format!(
+                "`{what}` is given both as {what}_h/{what}_w and as {what}"
+            ));
+        }
+        return match (h, w) {
+            (Some(h), Some(w)) => Ok([h as usize, w as usize]),
+            _ => Err(format!("{what}_h and {what}_w must be given together")),
+        };
+    }
+    match (rep, default) {
+        ([], Some(d)) => Ok([d, d]),
+        ([], None) => Err(format!("`{what}` is required")),
+        ([a], _) => Ok([*a as usize; 2]),
+        ([a, b], _) => Ok([*a as usize, *b as usize]),
+        _ => Err(format!(
+            "{} values of `{what}`; a 2-D convolution takes 1 or 2",
+            rep.len()
+        )),
+    }
+}

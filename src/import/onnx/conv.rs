@@ -1,0 +1,123 @@
+//! Convolution.
+//!
+//! - [Conv](https://onnx.ai/onnx/operators/onnx__Conv.html) (opsets 1, 11, 22) →
+//!   [`Op::Conv`] ([`Conv2d`]): a constant 4-D weight `[M, C/group, kh, kw]`, an optional
+//!   constant bias `[M]`, `strides`, `dilations`, `group`, `pads` or `auto_pad` (`NOTSET`,
+//!   `VALID`, `SAME_UPPER`, `SAME_LOWER`), `kernel_shape` checked against the weight.
+//!
+//! Not covered: 1-D and 3-D convolutions; a weight or bias computed from data; padding
+//! beyond 2²⁰.
+
+use super::attrs::{attribute_error, get_int, get_ints, get_string, pair};
+use super::{Ctx, Importer, Layer};
+use crate::error::Result;
+use crate::import::proto::onnx::NodeProto;
+use crate::ops::{Conv2d, Op};
+use ndarray::{Array1, Array4};
+
+pub(super) fn conv(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
+    let (node, x) = (cx.node, cx.x);
+    let w = imp.weight(node, 1)?;
+    let shape = w.shape().to_vec();
+    let w: Array4<f32> = w.into_dimensionality().map_err(|_| {
+        imp.unsupported(
+            node,
+            format!("only 2-D convolutions are supported (weight shape {shape:?})"),
+        )
+    })?;
+    let bias = imp.optional_constant(node, 2)?.map(|b| b.floats());
+    let (kh, kw) = (w.shape()[2], w.shape()[3]);
+    if let Some(ks) = get_ints(node, "kernel_shape")? {
+        if ks != [kh as i64, kw as i64] {
+            return Err(attribute_error(
+                node,
+                "kernel_shape",
+                format!("{ks:?} differs from the weight's {kh}×{kw}"),
+            ));
+        }
+    }
+    let bias = match bias {
+        Some(b) if b.len() != w.shape()[0] => {
+            return Err(imp.unsupported(
+                node,
+                format!(
+                    "bias has {} values for {} output channels",
+                    b.len(),
+                    w.shape()[0]
+                ),
+            ))
+        }
+        Some(b) => Some(Array1::from(b.iter().copied().collect::<Vec<_>>())),
+        None => None,
+    };
+    let strides = pair(node, "strides", 1)?;
+    let dil = pair(node, "dilations", 1)?;
+    let group = get_int(node, "group")?.unwrap_or(1);
+    if group < 1 {
+        return Err(attribute_error(
+            node,
+            "group",
+            format!("must be ≥ 1, got {group}"),
+        ));
+    }
+    let in_shape = imp.data_shape(node, x)?;
+    if in_shape.len() != 3 {
+        return Err(imp.unsupported(node, format!("input shape {in_shape:?} is not [C, H, W]")));
+    }
+    let pads = pads(node, &in_shape, [kh, kw], strides, dil)?;
+    let mut conv = Conv2d::new(w, bias)
+        .with_groups(group as usize)
+        .with_pads(pads);
+    conv.stride = strides;
+    conv.dilation = dil;
+    Ok(Layer::on(Op::Conv(conv), x))
+}
+
+/// Padding `[top, left, bottom, right]` of a 2-D window (convolution or pooling) from `pads`
+/// or `auto_pad`, for per-sample input shape `in_shape` (`[C, H, W]`), kernel `k`, strides
+/// `s` and dilations `d`.
+pub(super) fn pads(
+    node: &NodeProto,
+    in_shape: &[usize],
+    k: [usize; 2],
+    s: [usize; 2],
+    d: [usize; 2],
+) -> Result<[usize; 4]> {
+    let auto = get_string(node, "auto_pad")?.unwrap_or("NOTSET");
+    match auto {
+        "NOTSET" | "" => match get_ints(node, "pads")? {
+            None => Ok([0; 4]),
+            Some(p) if p.len() == 4 && p.iter().all(|&v| (0..1 << 20).contains(&v)) => {
+                Ok([p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize])
+            }
+            Some(p) => Err(attribute_error(
+                node,
+                "pads",
+                format!("expected 4 non-negative values, got {p:?}"),
+            )),
+        },
+        "VALID" => Ok([0; 4]),
+        "SAME_UPPER" | "SAME_LOWER" => {
+            let mut out = [0usize; 4];
+            for a in 0..2 {
+                let n = in_shape[1 + a];
+                let o = n.div_ceil(s[a]);
+                let span = d[a] * (k[a] - 1) + 1;
+                let total = ((o - 1) * s[a] + span).saturating_sub(n);
+                let (lo, hi) = if auto == "SAME_UPPER" {
+                    (total / 2, total - total / 2)
+                } else {
+                    (total - total / 2, total / 2)
+                };
+                out[a] = lo;
+                out[a + 2] = hi;
+            }
+            Ok(out)
+        }
+        other => Err(attribute_error(
+            node,
+            "auto_pad",
+            format!("unknown value `{other}`"),
+        )),
+    }
+}

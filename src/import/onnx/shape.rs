@@ -1,0 +1,219 @@
+//! Shape operators on data.
+//!
+//! - [Flatten](https://onnx.ai/onnx/operators/onnx__Flatten.html) (opsets 1, 9, 11, 13, 21)
+//!   → [`Op::Flatten`]: `axis = 1` (keep the batch) only.
+//! - [Reshape](https://onnx.ai/onnx/operators/onnx__Reshape.html) (opsets 1, 5, 13, 14, 19,
+//!   21) → [`Op::Flatten`] or [`Op::Reshape`]: the target's first dimension keeps the batch
+//!   (0, −1 or 1); shape as a constant input (opset ≥ 5) or attribute.
+//! - [Concat](https://onnx.ai/onnx/operators/onnx__Concat.html) (opsets 4, 11, 13) →
+//!   [`Op::Concat`] of data tensors along a per-sample axis.
+//! - [Pad](https://onnx.ai/onnx/operators/onnx__Pad.html) (opsets 2, 11, 13, 18, 19, 21) →
+//!   [`Op::Pad`]: `constant` mode, pads as input (opset ≥ 11) or attribute, the optional
+//!   constant value and (opset 18) `axes`.
+//!
+//! Not covered: Flatten at other axes; Reshape across the batch, `allowzero`; Concat along
+//! the batch axis or of a constant with data; Pad's `reflect`, `edge` and `wrap` modes,
+//! negative (cropping) pads, padding the batch axis; Transpose, Squeeze, Unsqueeze, Slice
+//! and Gather on data (on constants they are folded, see [`super::fold`]).
+
+use super::attrs::{attribute_error, get_float, get_int, get_ints, get_string};
+use super::{Ctx, Importer, Layer};
+use crate::error::Result;
+use crate::ops::{Concat, Op, Pad, Reshape};
+
+pub(super) fn flatten(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
+    let (node, x) = (cx.node, cx.x);
+    let axis = get_int(node, "axis")?.unwrap_or(1);
+    let rank = imp.data_shape(node, x)?.len() as i64 + 1;
+    if axis != 1 && axis != 1 - rank {
+        return Err(imp.unsupported(
+            node,
+            format!("Flatten with axis {axis}: only axis 1 (keep the batch) is supported"),
+        ));
+    }
+    Ok(Layer::on(Op::Flatten, x))
+}
+
+pub(super) fn reshape(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
+    let (node, x) = (cx.node, cx.x);
+    let target: Vec<i64> = if imp.opset >= 5 && node.input.len() > 1 {
+        imp.constant(node, 1)?.ints()
+    } else {
+        get_ints(node, "shape")?
+            .ok_or_else(|| attribute_error(node, "shape", "is required"))?
+            .to_vec()
+    };
+    let in_shape = imp.data_shape(node, x)?;
+    let per_sample = per_sample_reshape(&target, &in_shape).map_err(|d| {
+        imp.unsupported(
+            node,
+            format!("shape {target:?} for input [N, {in_shape:?}]: {d}"),
+        )
+    })?;
+    if per_sample.len() == 1 {
+        Ok(Layer::on(Op::Flatten, x))
+    } else {
+        Ok(Layer::on(Op::Reshape(Reshape::new(per_sample)), x))
+    }
+}
+
+pub(super) fn concat(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
+    let (node, x) = (cx.node, cx.x);
+    let axis =
+        get_int(node, "axis")?.ok_or_else(|| attribute_error(node, "axis", "is required"))?;
+    let rank = imp.data_shape(node, x)?.len() as i64 + 1;
+    let axis = if axis < 0 { axis + rank } else { axis };
+    if axis < 1 || axis >= rank {
+        return Err(imp.unsupported(
+            node,
+            format!("Concat along axis {axis}: only per-sample axes are supported"),
+        ));
+    }
+    if node.input.iter().any(|i| imp.is_const(i)) {
+        return Err(imp.unsupported(node, "Concat of a constant with data is not supported"));
+    }
+    Ok(Layer {
+        op: Op::Concat(Concat::new(axis as usize - 1)),
+        inputs: node.input.clone(),
+    })
+}
+
+/// Pads `[begin…, end…]` over all axes (batch included) and the constant value: from the
+/// inputs (opset ≥ 11, with the optional `axes` of opset 18) or the attributes.
+fn pads_and_value(imp: &Importer<'_>, cx: &Ctx<'_>, rank: usize) -> Result<(Vec<i64>, f32)> {
+    let node = cx.node;
+    if imp.opset < 11 {
+        let pads = get_ints(node, "pads")?
+            .ok_or_else(|| attribute_error(node, "pads", "is required"))?
+            .to_vec();
+        return Ok((pads, get_float(node, "value")?.unwrap_or(0.0)));
+    }
+    let pads = imp.constant(node, 1)?.ints();
+    let value = match imp.optional_constant(node, 2)? {
+        Some(v) => v.floats().iter().next().copied().unwrap_or(0.0),
+        None => 0.0,
+    };
+    // Opset 18: optional axes input; pads then cover only those axes.
+    let Some(axes) = imp.optional_constant(node, 3)? else {
+        return Ok((pads, value));
+    };
+    let axes = axes.ints();
+    if pads.len() != 2 * axes.len() {
+        return Err(imp.unsupported(node, format!("{} pads for {} axes", pads.len(), axes.len())));
+    }
+    let mut full = vec![0i64; 2 * rank];
+    for (j, &a) in axes.iter().enumerate() {
+        let a = if a < 0 { a + rank as i64 } else { a };
+        if a < 0 || a >= rank as i64 {
+            return Err(imp.unsupported(node, format!("axis {a} out of range")));
+        }
+        full[a as usize] = pads[j];
+        full[a as usize + rank] = pads[j + axes.len()];
+    }
+    Ok((full, value))
+}
+
+pub(super) fn pad(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
+    let (node, x) = (cx.node, cx.x);
+    let mode = get_string(node, "mode")?.unwrap_or("constant");
+    if mode != "constant" {
+        return Err(attribute_error(
+            node,
+            "mode",
+            format!("only constant padding is supported, got `{mode}`"),
+        ));
+    }
+    let rank = imp.data_shape(node, x)?.len() + 1;
+    let (pads, value) = pads_and_value(imp, cx, rank)?;
+    if pads.len() != 2 * rank {
+        return Err(imp.unsupported(node, format!("{} pads for a rank-{rank} input", pads.len())));
+    }
+    if pads.iter().any(|&p| !(0..1 << 20).contains(&p)) {
+        return Err(imp.unsupported(
+            node,
+            format!("pads {pads:?}: negative (cropping) or huge pads are not supported"),
+        ));
+    }
+    if pads[0] != 0 || pads[rank] != 0 {
+        return Err(imp.unsupported(node, "padding the batch axis is not supported"));
+    }
+    let begin = pads[1..rank].iter().map(|&p| p as usize).collect();
+    let end = pads[rank + 1..].iter().map(|&p| p as usize).collect();
+    Ok(Layer::on(Op::Pad(Pad::new(begin, end, value)), x))
+}
+
+/// Resolve an ONNX Reshape target (0 copies, −1 infers) against a full shape.
+pub(super) fn resolve_shape(
+    target: &[i64],
+    input: &[usize],
+) -> std::result::Result<Vec<usize>, String> {
+    let total: usize = input.iter().product();
+    let mut out = Vec::with_capacity(target.len());
+    let mut infer = None;
+    for (i, &t) in target.iter().enumerate() {
+        match t {
+            0 => out.push(*input.get(i).ok_or("0 refers to a missing axis")?),
+            -1 if infer.is_none() => {
+                infer = Some(i);
+                out.push(1);
+            }
+            t if t > 0 && t < 1 << 31 => out.push(t as usize),
+            _ => return Err(format!("invalid target dimension {t}")),
+        }
+    }
+    if let Some(i) = infer {
+        let known: usize = out.iter().product();
+        if known == 0 || total % known != 0 {
+            return Err("the size cannot be inferred".into());
+        }
+        out[i] = total / known;
+    }
+    if out.iter().product::<usize>() != total {
+        return Err(format!("{total} elements do not fit"));
+    }
+    Ok(out)
+}
+
+/// The per-sample shape of a data Reshape: the target's first dimension is the batch
+/// (0, −1 or the declared batch size 1).
+fn per_sample_reshape(
+    target: &[i64],
+    per_sample: &[usize],
+) -> std::result::Result<Vec<usize>, String> {
+    let Some((&first, rest)) = target.split_first() else {
+        return Err("empty target shape".into());
+    };
+    if !(-1..=1).contains(&first) {
+        return Err(format!(
+            "the first dimension {first} must keep the batch (0, -1 or 1)"
+        ));
+    }
+    if first == -1 && rest.contains(&-1) {
+        return Err("two dimensions to infer".into());
+    }
+    // 0 copies per-sample axis i − 1 of the input.
+    let mut with_batch = vec![1usize];
+    with_batch.extend_from_slice(per_sample);
+    let rest: Vec<i64> = rest.to_vec();
+    let mut probe = vec![1i64];
+    probe.extend(rest);
+    let out = resolve_shape(&probe, &with_batch)?;
+    Ok(out[1..].to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reshape_targets() {
+        assert_eq!(per_sample_reshape(&[0, -1], &[3, 4, 5]).unwrap(), vec![60]);
+        assert_eq!(
+            per_sample_reshape(&[1, 12, 5], &[3, 4, 5]).unwrap(),
+            vec![12, 5]
+        );
+        assert_eq!(per_sample_reshape(&[-1, 60], &[3, 4, 5]).unwrap(), vec![60]);
+        assert!(per_sample_reshape(&[7, -1], &[3, 4, 5]).is_err());
+        assert!(per_sample_reshape(&[0, 7], &[3, 4, 5]).is_err());
+    }
+}
