@@ -132,11 +132,7 @@ impl Explainer {
     /// LRP rule (a product of two tensors).
     pub fn new(graph: Graph, composite: &Composite) -> Result<Explainer> {
         let rules = composite.resolve(&graph)?;
-        let out = graph.output_ids()[0];
-        let logits = match graph.tensors()[out].producer {
-            Some(p) if matches!(graph.nodes()[p].op, Op::Softmax(_)) => graph.node_inputs(p)[0],
-            _ => out,
-        };
+        let logits = graph.logits_id();
         // Nodes that lead to the logits.
         let mut needed = vec![false; graph.tensors().len()];
         needed[logits] = true;
@@ -435,15 +431,7 @@ impl Explainer {
             Target::Predicted => logits
                 .rows()
                 .into_iter()
-                .map(|row| {
-                    let mut best = 0;
-                    for (j, &v) in row.iter().enumerate() {
-                        if v > row[best] {
-                            best = j;
-                        }
-                    }
-                    vec![best]
-                })
+                .map(|row| vec![crate::graph::argmax(&row.to_vec())])
                 .collect(),
             Target::Class(c) => vec![vec![check(*c)?]; n],
             Target::Classes(cs) => {
