@@ -4,7 +4,6 @@
 use crate::error::{Error, Result};
 use image::RgbImage;
 
-
 /// Fixed-point precision of Pillow's 8-bit resampling coefficients (`PRECISION_BITS`).
 const PRECISION_BITS: u32 = 32 - 8 - 2;
 
