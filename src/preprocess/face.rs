@@ -122,8 +122,9 @@ impl FromStr for FaceBox {
 
 /// Cuts `face` out of `image` at the image's resolution, after clamping the box to the image
 /// ([`FaceBox::clamp_to`]). This is also the picture to draw heatmaps of
-/// [`Preprocess::OnnxFace`] and [`Preprocess::Generic`] inputs over (see
-/// [`Preprocess::display_image`]).
+/// [`Preprocess::OnnxFace`](super::Preprocess::OnnxFace) and
+/// [`Preprocess::Generic`](super::Preprocess::Generic) inputs over (see
+/// [`Preprocess::display_image`](super::Preprocess::display_image)).
 ///
 /// ```
 /// use lrp::preprocess::{crop, FaceBox, Rgb, RgbImage};

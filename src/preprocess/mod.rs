@@ -19,7 +19,7 @@
 //!   generic mean/std configuration ([`Preprocess::Generic`]).
 //! - [`resize_bilinear`] is the resampler they share: a bit-exact port of Pillow's
 //!   `Image.resize(size, Image.BILINEAR)` for 8-bit RGB images.
-//! - [`to_tensor`] batches faces into the N×3×H×W [`Tensor`] that
+//! - [`to_tensor`] batches faces into the N×3×H×W [`Tensor`](crate::Tensor) that
 //!   [`Graph::forward`](crate::Graph::forward) takes; [`image_files`] expands folders on a command
 //!   line into image files.
 //!
