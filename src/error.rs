@@ -93,8 +93,9 @@
 //! ```text
 //! truncated.onnx: cannot decode onnx.ModelProto: failed to decode Protobuf message: ModelProto.graph: buffer underflow
 //! ```
-//! *What to do:* download or export the file again; check that it is the kind of file the
-//! option expects (`--weights` a `.caffemodel`, `--mean` a `.binaryproto`).
+//! *What to do:* download or export the file again; check that each file is of the kind its
+//! role needs (model: `.onnx` or a Caffe `.prototxt`, weights: a `.caffemodel`, mean image: a
+//! `.binaryproto`).
 //!
 //! ### `Format`
 //! A file decodes but its content is inconsistent or unsupported: an unknown layer type or

@@ -389,15 +389,7 @@ impl Explainer {
             Target::Predicted => logits
                 .rows()
                 .into_iter()
-                .map(|row| {
-                    let mut best = 0;
-                    for (j, &v) in row.iter().enumerate() {
-                        if v > row[best] {
-                            best = j;
-                        }
-                    }
-                    vec![best]
-                })
+                .map(|row| vec![crate::graph::argmax(&row.to_vec())])
                 .collect(),
             Target::Class(c) => vec![vec![check(*c)?]; n],
             Target::Classes(cs) => {

@@ -20,7 +20,38 @@
 
 use crate::error::{Error, NodeRef, Result};
 use crate::ops::{self, Op, Tensor};
+use ndarray::Array2;
 use std::collections::HashMap;
+
+/// Index of the largest value, the first one on ties (0 for an empty slice): the predicted
+/// class of a row of logits.
+///
+/// ```
+/// assert_eq!(lrp::graph::argmax(&[0.5, 2.0, -1.0, 2.0]), 1);
+/// ```
+pub fn argmax(values: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in values.iter().enumerate() {
+        if v > values[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Softmax of one row of logits, `exp(zᵢ − max z) / Σⱼ exp(zⱼ − max z)`: the class
+/// probabilities.
+///
+/// ```
+/// let p = lrp::graph::softmax(&[0.0, (3.0f32).ln()]);
+/// assert!((p[0] - 0.25).abs() < 1e-6 && (p[1] - 0.75).abs() < 1e-6);
+/// ```
+pub fn softmax(logits: &[f32]) -> Vec<f32> {
+    let m = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    let e: Vec<f32> = logits.iter().map(|v| (v - m).exp()).collect();
+    let s: f32 = e.iter().sum();
+    e.iter().map(|v| v / s).collect()
+}
 
 /// One node: an operator reading named tensors and writing one.
 #[derive(Debug, Clone)]
@@ -266,16 +297,6 @@ impl Graph {
         &self.output_ids
     }
 
-    /// The tensor holding the network's logits: the input of a final Softmax, else the first
-    /// output. This is where explanations start.
-    pub fn logits_id(&self) -> usize {
-        let out = self.output_ids[0];
-        match self.tensors[out].producer {
-            Some(p) if matches!(self.nodes[p].op, Op::Softmax(_)) => self.node_inputs(p)[0],
-            _ => out,
-        }
-    }
-
     /// Per-sample shape of the first input.
     pub fn input_shape(&self) -> &[usize] {
         &self.tensors[self.input_ids[0]].shape
@@ -284,6 +305,42 @@ impl Graph {
     /// Per-sample shape of the first output.
     pub fn output_shape(&self) -> &[usize] {
         &self.tensors[self.output_ids[0]].shape
+    }
+
+    /// Id of the tensor holding the pre-softmax logits: the input of a final `Softmax` node,
+    /// else the first output. Relevance starts there, and [`Graph::logits`] reads it.
+    pub fn logits_id(&self) -> usize {
+        let out = self.output_ids[0];
+        match self.tensors[out].producer {
+            Some(p) if matches!(self.nodes[p].op, Op::Softmax(_)) => self.node_inputs(p)[0],
+            _ => out,
+        }
+    }
+
+    /// Pre-softmax logits `[n, classes]` of a single-input graph on `x` (the tensor of
+    /// [`Graph::logits_id`], one row per sample).
+    ///
+    /// ```
+    /// use lrp::{GraphBuilder, ops::{Op, Dense, Softmax}};
+    /// use ndarray::{array, ArrayD, IxDyn};
+    /// let mut b = GraphBuilder::new();
+    /// let x = b.input("x", &[2]);
+    /// let z = b.add("fc", Op::Dense(Dense::new(array![[1.0, 0.0], [0.0, 2.0]], None)), &[&x]);
+    /// let p = b.add("prob", Op::Softmax(Softmax::new(0)), &[&z]);
+    /// let g = b.build(&[&p]).unwrap();
+    /// let x = ArrayD::from_shape_vec(IxDyn(&[1, 2]), vec![3.0, 1.0]).unwrap();
+    /// assert_eq!(g.logits(&x).unwrap(), array![[3.0, 2.0]]);
+    /// ```
+    pub fn logits(&self, x: &Tensor) -> Result<Array2<f32>> {
+        let id = self.logits_id();
+        let acts = self.run(&[x], id != self.output_ids[0])?;
+        let t = acts
+            .get(id)
+            .ok_or_else(|| Error::Graph("logits were not kept".into()))?;
+        let n = t.shape()[0];
+        let classes = t.len() / n.max(1);
+        Array2::from_shape_vec((n, classes), t.iter().copied().collect())
+            .map_err(|e| Error::Graph(format!("logits: {e}")))
     }
 
     /// Total number of learned parameters.

@@ -88,23 +88,24 @@ impl Model {
             .to_string();
         let model = match ext.as_str() {
             "onnx" => {
-                // The shipped models, given as files, get their names and labels.
-                if weights.is_none() && mean.is_none() {
-                    if let Ok(bytes) = std::fs::read(path) {
-                        if bytes == assets::GENDER_V1_ONNX {
-                            return Self::with_labels(Self::gender()?, labels);
-                        }
-                        if bytes == assets::AGE_V1_ONNX {
-                            return Self::with_labels(Self::age()?, labels);
-                        }
-                    }
-                }
-                if weights.is_some() || mean.is_some() {
+                if let Some(extra) = weights.or(mean) {
                     return Err(Error::Format {
                         file,
                         layer: "model".into(),
-                        detail: "--weights and --mean are for Caffe models; an ONNX file holds its weights".into(),
+                        detail: format!(
+                            "weights and mean files are for Caffe models, an ONNX file holds its weights (also given: {})",
+                            extra.display()
+                        ),
                     });
+                }
+                // The shipped models, given as files, get their names and labels.
+                if let Ok(bytes) = std::fs::read(path) {
+                    if bytes == assets::GENDER_V1_ONNX {
+                        return Self::with_labels(Self::gender()?, labels);
+                    }
+                    if bytes == assets::AGE_V1_ONNX {
+                        return Self::with_labels(Self::age()?, labels);
+                    }
                 }
                 let graph = onnx::load(path)?;
                 let size = square_input(&graph, &file)?;
@@ -116,56 +117,7 @@ impl Model {
                     warnings: Vec::new(),
                 }
             }
-            "prototxt" | "pbtxt" | "txt" => {
-                let cm = caffe::load(path, weights, mean)?;
-                let size = square_input(&cm.graph, &file)?;
-                let mut warnings = cm.warnings;
-                let preprocess = match cm.mean {
-                    Some(image) => {
-                        let p = Preprocess::CaffeMean { size, mean: image };
-                        // A mean image smaller than the input fails here, naming its file,
-                        // rather than later, on the first image.
-                        if let Some(m) = mean {
-                            p.validate_from(&m.display().to_string())?;
-                        }
-                        p
-                    }
-                    None => {
-                        warnings.push(
-                            "no mean image given (--mean): inputs are BGR pixels without mean subtraction".into(),
-                        );
-                        Preprocess::Generic {
-                            size,
-                            mean: [0.0; 3],
-                            std: [1.0; 3],
-                            bgr: true,
-                            scale: 1.0,
-                        }
-                    }
-                };
-                let classes: usize = cm.graph.output_shape().iter().product();
-                let labels: &[&str] = match (Architecture::detect(&cm.graph), classes) {
-                    (Some(_), 2) => &assets::ADIENCE_GENDER_LABELS,
-                    (Some(_), 8) => &assets::ADIENCE_AGE_LABELS,
-                    _ => &[],
-                };
-                let name = if stem == "deploy" {
-                    path.parent()
-                        .and_then(|p| p.file_name())
-                        .and_then(|s| s.to_str())
-                        .unwrap_or("deploy")
-                        .to_string()
-                } else {
-                    stem
-                };
-                Model {
-                    name,
-                    graph: cm.graph,
-                    preprocess,
-                    labels: labels.iter().map(|s| s.to_string()).collect(),
-                    warnings,
-                }
-            }
+            "prototxt" | "pbtxt" | "txt" => Self::load_caffe(path, weights, mean, stem)?,
             _ => {
                 return Err(Error::Format {
                     file,
@@ -176,6 +128,65 @@ impl Model {
             }
         };
         Self::with_labels(model, labels)
+    }
+
+    /// A Caffe `deploy.prototxt` with optional weights and mean image: the paper's
+    /// preprocessing and, for the zoo's architectures, the Adience labels.
+    fn load_caffe(
+        path: &Path,
+        weights: Option<&Path>,
+        mean: Option<&Path>,
+        stem: String,
+    ) -> Result<Model> {
+        let file = path.display().to_string();
+        let cm = caffe::load(path, weights, mean)?;
+        let size = square_input(&cm.graph, &file)?;
+        let mut warnings = cm.warnings;
+        let preprocess = match cm.mean {
+            Some(image) => {
+                let p = Preprocess::CaffeMean { size, mean: image };
+                // A mean image smaller than the input fails here, naming its file, rather
+                // than later, on the first image.
+                if let Some(m) = mean {
+                    p.validate_from(&m.display().to_string())?;
+                }
+                p
+            }
+            None => {
+                warnings.push(
+                    "no mean image (mean.binaryproto) given: inputs are BGR pixels without mean subtraction".into(),
+                );
+                Preprocess::Generic {
+                    size,
+                    mean: [0.0; 3],
+                    std: [1.0; 3],
+                    bgr: true,
+                    scale: 1.0,
+                }
+            }
+        };
+        let classes: usize = cm.graph.output_shape().iter().product();
+        let labels: &[&str] = match (Architecture::detect(&cm.graph), classes) {
+            (Some(_), 2) => &assets::ADIENCE_GENDER_LABELS,
+            (Some(_), 8) => &assets::ADIENCE_AGE_LABELS,
+            _ => &[],
+        };
+        let name = if stem == "deploy" {
+            path.parent()
+                .and_then(|p| p.file_name())
+                .and_then(|s| s.to_str())
+                .unwrap_or("deploy")
+                .to_string()
+        } else {
+            stem
+        };
+        Ok(Model {
+            name,
+            graph: cm.graph,
+            preprocess,
+            labels: labels.iter().map(|s| s.to_string()).collect(),
+            warnings,
+        })
     }
 
     /// Replace the labels with those of a text file (one per line), checking their number.
@@ -224,7 +235,7 @@ fn square_input(graph: &Graph, what: &str) -> Result<u32> {
             file: what.to_string(),
             layer: "input".into(),
             detail: format!(
-                "expected a square RGB image input [3, S, S], the network takes {other:?} (use --input-npy for other inputs)"
+                "expected a square RGB image input [3, S, S], the network takes {other:?}"
             ),
         }),
     }

@@ -21,7 +21,6 @@
 
 use crate::error::{Error, Result};
 use crate::graph::Graph;
-use crate::ops::Tensor;
 use crate::zoo::rng::Rng;
 use ndarray::{s, Array2, Array3, ArrayView3, Axis, IxDyn};
 
@@ -176,6 +175,55 @@ impl FlipCurve {
     pub fn aopc(&self) -> f32 {
         aopc(&self.scores)
     }
+
+    /// The point-by-point mean of curves with the same fractions (e.g. several random
+    /// orders of one image), cut to the shortest; `None` for no curves.
+    ///
+    /// ```
+    /// use lrp::compare::FlipCurve;
+    /// let a = FlipCurve { fractions: vec![0.0, 1.0], scores: vec![4.0, 0.0] };
+    /// let b = FlipCurve { fractions: vec![0.0, 1.0], scores: vec![2.0, 2.0] };
+    /// assert_eq!(FlipCurve::mean(&[a, b]).unwrap().scores, vec![3.0, 1.0]);
+    /// ```
+    pub fn mean(curves: &[FlipCurve]) -> Option<FlipCurve> {
+        let first = curves.first()?;
+        let len = curves.iter().map(|c| c.scores.len()).min().unwrap_or(0);
+        let scores = (0..len)
+            .map(|k| curves.iter().map(|c| c.scores[k]).sum::<f32>() / curves.len() as f32)
+            .collect();
+        Some(FlipCurve {
+            fractions: first.fractions[..len.min(first.fractions.len())].to_vec(),
+            scores,
+        })
+    }
+}
+
+/// The mean drop of the curves' scores from their first (unperturbed) score, point by point:
+/// `(fractions, drops)`, cut to the shortest curve (empty for no curves). This is what the
+/// pixel-flipping plots of `lrp compare` draw.
+///
+/// ```
+/// use lrp::compare::{flip::mean_drop, FlipCurve};
+/// let a = FlipCurve { fractions: vec![0.0, 0.5, 1.0], scores: vec![4.0, 1.0, 0.0] };
+/// let b = FlipCurve { fractions: vec![0.0, 0.5, 1.0], scores: vec![2.0, 1.0, 2.0] };
+/// assert_eq!(mean_drop(&[a, b]), (vec![0.0, 0.5, 1.0], vec![0.0, 2.0, 2.0]));
+/// ```
+pub fn mean_drop(curves: &[FlipCurve]) -> (Vec<f32>, Vec<f32>) {
+    let len = curves.iter().map(|c| c.scores.len()).min().unwrap_or(0);
+    let fractions = curves
+        .first()
+        .map(|c| c.fractions[..len].to_vec())
+        .unwrap_or_default();
+    let drops = (0..len)
+        .map(|k| {
+            curves
+                .iter()
+                .map(|c| c.scores[0] - c.scores[k])
+                .sum::<f32>()
+                / curves.len().max(1) as f32
+        })
+        .collect();
+    (fractions, drops)
 }
 
 /// Area over the perturbation curve: `1/(S+1) Σ_{k=0}^{S} (s₀ − s_k)` (0 for no scores).
@@ -225,24 +273,6 @@ pub fn patch_order(map: &Array2<f32>, patch: usize, order: &Order) -> Result<Vec
         }
     }
     Ok(idx)
-}
-
-/// Pre-softmax logits `[n, classes]` of `graph` on `x`: the input of a final Softmax, else
-/// the first output.
-pub fn logits(graph: &Graph, x: &Tensor) -> Result<Array2<f32>> {
-    let out = graph.output_ids()[0];
-    let id = match graph.tensors()[out].producer {
-        Some(p) if graph.nodes()[p].op.kind() == "Softmax" => graph.node_inputs(p)[0],
-        _ => out,
-    };
-    let acts = graph.run(&[x], id != out)?;
-    let t = acts
-        .get(id)
-        .ok_or_else(|| Error::Graph("logits were not kept".into()))?;
-    let n = t.shape()[0];
-    let classes = t.len() / n.max(1);
-    Array2::from_shape_vec((n, classes), t.iter().copied().collect())
-        .map_err(|e| Error::Graph(format!("logits: {e}")))
 }
 
 /// The perturbation curve of one image `x` (`[C, H, W]`, network input units) for logit
@@ -300,7 +330,7 @@ pub fn flip_curve(
         let batch = batch
             .into_shape_with_order(IxDyn(&[pending.len(), c, h, w]))
             .map_err(|e| Error::Compare(format!("perturbed batch: {e}")))?;
-        let l = logits(graph, &batch)?;
+        let l = graph.logits(&batch)?;
         if class >= l.ncols() {
             return Err(Error::Compare(format!(
                 "class {class} beyond the model's {} logits",

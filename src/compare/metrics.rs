@@ -12,11 +12,12 @@
 //! assert_eq!(Metric::TopIou(0.1).name(), "top10-iou");
 //! ```
 
-use super::{check_map, csv_field, json_number, json_string, plot};
+use super::{check_map, output, plot};
 use crate::error::{Error, Result};
 use crate::heatmap::Colormap;
 use image::RgbImage;
 use ndarray::Array2;
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 /// Area-averages `map` onto an `h`×`w` grid: each output cell is the mean of the input over
 /// the cell's footprint, with fractional pixel overlaps weighted by their area (so the mean of
@@ -360,7 +361,7 @@ impl Similarity {
         })
     }
 
-    /// CSV: a header `,label…`, then one row per source.
+    /// CSV: a header `metric,label…`, then one row per source, values with 4 decimals.
     ///
     /// ```
     /// use lrp::compare::{Metric, Similarity};
@@ -369,44 +370,19 @@ impl Similarity {
     /// assert_eq!(s.to_csv(), "pearson,a,b\na,1.0000,0.5000\nb,0.5000,1.0000\n");
     /// ```
     pub fn to_csv(&self) -> String {
-        let mut s = csv_field(&self.metric.name());
-        for l in &self.labels {
-            s.push(',');
-            s.push_str(&csv_field(l));
-        }
-        s.push('\n');
-        for (i, l) in self.labels.iter().enumerate() {
-            s.push_str(&csv_field(l));
-            for j in 0..self.labels.len() {
-                s.push_str(&format!(",{:.4}", self.values[[i, j]]));
-            }
-            s.push('\n');
-        }
-        s
-    }
-
-    /// JSON: `{"metric": …, "labels": […], "values": [[…], …]}`.
-    pub fn to_json(&self) -> String {
-        let labels: Vec<String> = self.labels.iter().map(|l| json_string(l)).collect();
-        let rows: Vec<String> = self
-            .values
-            .outer_iter()
-            .map(|r| {
-                format!(
-                    "[{}]",
-                    r.iter()
-                        .map(|&v| json_number(v))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })
-            .collect();
-        format!(
-            "{{\"metric\": {}, \"labels\": [{}], \"values\": [{}]}}",
-            json_string(&self.metric.name()),
-            labels.join(", "),
-            rows.join(", ")
-        )
+        let header = std::iter::once(self.metric.name()).chain(self.labels.iter().cloned());
+        let rows = self
+            .labels
+            .iter()
+            .zip(self.values.outer_iter())
+            .map(|(l, r)| {
+                std::iter::once(l.clone())
+                    .chain(r.iter().map(|v| format!("{v:.4}")))
+                    .collect::<Vec<_>>()
+            });
+        let records = std::iter::once(header.collect::<Vec<_>>()).chain(rows);
+        // Writing strings to memory cannot fail.
+        output::csv_records(records).unwrap_or_default()
     }
 
     /// The matrix as a labelled PNG image: cells coloured by `cmap` over `[-1, 1]` (`bwr`
@@ -418,6 +394,25 @@ impl Similarity {
             &self.values,
             cmap,
         )
+    }
+}
+
+/// JSON: `{"metric": name, "labels": […], "values": [[…], …]}` (rows of the matrix).
+impl Serialize for Similarity {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let rows: Vec<Vec<f32>> = self.values.outer_iter().map(|r| r.to_vec()).collect();
+        let mut st = s.serialize_struct("Similarity", 3)?;
+        st.serialize_field("metric", &self.metric)?;
+        st.serialize_field("labels", &self.labels)?;
+        st.serialize_field("values", &rows)?;
+        st.end()
+    }
+}
+
+/// A metric serialises as its [`Metric::name`].
+impl Serialize for Metric {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
     }
 }
 

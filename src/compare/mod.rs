@@ -13,7 +13,11 @@
 //! - [`cluster`]: spectral relevance analysis (Lapuschkin et al., 2019): k-nearest-neighbour
 //!   affinity, normalised Laplacian, eigendecomposition (`faer`), seeded k-means, eigengaps;
 //! - [`plot`]: line plots and labelled matrices drawn with the heatmap module's text;
-//! - [`faces`]: a set of face variants derived from the two shipped portraits.
+//! - [`faces`]: a set of face variants derived from the two shipped portraits;
+//! - [`study`]: all of the above for models × presets over a set of images in one call (what
+//!   `lrp compare` runs), and [`summary`]: the numbers of one explanation (what
+//!   `lrp explain --json` writes);
+//! - [`output`]: JSON and CSV writing through serde.
 //!
 //! ```
 //! use lrp::compare::metrics::{pearson, cosine, top_iou};
@@ -29,14 +33,20 @@ pub mod cluster;
 pub mod faces;
 pub mod flip;
 pub mod metrics;
+pub mod output;
 pub mod plot;
 pub mod region;
+pub mod study;
+pub mod summary;
 
 pub use average::{average_normalized, average_raw};
 pub use cluster::{spectral_clustering, Spectral, SpectralConfig};
-pub use flip::{aopc, flip_curve, logits, patch_order, Baseline, FlipConfig, FlipCurve, Order};
+pub use flip::{aopc, flip_curve, mean_drop, patch_order, Baseline, FlipConfig, FlipCurve, Order};
 pub use metrics::{resize_area, similarity_matrix, Metric, Similarity};
-pub use region::{map_stats, region_mass, MapStats, Region, RegionMass};
+pub use output::{csv_field, write_csv, write_json, write_text};
+pub use region::{map_stats, positive_share, region_mass, MapStats, Region, RegionMass};
+pub use study::{FlipBaseline, Study, StudyConfig, StudyItem};
+pub use summary::ExplanationSummary;
 
 use crate::error::{Error, Result};
 use ndarray::Array2;
@@ -57,66 +67,4 @@ pub(crate) fn check_map(map: &Array2<f32>, what: &str) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// A JSON string literal for `s` (quotes, backslashes and control characters escaped).
-pub(crate) fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// A JSON number for `v` (`null` for NaN and infinities, which JSON cannot hold).
-pub(crate) fn json_number(v: f32) -> String {
-    if v.is_finite() {
-        format!("{v}")
-    } else {
-        "null".into()
-    }
-}
-
-/// A CSV field: quoted when it holds a comma, quote or line break.
-///
-/// ```
-/// assert_eq!(lrp::compare::csv_field("a,b"), "\"a,b\"");
-/// ```
-pub fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-/// Writes `text` to `path`, naming the file in the error.
-pub fn write_text(path: impl AsRef<std::path::Path>, text: &str) -> Result<()> {
-    let path = path.as_ref();
-    std::fs::write(path, text).map_err(|source| Error::Write {
-        file: path.display().to_string(),
-        source,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_and_csv_escaping() {
-        assert_eq!(json_string("a\"b\\c\n"), "\"a\\\"b\\\\c\\n\"");
-        assert_eq!(json_number(f32::NAN), "null");
-        assert_eq!(json_number(0.5), "0.5");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("x"), "x");
-    }
 }

@@ -168,14 +168,75 @@ pub fn line_plot(
             s.ys.len()
         )));
     }
-    let pts = || {
-        series
-            .iter()
-            .flat_map(|s| s.xs.iter().zip(&s.ys))
-            .filter(|(x, y)| x.is_finite() && y.is_finite())
+    let (x0, x1, y0, y1) = data_range(series);
+    let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
+    let (left, right, top, bottom) = (62.0f32, 12.0f32, 28.0f32, 40.0f32);
+    let f = Frame {
+        left,
+        top,
+        pw: width as f32 - left - right,
+        ph: height as f32 - top - bottom,
+        x: (x0, x1),
+        y: (y0, y1),
     };
+    draw_axes(&mut img, &f, title, x_label, y_label);
+    for s in series {
+        let mut prev: Option<(f32, f32)> = None;
+        for (&x, &y) in s.xs.iter().zip(&s.ys) {
+            if !(x.is_finite() && y.is_finite()) {
+                prev = None;
+                continue;
+            }
+            let p = (f.sx(x), f.sy(y));
+            if let Some(q) = prev {
+                line(&mut img, q, p, s.color, s.dashed);
+            }
+            if s.markers {
+                let (cx, cy) = (p.0 as i64, p.1 as i64);
+                rect(&mut img, cx - 2, cy - 2, cx + 3, cy + 3, s.color);
+            }
+            prev = Some(p);
+        }
+    }
+    draw_legend(&mut img, &f, series);
+    Ok(img)
+}
+
+const FONT: f32 = 12.0;
+const BLACK: [u8; 3] = [0, 0, 0];
+
+/// The plot area of a [`line_plot`] on its canvas and the data range it shows.
+struct Frame {
+    left: f32,
+    top: f32,
+    pw: f32,
+    ph: f32,
+    x: (f32, f32),
+    y: (f32, f32),
+}
+
+impl Frame {
+    fn sx(&self, x: f32) -> f32 {
+        self.left + (x - self.x.0) / (self.x.1 - self.x.0) * self.pw
+    }
+
+    fn sy(&self, y: f32) -> f32 {
+        self.top + (1.0 - (y - self.y.0) / (self.y.1 - self.y.0)) * self.ph
+    }
+}
+
+/// The finite points of all series.
+fn points(series: &[Series]) -> impl Iterator<Item = (&f32, &f32)> {
+    series
+        .iter()
+        .flat_map(|s| s.xs.iter().zip(&s.ys))
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+}
+
+/// `(x0, x1, y0, y1)` covering the finite points, never empty, y padded by 5%.
+fn data_range(series: &[Series]) -> (f32, f32, f32, f32) {
     let (mut x0, mut x1, mut y0, mut y1) = (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
-    for (&x, &y) in pts() {
+    for (&x, &y) in points(series) {
         x0 = x0.min(x);
         x1 = x1.max(x);
         y0 = y0.min(y);
@@ -192,124 +253,75 @@ pub fn line_plot(
         y1 += 0.5;
     }
     let pad = (y1 - y0) * 0.05;
-    let (y0, y1) = (y0 - pad, y1 + pad);
+    (x0, x1, y0 - pad, y1 + pad)
+}
 
-    let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
-    let font = 12.0;
-    let (left, right, top, bottom) = (62.0f32, 12.0f32, 28.0f32, 40.0f32);
-    let (pw, ph) = (width as f32 - left - right, height as f32 - top - bottom);
-    let sx = |x: f32| left + (x - x0) / (x1 - x0) * pw;
-    let sy = |y: f32| top + (1.0 - (y - y0) / (y1 - y0)) * ph;
+/// Grid lines, ticks, axes, the title and the axis labels.
+fn draw_axes(img: &mut RgbImage, f: &Frame, title: &str, x_label: &str, y_label: &str) {
+    let (left, top, pw, ph) = (f.left, f.top, f.pw, f.ph);
     let grey = [200, 200, 200];
-    let black = [0, 0, 0];
-    for t in ticks(y0, y1) {
-        let y = sy(t);
-        line(&mut img, (left, y), (left + pw, y), grey, false);
+    for t in ticks(f.y.0, f.y.1) {
+        let y = f.sy(t);
+        line(img, (left, y), (left + pw, y), grey, false);
         let s = fmt_tick(t);
-        draw_text(
-            &mut img,
-            left - 4.0 - text_width(&s, font),
-            y - font * 0.6,
-            &s,
-            font,
-            black,
-        );
+        let x = left - 4.0 - text_width(&s, FONT);
+        draw_text(img, x, y - FONT * 0.6, &s, FONT, BLACK);
     }
-    for t in ticks(x0, x1) {
-        let x = sx(t);
-        line(&mut img, (x, top + ph), (x, top + ph + 4.0), black, false);
+    for t in ticks(f.x.0, f.x.1) {
+        let x = f.sx(t);
+        line(img, (x, top + ph), (x, top + ph + 4.0), BLACK, false);
         let s = fmt_tick(t);
-        draw_text(
-            &mut img,
-            x - text_width(&s, font) / 2.0,
-            top + ph + 5.0,
-            &s,
-            font,
-            black,
-        );
+        let tx = x - text_width(&s, FONT) / 2.0;
+        draw_text(img, tx, top + ph + 5.0, &s, FONT, BLACK);
     }
-    line(&mut img, (left, top), (left, top + ph), black, false);
-    line(
-        &mut img,
-        (left, top + ph),
-        (left + pw, top + ph),
-        black,
-        false,
-    );
-    draw_text(
-        &mut img,
-        (width as f32 - text_width(title, 14.0)) / 2.0,
-        5.0,
-        title,
-        14.0,
-        black,
-    );
-    draw_text(
-        &mut img,
-        left + (pw - text_width(x_label, font)) / 2.0,
-        height as f32 - font - 6.0,
-        x_label,
-        font,
-        black,
-    );
-    draw_text(&mut img, 4.0, top - font - 2.0, y_label, font, black);
+    line(img, (left, top), (left, top + ph), BLACK, false);
+    line(img, (left, top + ph), (left + pw, top + ph), BLACK, false);
+    let (width, height) = (img.width() as f32, img.height() as f32);
+    let tx = (width - text_width(title, 14.0)) / 2.0;
+    draw_text(img, tx, 5.0, title, 14.0, BLACK);
+    let lx = left + (pw - text_width(x_label, FONT)) / 2.0;
+    draw_text(img, lx, height - FONT - 6.0, x_label, FONT, BLACK);
+    draw_text(img, 4.0, top - FONT - 2.0, y_label, FONT, BLACK);
+}
 
-    for s in series {
-        let mut prev: Option<(f32, f32)> = None;
-        for (&x, &y) in s.xs.iter().zip(&s.ys) {
-            if !(x.is_finite() && y.is_finite()) {
-                prev = None;
-                continue;
-            }
-            let p = (sx(x), sy(y));
-            if let Some(q) = prev {
-                line(&mut img, q, p, s.color, s.dashed);
-            }
-            if s.markers {
-                let (cx, cy) = (p.0 as i64, p.1 as i64);
-                rect(&mut img, cx - 2, cy - 2, cx + 3, cy + 3, s.color);
-            }
-            prev = Some(p);
-        }
-    }
-    // Legend, top right inside the plot area.
+/// The legend, inside the plot area at the top right, or at the bottom right when fewer
+/// points fall there.
+fn draw_legend(img: &mut RgbImage, f: &Frame, series: &[Series]) {
     let lw = series
         .iter()
-        .map(|s| text_width(&s.name, font))
+        .map(|s| text_width(&s.name, FONT))
         .fold(0.0, f32::max)
         + 34.0;
-    let lx = left + pw - lw - 6.0;
-    // Top right, or bottom right when fewer points fall there.
-    let lh = series.len() as f32 * (font + 4.0) + 6.0;
+    let lx = f.left + f.pw - lw - 6.0;
+    let lh = series.len() as f32 * (FONT + 4.0) + 6.0;
     let covered = |y0: f32| {
-        pts()
+        points(series)
             .filter(|(&x, &y)| {
-                let (px, py) = (sx(x), sy(y));
+                let (px, py) = (f.sx(x), f.sy(y));
                 px >= lx - 4.0 && py >= y0 - 3.0 && py <= y0 + lh
             })
             .count()
     };
-    let bottom_y = top + ph - lh - 6.0;
-    let mut ly = if covered(bottom_y) < covered(top + 6.0) {
+    let bottom_y = f.top + f.ph - lh - 6.0;
+    let mut ly = if covered(bottom_y) < covered(f.top + 6.0) {
         bottom_y
     } else {
-        top + 6.0
+        f.top + 6.0
     };
     rect(
-        &mut img,
+        img,
         lx as i64 - 4,
         ly as i64 - 3,
         (lx + lw) as i64 + 2,
-        (ly + series.len() as f32 * (font + 4.0)) as i64 + 3,
+        (ly + series.len() as f32 * (FONT + 4.0)) as i64 + 3,
         [250, 250, 250],
     );
     for s in series {
-        let yc = ly + font * 0.6;
-        line(&mut img, (lx, yc), (lx + 24.0, yc), s.color, s.dashed);
-        draw_text(&mut img, lx + 30.0, ly, &s.name, font, black);
-        ly += font + 4.0;
+        let yc = ly + FONT * 0.6;
+        line(img, (lx, yc), (lx + 24.0, yc), s.color, s.dashed);
+        draw_text(img, lx + 30.0, ly, &s.name, FONT, BLACK);
+        ly += FONT + 4.0;
     }
-    Ok(img)
 }
 
 /// A square matrix as an image: a title, cells coloured by `cmap` over `[-1, 1]` with their

@@ -107,6 +107,43 @@ pub fn region_mass(map: &Array2<f32>, region: &Region) -> Result<RegionMass> {
     })
 }
 
+/// The share of positive relevance in `map`: `Σ r⁺ / (Σ r⁺ + |Σ r⁻|)`, summed in f64; 1 for
+/// an all-positive map, 0 for a zero map. This is the one definition behind every
+/// `positive_share` the library and `lrp` report ([`MapStats::positive_share`], the
+/// `relevance_positive_share` of an explanation summary, the `positive_share` column of
+/// `aopc.csv`); it is taken of the heatmap, the relevance summed over colour channels.
+///
+/// ```
+/// assert_eq!(lrp::compare::positive_share(&[3.0, -1.0, 0.0]), 0.75);
+/// assert_eq!(lrp::compare::positive_share(&[0.0, 0.0]), 0.0);
+/// ```
+pub fn positive_share<'a>(map: impl IntoIterator<Item = &'a f32>) -> f32 {
+    let (pos, neg) = positive_negative(map);
+    share_of(pos, neg)
+}
+
+/// `(Σ r⁺, Σ r⁻)` in f64.
+fn positive_negative<'a>(map: impl IntoIterator<Item = &'a f32>) -> (f64, f64) {
+    let (mut pos, mut neg) = (0.0f64, 0.0f64);
+    for &v in map {
+        if v > 0.0 {
+            pos += v as f64;
+        } else {
+            neg += v as f64;
+        }
+    }
+    (pos, neg)
+}
+
+fn share_of(pos: f64, neg: f64) -> f32 {
+    let total = pos - neg;
+    if total == 0.0 {
+        0.0
+    } else {
+        (pos / total) as f32
+    }
+}
+
 /// Statistics of one heatmap.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MapStats {
@@ -133,25 +170,13 @@ pub struct MapStats {
 /// ```
 pub fn map_stats(map: &Array2<f32>, seed: Option<f32>) -> Result<MapStats> {
     check_map(map, "heatmap")?;
-    let (mut pos, mut neg) = (0.0f64, 0.0f64);
-    for &v in map {
-        if v > 0.0 {
-            pos += v as f64;
-        } else {
-            neg += v as f64;
-        }
-    }
+    let (pos, neg) = positive_negative(map);
     let sum = pos + neg;
-    let total = pos - neg;
     Ok(MapStats {
         sum: sum as f32,
         positive: pos as f32,
         negative: neg as f32,
-        positive_share: if total == 0.0 {
-            0.0
-        } else {
-            (pos / total) as f32
-        },
+        positive_share: share_of(pos, neg),
         conservation: seed
             .filter(|s| *s != 0.0 && s.is_finite())
             .map(|s| (sum / s as f64) as f32),

@@ -283,6 +283,31 @@ impl Figure {
     /// columns, an empty image or map, a zero cell size; [`Error::NonFinite`] for NaN in a map.
     pub fn render(&self) -> Result<RgbImage> {
         self.check()?;
+        let l = self.layout();
+        let mut img = RgbImage::from_pixel(l.width, l.height, WHITE);
+        let mut y = l.margin;
+        if let Some(title) = &self.title {
+            centred(&mut img, title, l.margin, l.grid_w, y, l.px);
+            y += l.title_h;
+        }
+        centred(&mut img, &self.input_header, l.col_x(0), l.cw, y, l.px);
+        for (c, name) in self.columns.iter().enumerate() {
+            centred(&mut img, name, l.col_x(c as u32 + 1), l.cw, y, l.px);
+        }
+        y += l.header_h;
+        let grid_top = y;
+        for (row, label_h) in self.rows.iter().zip(&l.row_label_h) {
+            self.draw_row(&mut img, &l, row, y)?;
+            y += l.ch + label_h;
+        }
+        if self.colorbar {
+            self.draw_colorbar(&mut img, &l, grid_top);
+        }
+        Ok(img)
+    }
+
+    /// Where everything goes.
+    fn layout(&self) -> Layout {
         let px = self.font_px;
         let (_, _, line) = metrics(px);
         let line_h = line.ceil() as u32;
@@ -344,143 +369,156 @@ impl Figure {
             + margin;
         // Bar and caption must fit beside the first row even when the grid is short.
         let height = height.max(margin + title_h + header_h + ch + 2 * line_h + margin);
-        let mut img = RgbImage::from_pixel(width, height, WHITE);
-
-        let col_x = |c: u32| margin + c * (cw + gap);
-        let centred = |img: &mut RgbImage, text: &str, x0: u32, w: u32, y: u32, size: f32| {
-            let t = fit(text, size, w as f32);
-            let tw = text_width(&t, size);
-            draw_text(
-                img,
-                x0 as f32 + (w as f32 - tw) / 2.0,
-                y as f32,
-                &t,
-                size,
-                INK,
-            );
-        };
-
-        let mut y = margin;
-        if let Some(title) = &self.title {
-            centred(&mut img, title, margin, grid_w, y, px);
-            y += title_h;
+        Layout {
+            px,
+            line_h,
+            pad,
+            gap,
+            margin,
+            cw,
+            ch,
+            bar_w,
+            tick_len,
+            ticks,
+            caption,
+            caption_w,
+            title_h,
+            header_h,
+            row_label_h,
+            grid_w,
+            width,
+            height,
         }
-        centred(&mut img, &self.input_header, col_x(0), cw, y, px);
-        for (c, name) in self.columns.iter().enumerate() {
-            centred(&mut img, name, col_x(c as u32 + 1), cw, y, px);
-        }
-        y += header_h;
-        let grid_top = y;
+    }
 
-        for (row, label_h) in self.rows.iter().zip(&row_label_h) {
-            // The input image, fitted into the cell.
-            let (fw, fh) = self.fitted(row.image.width() as usize, row.image.height() as usize);
-            let face = imageops::resize(&row.image, fw, fh, imageops::FilterType::Triangle);
+    /// One row at height `y`: the input image, its labels, and the cells with theirs.
+    fn draw_row(&self, img: &mut RgbImage, l: &Layout, row: &Row, y: u32) -> Result<()> {
+        let (cw, ch) = (l.cw, l.ch);
+        let label_y = |i: usize| y + ch + l.pad / 2 + i as u32 * l.line_h;
+        // The input image, fitted into the cell.
+        let (fw, fh) = self.fitted(row.image.width() as usize, row.image.height() as usize);
+        let face = imageops::resize(&row.image, fw, fh, imageops::FilterType::Triangle);
+        let (ox, oy) = ((cw - fw) / 2, (ch - fh) / 2);
+        imageops::replace(img, &face, (l.col_x(0) + ox) as i64, (y + oy) as i64);
+        for (i, text) in row.lines.iter().enumerate() {
+            centred(img, text, l.col_x(0), cw, label_y(i), l.px);
+        }
+        for (c, cell) in row.cells.iter().enumerate() {
+            let Some(cell) = cell else { continue };
+            let x0 = l.col_x(c as u32 + 1);
+            let (mh, mw) = cell.map.dim();
+            if mh == 0 || mw == 0 {
+                return Err(Error::Heatmap(format!(
+                    "figure cell `{}` has an empty map",
+                    self.columns[c]
+                )));
+            }
+            let n = normalize(&cell.map, &self.normalize)?;
+            let (fw, fh) = self.fitted(mw, mh);
+            let up = upsample(&n.map, fh as usize, fw as usize, self.upsample)?;
+            let tile = match self.overlay {
+                Some((gamma, alpha)) => {
+                    let base = imageops::resize(&row.image, fw, fh, imageops::FilterType::Triangle);
+                    overlay(&base, &up, &self.cmap, gamma, alpha)?
+                }
+                None => render(&up, &self.cmap)?,
+            };
             let (ox, oy) = ((cw - fw) / 2, (ch - fh) / 2);
-            imageops::replace(&mut img, &face, (col_x(0) + ox) as i64, (y + oy) as i64);
-            for (i, text) in row.lines.iter().enumerate() {
-                centred(
-                    &mut img,
-                    text,
-                    col_x(0),
-                    cw,
-                    y + ch + pad / 2 + i as u32 * line_h,
-                    px,
-                );
+            imageops::replace(img, &tile, (x0 + ox) as i64, (y + oy) as i64);
+            for (i, text) in cell.lines.iter().enumerate() {
+                centred(img, text, x0, cw, label_y(i), l.px);
             }
-            for (c, cell) in row.cells.iter().enumerate() {
-                let Some(cell) = cell else { continue };
-                let x0 = col_x(c as u32 + 1);
-                let (mh, mw) = cell.map.dim();
-                if mh == 0 || mw == 0 {
-                    return Err(Error::Heatmap(format!(
-                        "figure cell `{}` has an empty map",
-                        self.columns[c]
-                    )));
-                }
-                let n = normalize(&cell.map, &self.normalize)?;
-                let (fw, fh) = self.fitted(mw, mh);
-                let up = upsample(&n.map, fh as usize, fw as usize, self.upsample)?;
-                let tile = match self.overlay {
-                    Some((gamma, alpha)) => {
-                        let base =
-                            imageops::resize(&row.image, fw, fh, imageops::FilterType::Triangle);
-                        overlay(&base, &up, &self.cmap, gamma, alpha)?
-                    }
-                    None => render(&up, &self.cmap)?,
-                };
-                let (ox, oy) = ((cw - fw) / 2, (ch - fh) / 2);
-                imageops::replace(&mut img, &tile, (x0 + ox) as i64, (y + oy) as i64);
-                for (i, text) in cell.lines.iter().enumerate() {
-                    centred(
-                        &mut img,
-                        text,
-                        x0,
-                        cw,
-                        y + ch + pad / 2 + i as u32 * line_h,
-                        px,
-                    );
-                }
-            }
-            y += ch + label_h;
         }
+        Ok(())
+    }
 
-        if self.colorbar {
-            let bx = margin + grid_w + gap;
-            let by = grid_top;
-            let bh = ch.max(2);
-            // Top = +1, bottom = −1, linear in between.
-            for j in 0..bh {
-                let x = 1.0 - 2.0 * j as f32 / (bh - 1) as f32;
-                let c = Rgb(self.cmap.rgb(x));
-                for i in 0..bar_w {
-                    img.put_pixel(bx + i, by + j, c);
-                }
-            }
-            // Frame and ticks.
-            let ink = Rgb(INK);
+    /// The colour bar beside the first row, with its ticks and caption.
+    fn draw_colorbar(&self, img: &mut RgbImage, l: &Layout, grid_top: u32) {
+        let (px, bar_w, tick_len) = (l.px, l.bar_w, l.tick_len);
+        let bx = l.margin + l.grid_w + l.gap;
+        let by = grid_top;
+        let bh = l.ch.max(2);
+        // Top = +1, bottom = −1, linear in between.
+        for j in 0..bh {
+            let x = 1.0 - 2.0 * j as f32 / (bh - 1) as f32;
+            let c = Rgb(self.cmap.rgb(x));
             for i in 0..bar_w {
-                img.put_pixel(bx + i, by, ink);
-                img.put_pixel(bx + i, by + bh - 1, ink);
+                img.put_pixel(bx + i, by + j, c);
             }
-            for j in 0..bh {
-                img.put_pixel(bx, by + j, ink);
-                img.put_pixel(bx + bar_w - 1, by + j, ink);
-            }
-            let (ascent, descent, _) = metrics(px);
-            let text_h = ascent - descent;
-            for (k, label) in ticks.iter().enumerate() {
-                let ty = by + k as u32 * (bh - 1) / 2;
-                for i in 0..tick_len {
-                    img.put_pixel(bx + bar_w + i, ty, ink);
-                }
-                let top = (ty as f32 - text_h / 2.0).clamp(0.0, (height as f32 - text_h).max(0.0));
-                draw_text(
-                    &mut img,
-                    (bx + bar_w + tick_len + 3) as f32,
-                    top,
-                    label,
-                    px,
-                    INK,
-                );
-            }
-            let cap_x = bx as f32 + bar_w as f32 / 2.0 - caption_w as f32 / 2.0;
-            draw_text(
-                &mut img,
-                cap_x.max(bx as f32),
-                (by + bh + pad / 2) as f32,
-                &caption,
-                px * 0.85,
-                INK,
-            );
         }
-        Ok(img)
+        // Frame and ticks.
+        let ink = Rgb(INK);
+        for i in 0..bar_w {
+            img.put_pixel(bx + i, by, ink);
+            img.put_pixel(bx + i, by + bh - 1, ink);
+        }
+        for j in 0..bh {
+            img.put_pixel(bx, by + j, ink);
+            img.put_pixel(bx + bar_w - 1, by + j, ink);
+        }
+        let (ascent, descent, _) = metrics(px);
+        let text_h = ascent - descent;
+        for (k, label) in l.ticks.iter().enumerate() {
+            let ty = by + k as u32 * (bh - 1) / 2;
+            for i in 0..tick_len {
+                img.put_pixel(bx + bar_w + i, ty, ink);
+            }
+            let top = (ty as f32 - text_h / 2.0).clamp(0.0, (l.height as f32 - text_h).max(0.0));
+            let tx = (bx + bar_w + tick_len + 3) as f32;
+            draw_text(img, tx, top, label, px, INK);
+        }
+        let cap_x = bx as f32 + bar_w as f32 / 2.0 - l.caption_w as f32 / 2.0;
+        let cap_y = (by + bh + l.pad / 2) as f32;
+        draw_text(img, cap_x.max(bx as f32), cap_y, &l.caption, px * 0.85, INK);
     }
 
     /// Draws the figure and writes it as PNG.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         save_png(&self.render()?, path)
     }
+}
+
+/// The geometry of a rendered [`Figure`], in pixels.
+struct Layout {
+    px: f32,
+    line_h: u32,
+    pad: u32,
+    gap: u32,
+    margin: u32,
+    cw: u32,
+    ch: u32,
+    bar_w: u32,
+    tick_len: u32,
+    ticks: [&'static str; 3],
+    caption: String,
+    caption_w: u32,
+    title_h: u32,
+    header_h: u32,
+    row_label_h: Vec<u32>,
+    grid_w: u32,
+    width: u32,
+    height: u32,
+}
+
+impl Layout {
+    /// Left edge of grid column `c` (0 = the input images).
+    fn col_x(&self, c: u32) -> u32 {
+        self.margin + c * (self.cw + self.gap)
+    }
+}
+
+/// `text` centred in the `w` pixels from `x0`, shortened to fit.
+fn centred(img: &mut RgbImage, text: &str, x0: u32, w: u32, y: u32, size: f32) {
+    let t = fit(text, size, w as f32);
+    let tw = text_width(&t, size);
+    draw_text(
+        img,
+        x0 as f32 + (w as f32 - tw) / 2.0,
+        y as f32,
+        &t,
+        size,
+        INK,
+    );
 }
 
 #[cfg(test)]

