@@ -7,36 +7,20 @@
 //! assert_eq!(relu(&x).as_slice().unwrap(), &[0.0, 0.0, 2.5]);
 //! ```
 
-use super::{pass_on, Category, Operator, Route, RouteCtx, Tensor};
-use crate::error::{NodeRef, Result};
+use super::Tensor;
 
 /// `max(x, 0)` element-wise. NaN stays NaN.
 pub fn relu(x: &Tensor) -> Tensor {
     x.mapv(|v| if v < 0.0 { 0.0 } else { v })
 }
 
-/// The ReLU operator (no parameters); relevance passes through it unchanged.
-#[derive(Debug, Clone, Copy)]
-pub struct Relu;
-
-impl Operator for Relu {
-    type Params = ();
-    const KIND: &'static str = "Relu";
-    const CATEGORY: Category = Category::Activation;
-    const ROUTES: &'static [Route] = &[Route::Pass];
-
-    fn output_shape(_: &(), _node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
-        Ok(inputs[0].to_vec())
-    }
-
-    fn forward(_: &(), inputs: &[&Tensor]) -> Tensor {
-        relu(inputs[0])
-    }
-
-    fn route(_: &(), _route: Route, _ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
-        pass_on(r)
-    }
-}
+pass_through!(
+    /// The ReLU operator (no parameters); relevance passes through it unchanged.
+    Relu,
+    "Relu",
+    Activation,
+    relu
+);
 
 #[cfg(test)]
 mod tests {
@@ -50,5 +34,10 @@ mod tests {
         for (a, b) in x.iter().zip(y.iter()) {
             assert_eq!(*b, if *a > 0.0 { *a } else { 0.0 });
         }
+    }
+
+    #[test]
+    fn is_an_activation_that_passes_relevance() {
+        crate::ops::testutil::assert_activation(super::super::Op::Relu, |v| v.max(0.0), 1.0, 0.0);
     }
 }

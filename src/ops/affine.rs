@@ -171,13 +171,7 @@ impl Operator for Affine {
     const CATEGORY: Category = Category::Normalization;
     const ROUTES: &'static [Route] = &[Route::Pass];
 
-    fn output_shape(p: &Affine, node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
-        p.output_shape(node, inputs[0])
-    }
-
-    fn forward(p: &Affine, inputs: &[&Tensor]) -> Tensor {
-        p.forward(inputs[0])
-    }
+    single_input!(Affine);
 
     fn params(p: &Affine) -> Vec<&[f32]> {
         [&p.scale, &p.shift]

@@ -277,27 +277,14 @@ impl Operator for Conv2d {
     const KIND: &'static str = "Conv";
     const CATEGORY: Category = Category::Linear;
 
-    fn output_shape(p: &Conv2d, node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
-        p.output_shape(node, inputs[0])
-    }
-
-    fn forward(p: &Conv2d, inputs: &[&Tensor]) -> Tensor {
-        p.forward(inputs[0])
-    }
+    single_input!(Conv2d);
 
     fn params(p: &Conv2d) -> Vec<&[f32]> {
-        let mut out = vec![p.weight_slice()];
-        out.extend(p.bias.as_ref().and_then(|b| b.as_slice()));
-        out
+        super::linear::weight_and_bias(&p.weight, p.bias.as_ref())
     }
 
     fn params_mut(p: &mut Conv2d) -> Vec<&mut [f32]> {
-        let mut out: Vec<&mut [f32]> = Vec::new();
-        out.extend(p.weight.as_slice_mut());
-        if let Some(b) = &mut p.bias {
-            out.extend(b.as_slice_mut());
-        }
-        out
+        super::linear::weight_and_bias_mut(&mut p.weight, p.bias.as_mut())
     }
 
     fn linear<'a>(p: &'a Conv2d, input: &[usize]) -> Option<Box<dyn LinearMap + 'a>> {

@@ -123,27 +123,14 @@ impl Operator for Dense {
     const KIND: &'static str = "Dense";
     const CATEGORY: Category = Category::Linear;
 
-    fn output_shape(p: &Dense, node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
-        p.output_shape(node, inputs[0])
-    }
-
-    fn forward(p: &Dense, inputs: &[&Tensor]) -> Tensor {
-        p.forward(inputs[0])
-    }
+    single_input!(Dense);
 
     fn params(p: &Dense) -> Vec<&[f32]> {
-        let mut out = vec![p.weight_slice()];
-        out.extend(p.bias.as_ref().and_then(|b| b.as_slice()));
-        out
+        super::linear::weight_and_bias(&p.weight, p.bias.as_ref())
     }
 
     fn params_mut(p: &mut Dense) -> Vec<&mut [f32]> {
-        let mut out: Vec<&mut [f32]> = Vec::new();
-        out.extend(p.weight.as_slice_mut());
-        if let Some(b) = &mut p.bias {
-            out.extend(b.as_slice_mut());
-        }
-        out
+        super::linear::weight_and_bias_mut(&mut p.weight, p.bias.as_mut())
     }
 
     fn linear<'a>(p: &'a Dense, _input: &[usize]) -> Option<Box<dyn LinearMap + 'a>> {

@@ -95,3 +95,24 @@ impl<T: LinearMap + ?Sized> LinearMap for &T {
         (**self).transpose_uniform(s, n, value, out)
     }
 }
+
+/// A layer's weight and optional bias as parameter buffers (for
+/// [`Operator::params`](super::Operator::params)).
+pub(crate) fn weight_and_bias<'a, D: ndarray::Dimension>(
+    weight: &'a ndarray::Array<f32, D>,
+    bias: Option<&'a ndarray::Array1<f32>>,
+) -> Vec<&'a [f32]> {
+    let mut out: Vec<&[f32]> = weight.as_slice().into_iter().collect();
+    out.extend(bias.and_then(|b| b.as_slice()));
+    out
+}
+
+/// [`weight_and_bias`], mutable.
+pub(crate) fn weight_and_bias_mut<'a, D: ndarray::Dimension>(
+    weight: &'a mut ndarray::Array<f32, D>,
+    bias: Option<&'a mut ndarray::Array1<f32>>,
+) -> Vec<&'a mut [f32]> {
+    let mut out: Vec<&mut [f32]> = weight.as_slice_mut().into_iter().collect();
+    out.extend(bias.and_then(|b| b.as_slice_mut()));
+    out
+}

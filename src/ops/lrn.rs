@@ -202,13 +202,7 @@ impl Operator for Lrn {
     const CATEGORY: Category = Category::Normalization;
     const ROUTES: &'static [Route] = &[Route::Pass, Route::LrnTaylor];
 
-    fn output_shape(p: &Lrn, node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
-        p.output_shape(node, inputs[0])
-    }
-
-    fn forward(p: &Lrn, inputs: &[&Tensor]) -> Tensor {
-        p.forward(inputs[0])
-    }
+    single_input!(Lrn);
 
     fn route(p: &Lrn, route: Route, ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
         match route {

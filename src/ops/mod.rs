@@ -24,6 +24,87 @@
 //! below (`Variant(Params) => Marker` or `Variant => Marker`). Importers add one line to their
 //! op tables; composites pick a rule for it through its [`Category`].
 
+/// Inside `impl Operator for T`: the shape rule and forward pass of a single-input operator
+/// whose parameter struct `T` has inherent `output_shape(&self, node, input)` and
+/// `forward(&self, x)` methods.
+macro_rules! single_input {
+    ($ty:ty) => {
+        fn output_shape(
+            p: &$ty,
+            node: &$crate::error::NodeRef,
+            inputs: &[&[usize]],
+        ) -> $crate::error::Result<Vec<usize>> {
+            p.output_shape(node, inputs[0])
+        }
+
+        fn forward(p: &$ty, inputs: &[&$crate::ops::Tensor]) -> $crate::ops::Tensor {
+            p.forward(inputs[0])
+        }
+    };
+}
+
+/// Defines an operator that keeps its input's shape (or has an inherent shape rule) and
+/// passes relevance on unchanged:
+///
+/// - `pass_through!(Name, "Kind", Category, forward_fn)`: a unit marker `Name` for a
+///   parameterless element-wise operator computing `forward_fn(x)`;
+/// - `pass_through!(params Type, "Kind", Category)`: for a parameter struct `Type` with
+///   inherent `output_shape(&self, node, input)` and `forward(&self, x)` methods.
+macro_rules! pass_through {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $category:ident, $forward:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name;
+
+        impl $crate::ops::Operator for $name {
+            type Params = ();
+            const KIND: &'static str = $kind;
+            const CATEGORY: $crate::ops::Category = $crate::ops::Category::$category;
+            const ROUTES: &'static [$crate::ops::Route] = &[$crate::ops::Route::Pass];
+
+            fn output_shape(
+                _: &(),
+                _node: &$crate::error::NodeRef,
+                inputs: &[&[usize]],
+            ) -> $crate::error::Result<Vec<usize>> {
+                Ok(inputs[0].to_vec())
+            }
+
+            fn forward(_: &(), inputs: &[&$crate::ops::Tensor]) -> $crate::ops::Tensor {
+                ($forward)(inputs[0])
+            }
+
+            fn route(
+                _: &(),
+                _route: $crate::ops::Route,
+                _ctx: &$crate::ops::RouteCtx<'_>,
+                r: Vec<f32>,
+            ) -> Vec<Vec<f32>> {
+                vec![r]
+            }
+        }
+    };
+    (params $ty:ty, $kind:literal, $category:ident) => {
+        impl $crate::ops::Operator for $ty {
+            type Params = $ty;
+            const KIND: &'static str = $kind;
+            const CATEGORY: $crate::ops::Category = $crate::ops::Category::$category;
+            const ROUTES: &'static [$crate::ops::Route] = &[$crate::ops::Route::Pass];
+
+            single_input!($ty);
+
+            fn route(
+                _: &$ty,
+                _route: $crate::ops::Route,
+                _ctx: &$crate::ops::RouteCtx<'_>,
+                r: Vec<f32>,
+            ) -> Vec<Vec<f32>> {
+                vec![r]
+            }
+        }
+    };
+}
+
 pub mod activation;
 pub mod affine;
 pub mod avg_pool;
@@ -472,6 +553,31 @@ pub(crate) mod testutil {
 
     use super::Tensor;
     use ndarray::IxDyn;
+
+    /// Assert that the parameterless element-wise operator `op` computes `f` (in f64) to
+    /// `tol` relative (and 1e-30 absolute) on random inputs scaled by `scale`, and passes
+    /// relevance on unchanged as an activation.
+    pub fn assert_activation(op: super::Op, f: fn(f64) -> f64, scale: f32, tol: f64) {
+        use super::{Category, Route, RouteCtx};
+        let x = random(&[2, 3, 4, 5], 11).mapv(|v| v * scale);
+        let y = op.forward(&[&x]);
+        for (a, b) in x.iter().zip(y.iter()) {
+            let want = f(*a as f64);
+            let err = (*b as f64 - want).abs();
+            assert!(err <= tol * want.abs().max(1e-30), "{a}: {b} vs {want}");
+        }
+        let x = random(&[1, 4], 3);
+        let ctx = RouteCtx {
+            inputs: &[&x],
+            in_shapes: &[&[4]],
+            out_shape: &[4],
+            k: 2,
+            stabilizer: 1e-6,
+        };
+        let r = vec![1.0, -2.0, 3.0, 0.5, 0.0, 1.0, 2.0, 3.0];
+        assert_eq!(op.route(Route::Pass, &ctx, r.clone()), Some(vec![r]));
+        assert_eq!(op.category(), Category::Activation);
+    }
 
     /// Deterministic pseudo-random tensor with values in [-1, 1).
     pub fn random(shape: &[usize], seed: u64) -> Tensor {

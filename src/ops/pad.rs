@@ -156,13 +156,7 @@ impl Operator for Pad {
     const CATEGORY: Category = Category::Padding;
     const ROUTES: &'static [Route] = &[Route::Pass];
 
-    fn output_shape(p: &Pad, node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
-        p.output_shape(node, inputs[0])
-    }
-
-    fn forward(p: &Pad, inputs: &[&Tensor]) -> Tensor {
-        p.forward(inputs[0])
-    }
+    single_input!(Pad);
 
     /// Pass: the relevance is cropped back to the unpadded input.
     fn route(p: &Pad, _route: Route, ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {

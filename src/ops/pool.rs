@@ -336,28 +336,33 @@ mod tests {
             .unwrap()
     }
 
-    #[test]
-    fn matches_naive_on_random_shapes() {
-        let mut rng = crate::zoo::rng::Rng::new(11);
+    /// A pooling of random kernel (up to 4), stride (up to 3) and padding, rounded by the
+    /// `t`-th of the three roundings.
+    fn random_pool(rng: &mut crate::zoo::rng::Rng, t: usize) -> Pool2d {
         let roundings = [
             PoolRounding::Floor,
             PoolRounding::Ceil,
             PoolRounding::CeilClip,
         ];
+        let kernel = [1 + rng.below(4), 1 + rng.below(4)];
+        let stride = [1 + rng.below(3), 1 + rng.below(3)];
+        let pads = [
+            rng.below(kernel[0]),
+            rng.below(kernel[1]),
+            rng.below(kernel[0]),
+            rng.below(kernel[1]),
+        ];
+        Pool2d::new(kernel, stride)
+            .with_pads(pads)
+            .with_rounding(roundings[t % 3])
+    }
+
+    #[test]
+    fn matches_naive_on_random_shapes() {
+        let mut rng = crate::zoo::rng::Rng::new(11);
         let mut tested = 0;
         for t in 0..300 {
-            let kernel = [1 + rng.below(4), 1 + rng.below(4)];
-            let stride = [1 + rng.below(3), 1 + rng.below(3)];
-            let pads = [
-                rng.below(kernel[0]),
-                rng.below(kernel[1]),
-                rng.below(kernel[0]),
-                rng.below(kernel[1]),
-            ];
-            let p = Pool2d::new(kernel, stride)
-                .with_pads(pads)
-                .with_rounding(roundings[t % 3])
-                .with_count_include_pad(rng.below(2) == 0);
+            let p = random_pool(&mut rng, t).with_count_include_pad(rng.below(2) == 0);
             let (c, h, w) = (1 + rng.below(3), 1 + rng.below(9), 1 + rng.below(9));
             if p.output_shape(&NodeRef::new("p", "MaxPool"), &[c, h, w])
                 .is_err()
@@ -377,24 +382,9 @@ mod tests {
     #[test]
     fn wide_planes_with_ties_match_naive() {
         let mut rng = crate::zoo::rng::Rng::new(23);
-        let roundings = [
-            PoolRounding::Floor,
-            PoolRounding::Ceil,
-            PoolRounding::CeilClip,
-        ];
         let mut tested = 0;
         for t in 0..120 {
-            let kernel = [1 + rng.below(4), 1 + rng.below(4)];
-            let stride = [1 + rng.below(3), 1 + rng.below(3)];
-            let pads = [
-                rng.below(kernel[0]),
-                rng.below(kernel[1]),
-                rng.below(kernel[0]),
-                rng.below(kernel[1]),
-            ];
-            let p = Pool2d::new(kernel, stride)
-                .with_pads(pads)
-                .with_rounding(roundings[t % 3]);
+            let p = random_pool(&mut rng, t);
             let (c, h, w) = (1 + rng.below(3), 4 + rng.below(30), 8 + rng.below(40));
             if p.output_shape(&NodeRef::new("p", "MaxPool"), &[c, h, w])
                 .is_err()

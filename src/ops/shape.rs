@@ -73,24 +73,7 @@ pub fn flatten(x: &Tensor) -> Tensor {
     reshape_batch(x, &[k])
 }
 
-impl Operator for Reshape {
-    type Params = Reshape;
-    const KIND: &'static str = "Reshape";
-    const CATEGORY: Category = Category::Reshape;
-    const ROUTES: &'static [Route] = &[Route::Pass];
-
-    fn output_shape(p: &Reshape, node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
-        p.output_shape(node, inputs[0])
-    }
-
-    fn forward(p: &Reshape, inputs: &[&Tensor]) -> Tensor {
-        p.forward(inputs[0])
-    }
-
-    fn route(_: &Reshape, _route: Route, _ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
-        pass_on(r)
-    }
-}
+pass_through!(params Reshape, "Reshape", Reshape);
 
 /// The Flatten operator (no parameters).
 #[derive(Debug, Clone, Copy)]
@@ -115,51 +98,21 @@ impl Operator for Flatten {
     }
 }
 
-/// Dropout: the identity at inference (canonisation removes it).
-#[derive(Debug, Clone, Copy)]
-pub struct Dropout;
+pass_through!(
+    /// Dropout: the identity at inference (canonisation removes it).
+    Dropout,
+    "Dropout",
+    Reshape,
+    Tensor::clone
+);
 
-impl Operator for Dropout {
-    type Params = ();
-    const KIND: &'static str = "Dropout";
-    const CATEGORY: Category = Category::Reshape;
-    const ROUTES: &'static [Route] = &[Route::Pass];
-
-    fn output_shape(_: &(), _node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
-        Ok(inputs[0].to_vec())
-    }
-
-    fn forward(_: &(), inputs: &[&Tensor]) -> Tensor {
-        inputs[0].clone()
-    }
-
-    fn route(_: &(), _route: Route, _ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
-        pass_on(r)
-    }
-}
-
-/// The identity (canonisation removes it).
-#[derive(Debug, Clone, Copy)]
-pub struct Identity;
-
-impl Operator for Identity {
-    type Params = ();
-    const KIND: &'static str = "Identity";
-    const CATEGORY: Category = Category::Reshape;
-    const ROUTES: &'static [Route] = &[Route::Pass];
-
-    fn output_shape(_: &(), _node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
-        Ok(inputs[0].to_vec())
-    }
-
-    fn forward(_: &(), inputs: &[&Tensor]) -> Tensor {
-        inputs[0].clone()
-    }
-
-    fn route(_: &(), _route: Route, _ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
-        pass_on(r)
-    }
-}
+pass_through!(
+    /// The identity (canonisation removes it).
+    Identity,
+    "Identity",
+    Reshape,
+    Tensor::clone
+);
 
 #[cfg(test)]
 mod tests {

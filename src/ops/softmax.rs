@@ -18,7 +18,7 @@
 //! assert!((y[[0, 0]] - 0.25).abs() < 1e-7 && (y[[0, 1]] - 0.75).abs() < 1e-7);
 //! ```
 
-use super::{pass_on, Category, Operator, Route, RouteCtx, Tensor};
+use super::Tensor;
 use crate::error::{Error, NodeRef, Result};
 
 /// Softmax along a per-sample axis.
@@ -95,24 +95,7 @@ impl Softmax {
     }
 }
 
-impl Operator for Softmax {
-    type Params = Softmax;
-    const KIND: &'static str = "Softmax";
-    const CATEGORY: Category = Category::Activation;
-    const ROUTES: &'static [Route] = &[Route::Pass];
-
-    fn output_shape(p: &Softmax, node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
-        p.output_shape(node, inputs[0])
-    }
-
-    fn forward(p: &Softmax, inputs: &[&Tensor]) -> Tensor {
-        p.forward(inputs[0])
-    }
-
-    fn route(_: &Softmax, _route: Route, _ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
-        pass_on(r)
-    }
-}
+pass_through!(params Softmax, "Softmax", Activation);
 
 #[cfg(test)]
 mod tests {
