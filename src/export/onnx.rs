@@ -473,6 +473,8 @@ impl<'g> Exporter<'g> {
                 self.push(name, "Softmax", vec![x], out, attrs);
             }
             Op::Identity => self.push(name, "Identity", vec![x], out, vec![]),
+            Op::Sigmoid => self.push(name, "Sigmoid", vec![x], out, vec![]),
+            Op::Tanh => self.push(name, "Tanh", vec![x], out, vec![]),
         }
         Ok(())
     }

@@ -118,7 +118,9 @@ pub mod max_pool;
 pub mod pad;
 pub mod pool;
 pub mod shape;
+pub mod sigmoid;
 pub mod softmax;
+pub mod tanh;
 
 pub use affine::Affine;
 pub use concat::Concat;
@@ -465,6 +467,10 @@ registry! {
     Softmax(Softmax) => Softmax,
     /// Identity.
     Identity => shape::Identity,
+    /// Logistic sigmoid `1 / (1 + e^{−x})`.
+    Sigmoid => sigmoid::Sigmoid,
+    /// Hyperbolic tangent.
+    Tanh => tanh::Tanh,
 }
 
 impl Op {

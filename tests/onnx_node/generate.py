@@ -288,6 +288,12 @@ def custom_cases():
     # Relu
     case("relu_4d", 14, "4-D, batch 2", [n("Relu", ["x"], ["y"])], x4)
     case("relu_2d_opset7", 7, "2-D, opset 7", [n("Relu", ["x"], ["y"])], randn(17, 3, 10))
+    # Sigmoid, Tanh: inputs scaled by 6 reach the saturated ends of both functions.
+    for op in ("Sigmoid", "Tanh"):
+        low = op.lower()
+        case(f"{low}_4d", 13, "4-D, batch 2, inputs in about [-20, 20]", [n(op, ["x"], ["y"])],
+             randn(30, 2, 3, 5, 5) * np.float32(6))
+        case(f"{low}_2d_opset7", 7, "2-D, opset 7", [n(op, ["x"], ["y"])], randn(31, 3, 10))
     # Add / Mul / Sum
     for op in ("Add", "Mul"):
         low = op.lower()

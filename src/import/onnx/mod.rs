@@ -104,6 +104,8 @@ pub const OPS: &[(&str, BuildFn)] = &[
     ("Reshape", shape::reshape),
     ("Concat", shape::concat),
     ("Pad", shape::pad),
+    ("Sigmoid", |_, cx| Ok(Layer::on(Op::Sigmoid, cx.x))),
+    ("Tanh", |_, cx| Ok(Layer::on(Op::Tanh, cx.x))),
     ("Relu", activation::relu),
     ("Softmax", activation::softmax),
     ("Dropout", activation::dropout),
