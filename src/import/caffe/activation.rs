@@ -1,12 +1,14 @@
-//! Activations and pass-through layers: `ReLU`, `Softmax`, `Dropout`.
+//! Activations and pass-through layers: `ReLU`, `Softmax`, `Dropout` (`Sigmoid` and `TanH`
+//! need no builder of their own: their lines in the layer table make [`Op::Sigmoid`] and
+//! [`Op::Tanh`]).
 //!
 //! - `ReLU` → [`Op::Relu`].
 //! - `Softmax` → [`Op::Softmax`] along a per-sample `axis` (also GoogLeNet's auxiliary
 //!   heads with `loss_weight`).
 //! - `Dropout` → [`Op::Dropout`] (identity at inference; removed by canonisation).
 //!
-//! Not covered: leaky ReLU (`negative_slope` ≠ 0), `PReLU`, `ELU`, `Sigmoid`, `TanH`,
-//! softmax over the batch axis.
+//! Not covered: leaky ReLU (`negative_slope` ≠ 0), `PReLU`, `ELU`, softmax over the batch
+//! axis.
 
 use super::builder::{canonical_axis, Builder};
 use crate::error::Result;

@@ -284,6 +284,12 @@ const LAYERS: &[(&str, LayerFn)] = &[
     ("BatchNorm", norm::batch_norm),
     ("Scale", norm::scale),
     ("ReLU", activation::relu),
+    ("Sigmoid", |b, layer, x| {
+        b.one_input(layer, x).map(|_| Op::Sigmoid)
+    }),
+    ("TanH", |b, layer, x| {
+        b.one_input(layer, x).map(|_| Op::Tanh)
+    }),
     ("Softmax", activation::softmax),
     ("Dropout", activation::dropout),
     ("Concat", combine::concat),
@@ -303,15 +309,10 @@ fn layer_label(layer: &LayerParameter) -> String {
     format!("layer `{}` ({})", layer.name(), layer.r#type())
 }
 
-/// The main head's logits: the input of the node writing the first graph output, if that
-/// node is a softmax.
+/// The main head's logits: the input of a softmax writing the first graph output.
 fn logits_of(graph: &Graph) -> Option<String> {
-    let out = &graph.tensors()[*graph.output_ids().first()?].name;
-    let node = graph.nodes().iter().find(|n| &n.output == out)?;
-    match node.op {
-        Op::Softmax(_) => node.inputs.first().cloned(),
-        _ => None,
-    }
+    let id = graph.logits_id();
+    (graph.output_ids().first() != Some(&id)).then(|| graph.tensors()[id].name.clone())
 }
 
 #[cfg(test)]
@@ -323,6 +324,23 @@ mod tests {
 
     fn net(text: &str) -> NetParameter {
         parse_net(text, "t.prototxt").unwrap().message
+    }
+
+    #[test]
+    fn sigmoid_and_tanh_layers() {
+        let n = net(r#"input: "data" input_shape { dim: 1 dim: 3 }
+            layer { name: "s" type: "Sigmoid" bottom: "data" top: "s" }
+            layer { name: "t" type: "TanH" bottom: "s" top: "t" }"#);
+        let m = from_net_random(&n, 1, "t").unwrap();
+        let kinds: Vec<&str> = m.graph.nodes().iter().map(|n| n.op.kind()).collect();
+        assert_eq!(kinds, ["Sigmoid", "Tanh"]);
+        let x = ArrayD::from_shape_vec(IxDyn(&[1, 3]), vec![-1.0, 0.0, 2.0]).unwrap();
+        let y = m.graph.forward(&x).unwrap();
+        // tanh(sigmoid(x)), closed form.
+        for (v, got) in [-1.0f64, 0.0, 2.0].iter().zip(y.iter()) {
+            let want = (1.0 / (1.0 + (-v).exp())).tanh();
+            assert!((*got as f64 - want).abs() < 1e-6, "{v}: {got} vs {want}");
+        }
     }
 
     #[test]
