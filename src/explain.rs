@@ -403,8 +403,9 @@ impl Explainer {
             Target::Relevance(r) => {
                 if r.ncols() != classes || (r.nrows() != 1 && r.nrows() != n) {
                     return Err(Error::Invalid(format!(
-                        "explicit output relevance has shape {:?}; expected [{n}, {classes}] or [1, {classes}]",
-                        r.dim()
+                        "explicit output relevance has shape [{}, {}]; expected [{n}, {classes}] or [1, {classes}]",
+                        r.nrows(),
+                        r.ncols()
                     )));
                 }
                 if let Some(v) = r.iter().find(|v| !v.is_finite()) {

@@ -600,13 +600,14 @@ fn topological_order(nodes: &[Node], inputs: &HashMap<String, usize>) -> Result<
         }
     }
     if order.len() < nodes.len() {
-        let stuck: Vec<&str> = (0..nodes.len())
+        let stuck: Vec<String> = (0..nodes.len())
             .filter(|&i| missing[i] > 0)
-            .map(|i| nodes[i].name.as_str())
+            .map(|i| format!("`{}`", nodes[i].name))
             .take(5)
             .collect();
         return Err(Error::Graph(format!(
-            "the graph has a cycle through node(s) {stuck:?}"
+            "the graph has a cycle through node(s) {}",
+            stuck.join(", ")
         )));
     }
     Ok(order)

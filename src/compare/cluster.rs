@@ -135,9 +135,9 @@ pub fn spectral_clustering(maps: &[Array2<f32>], cfg: &SpectralConfig) -> Result
         let id = if i == j { 1.0 } else { 0.0 };
         id - inv_sqrt[i] * w[i * n + j] * inv_sqrt[j]
     });
-    let evd = lap
-        .self_adjoint_eigen(faer::Side::Lower)
-        .map_err(|e| Error::Compare(format!("eigendecomposition failed: {e:?}")))?;
+    let evd = lap.self_adjoint_eigen(faer::Side::Lower).map_err(|_| {
+        Error::Compare("eigendecomposition of the graph Laplacian did not converge".into())
+    })?;
     let s = evd.S().column_vector();
     let u = evd.U();
     let eigenvalues: Vec<f32> = (0..n).map(|i| s[i] as f32).collect();
