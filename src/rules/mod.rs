@@ -362,7 +362,7 @@ fn not_for(node: &NodeRef, op: &Op, spec: &RuleSpec) -> Error {
         return Error::param(
             node,
             format!(
-                "LRP has no rule for a {} layer (the element-wise product of two tensors); \
+                "LRP has no rule for a layer of kind {} (the element-wise product of two tensors); \
                  constant factors are folded into the adjacent layer when the model is imported",
                 op.kind()
             ),
@@ -374,7 +374,7 @@ fn not_for(node: &NodeRef, op: &Op, spec: &RuleSpec) -> Error {
     Error::param(
         node,
         format!(
-            "rule `{}` does not apply to a {} layer; it takes {takes}",
+            "rule `{}` does not apply to a layer of kind {}; it takes {takes}",
             spec.rule.name(),
             op.kind()
         ),
