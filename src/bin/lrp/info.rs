@@ -24,7 +24,7 @@ pub struct InfoArgs {
     /// Machine-readable output.
     #[arg(long)]
     json: bool,
-    /// List the colour maps and presets and exit.
+    /// List the colour maps, and the presets with what each does, and exit.
     #[arg(long)]
     colormaps: bool,
 }
@@ -58,7 +58,10 @@ pub fn run(a: InfoArgs) -> Result<()> {
             "colour maps: {}",
             Colormap::names().collect::<Vec<_>>().join(", ")
         );
-        println!("presets: {}", lrp::composite::PRESETS.join(", "));
+        println!("presets:");
+        for p in lrp::composite::PRESET_TABLE {
+            println!("  {:<27} {}", p.name, p.description);
+        }
         return Ok(());
     }
     let models = match &a.file {
