@@ -129,6 +129,15 @@ pub fn load_models(a: &ModelArgs) -> Result<Vec<Model>> {
 }
 
 /// The faces of `--image` (or the shipped portraits), each cut to `--face-box` if given.
+/// The network input the options name: a preprocessed `.npy` tensor (and no faces), or the
+/// faces of the images.
+pub fn load_inputs(a: &InputArgs) -> Result<(Option<Tensor>, Vec<Face>)> {
+    match a.input_npy.as_deref() {
+        Some(path) => Ok((Some(read_npy(path)?), Vec::new())),
+        None => Ok((None, load_faces(a)?)),
+    }
+}
+
 pub fn load_faces(a: &InputArgs) -> Result<Vec<Face>> {
     if a.images.is_empty() {
         let (ast, gh) = (lrp::assets::ASTRONAUT_PNG, lrp::assets::GRACE_HOPPER_JPG);

@@ -53,17 +53,7 @@ struct Look {
 
 pub fn run(a: ExplainArgs) -> Result<()> {
     let models = common::load_models(&a.model)?;
-    let npy = a
-        .input
-        .input_npy
-        .as_deref()
-        .map(common::read_npy)
-        .transpose()?;
-    let faces = if npy.is_some() {
-        Vec::new()
-    } else {
-        common::load_faces(&a.input)?
-    };
+    let (npy, faces) = common::load_inputs(&a.input)?;
     let comps = common::composites(&a.rules)?;
     let target = common::parse_target(&a.target)?;
     let look = Look {

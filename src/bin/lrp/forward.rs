@@ -22,17 +22,7 @@ pub fn run(a: ForwardArgs) -> Result<()> {
     if models.len() > 1 && a.npy.is_some() {
         bail!("--npy writes one model's logits: give a single --model");
     }
-    let npy = a
-        .input
-        .input_npy
-        .as_deref()
-        .map(common::read_npy)
-        .transpose()?;
-    let faces = if npy.is_some() {
-        Vec::new()
-    } else {
-        common::load_faces(&a.input)?
-    };
+    let (npy, faces) = common::load_inputs(&a.input)?;
     for model in &models {
         let x = common::model_input(model, &faces, npy.as_ref())?;
         let logits = model.graph.logits(&x)?;

@@ -20,7 +20,7 @@
 //! ```
 
 use super::format_error;
-use super::upgrade::normalize_net;
+use super::upgrade::{dims_to_usize, normalize_net};
 use crate::error::{Error, Result};
 use crate::import::proto::caffe::{
     BlobProto, BlobShape, LayerParameter, NetParameter, V1LayerParameter,
@@ -77,17 +77,7 @@ pub fn blob_shape(blob: &BlobProto, file: &str, what: &str) -> Result<Vec<usize>
             .map(|&d| i64::from(d))
             .collect(),
     };
-    dims.iter()
-        .map(|&d| {
-            usize::try_from(d).map_err(|_| {
-                format_error(
-                    file,
-                    what,
-                    format!("negative dimension {d} in shape {dims:?}"),
-                )
-            })
-        })
-        .collect()
+    dims_to_usize(&dims, file, what)
 }
 
 /// The values of `blob` (from `data`, or `double_data` converted to `f32`) as an array of

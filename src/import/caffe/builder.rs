@@ -389,3 +389,35 @@ pub(super) fn canonical_axis(axis: i32, rank: usize) -> Option<usize> {
         None
     }
 }
+
+/// `[h, w]` from a field (repeated for convolutions, at most one value for pooling) or its
+/// `_h`/`_w` variants, by Caffe's 2-D rules.
+pub(super) fn hw_pair(
+    rep: &[u32],
+    h: Option<u32>,
+    w: Option<u32>,
+    default: Option<usize>,
+    what: &str,
+) -> std::result::Result<[usize; 2], String> {
+    if h.is_some() || w.is_some() {
+        if !rep.is_empty() {
+            return Err(format!(
+                "`{what}` is given both as {what}_h/{what}_w and as {what}"
+            ));
+        }
+        return match (h, w) {
+            (Some(h), Some(w)) => Ok([h as usize, w as usize]),
+            _ => Err(format!("{what}_h and {what}_w must be given together")),
+        };
+    }
+    match (rep, default) {
+        ([], Some(d)) => Ok([d, d]),
+        ([], None) => Err(format!("`{what}` is required")),
+        ([a], _) => Ok([*a as usize; 2]),
+        ([a, b], _) => Ok([*a as usize, *b as usize]),
+        _ => Err(format!(
+            "{} values of `{what}`; a 2-D convolution takes 1 or 2",
+            rep.len()
+        )),
+    }
+}

@@ -9,7 +9,7 @@
 //! Not covered: 1-D and 3-D convolutions, `axis` ≠ 1, `Deconvolution`, inner products over
 //! other axes.
 
-use super::builder::{canonical_axis, Builder};
+use super::builder::{canonical_axis, hw_pair, Builder};
 use super::source::{Init, Want};
 use crate::error::Result;
 use crate::import::checked_product;
@@ -35,10 +35,10 @@ pub(super) fn convolution(
         return Err(b.err(layer, format!("axis {} unsupported (only 1)", p.axis())));
     }
     let e = |d: String| b.err(layer, d);
-    let kernel = conv_hw(&p.kernel_size, p.kernel_h, p.kernel_w, None, "kernel").map_err(e)?;
-    let stride = conv_hw(&p.stride, p.stride_h, p.stride_w, Some(1), "stride").map_err(e)?;
-    let pad = conv_hw(&p.pad, p.pad_h, p.pad_w, Some(0), "pad").map_err(e)?;
-    let dilation = conv_hw(&p.dilation, None, None, Some(1), "dilation").map_err(e)?;
+    let kernel = hw_pair(&p.kernel_size, p.kernel_h, p.kernel_w, None, "kernel").map_err(e)?;
+    let stride = hw_pair(&p.stride, p.stride_h, p.stride_w, Some(1), "stride").map_err(e)?;
+    let pad = hw_pair(&p.pad, p.pad_h, p.pad_w, Some(0), "pad").map_err(e)?;
+    let dilation = hw_pair(&p.dilation, None, None, Some(1), "dilation").map_err(e)?;
     let m = p.num_output.unwrap_or(0) as usize;
     let g = p.group() as usize;
     if m == 0 {
@@ -123,35 +123,4 @@ pub(super) fn inner_product(
     };
     let bias = blobs.next().map(|b| Array1::from_iter(b.iter().copied()));
     Ok(Op::Dense(Dense::new(w, bias)))
-}
-
-/// `[h, w]` from a repeated field or its `_h`/`_w` variants (Caffe's 2-D convolution rules).
-fn conv_hw(
-    rep: &[u32],
-    h: Option<u32>,
-    w: Option<u32>,
-    default: Option<usize>,
-    what: &str,
-) -> std::result::Result<[usize; 2], String> {
-    if h.is_some() || w.is_some() {
-        if !rep.is_empty() {
-            return Err(format!(
-                "`{what}` is given both as {what}_h/{what}_w and as {what}"
-            ));
-        }
-        return match (h, w) {
-            (Some(h), Some(w)) => Ok([h as usize, w as usize]),
-            _ => Err(format!("{what}_h and {what}_w must be given together")),
-        };
-    }
-    match (rep, default) {
-        ([], Some(d)) => Ok([d, d]),
-        ([], None) => Err(format!("`{what}` is required")),
-        ([a], _) => Ok([*a as usize; 2]),
-        ([a, b], _) => Ok([*a as usize, *b as usize]),
-        _ => Err(format!(
-            "{} values of `{what}`; a 2-D convolution takes 1 or 2",
-            rep.len()
-        )),
-    }
 }

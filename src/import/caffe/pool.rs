@@ -6,7 +6,7 @@
 //!
 //! Not covered: `STOCHASTIC` pooling; a kernel size given together with `global_pooling`.
 
-use super::builder::Builder;
+use super::builder::{hw_pair, Builder};
 use crate::error::Result;
 use crate::import::proto::caffe::{
     pooling_parameter::PoolMethod, pooling_parameter::RoundMode, LayerParameter,
@@ -38,9 +38,23 @@ pub(super) fn pooling(
             PoolMethod::Stochastic => Err(b.err(layer, "STOCHASTIC pooling unsupported")),
         };
     }
-    let kernel = pool_hw(p.kernel_size, p.kernel_h, p.kernel_w, None, "kernel_size").map_err(e)?;
-    let stride = pool_hw(p.stride, p.stride_h, p.stride_w, Some(1), "stride").map_err(e)?;
-    let pad = pool_hw(p.pad, p.pad_h, p.pad_w, Some(0), "pad").map_err(e)?;
+    let kernel = hw_pair(
+        p.kernel_size.as_slice(),
+        p.kernel_h,
+        p.kernel_w,
+        None,
+        "kernel_size",
+    )
+    .map_err(e)?;
+    let stride = hw_pair(
+        p.stride.as_slice(),
+        p.stride_h,
+        p.stride_w,
+        Some(1),
+        "stride",
+    )
+    .map_err(e)?;
+    let pad = hw_pair(p.pad.as_slice(), p.pad_h, p.pad_w, Some(0), "pad").map_err(e)?;
     let rounding = match p.round_mode() {
         RoundMode::Ceil => PoolRounding::CeilClip,
         RoundMode::Floor => PoolRounding::Floor,
@@ -52,31 +66,5 @@ pub(super) fn pooling(
         PoolMethod::Max => Ok(Op::MaxPool(pool)),
         PoolMethod::Ave => Ok(Op::AvgPool(pool.with_count_include_pad(true))),
         PoolMethod::Stochastic => Err(b.err(layer, "STOCHASTIC pooling unsupported")),
-    }
-}
-
-/// `[h, w]` from a pooling field and its `_h`/`_w` variants.
-fn pool_hw(
-    one: Option<u32>,
-    h: Option<u32>,
-    w: Option<u32>,
-    default: Option<usize>,
-    what: &str,
-) -> std::result::Result<[usize; 2], String> {
-    if h.is_some() || w.is_some() {
-        if one.is_some() {
-            return Err(format!(
-                "`{what}` is given both as {what}_h/{what}_w and as {what}"
-            ));
-        }
-        return match (h, w) {
-            (Some(h), Some(w)) => Ok([h as usize, w as usize]),
-            _ => Err(format!("{what}_h and {what}_w must be given together")),
-        };
-    }
-    match (one, default) {
-        (Some(v), _) => Ok([v as usize; 2]),
-        (None, Some(d)) => Ok([d, d]),
-        (None, None) => Err(format!("`{what}` is required")),
     }
 }

@@ -163,7 +163,8 @@ pub struct NetInput {
     pub shape: Vec<usize>,
 }
 
-fn dims_to_usize(dims: &[i64], file: &str, what: &str) -> Result<Vec<usize>> {
+/// `dims` as sizes; a negative one is an error naming `what` in `file`.
+pub(super) fn dims_to_usize(dims: &[i64], file: &str, what: &str) -> Result<Vec<usize>> {
     dims.iter()
         .map(|&d| {
             usize::try_from(d).map_err(|_| {
