@@ -6,15 +6,16 @@
 //! 1. the composite's defaults, by [`Category`] or by kind ([`Composite::with_rule`]):
 //!    every preset maps activations and reshapes to `pass`, max pooling to
 //!    `winner-take-all`, averaging and sums to `proportional`, concatenation and padding to
-//!    `pass` (slice, crop), normalisations to `pass`, and convolutions and dense layers to
-//!    their rules;
+//!    `pass` (slice, crop), normalisations to `pass`, products of activations to `gate` (the
+//!    gate of a squeeze-and-excitation block held constant; `uniform` is the alternative, see
+//!    [`crate::ops::mul`]), and convolutions and dense layers to their rules;
 //! 2. the rule of the first `n` linear layers in data-flow order (flat, zᴮ);
 //! 3. overrides by layer name, by index among the linear layers, by kind or by category
 //!    ([`Composite::with_override`]).
 //!
-//! A layer that nothing maps is an error naming it (products of two tensors are not mapped by
-//! any preset: LRP has no rule for them); so is a rule that does not fit its layer
-//! ([`crate::rules::prepare`]) and an override that matches no layer.
+//! A layer that nothing maps is an error naming it; so is a rule that does not fit its layer
+//! ([`crate::rules::prepare`]), a gate rule on a product without a gate, and an override that
+//! matches no layer.
 //!
 //! Named presets ([`Composite::preset`], one table: [`PRESET_TABLE`]):
 //!
@@ -157,6 +158,7 @@ fn base(convention: Convention) -> Composite {
         (Category::MaxPooling, Rule::WinnerTakeAll),
         (Category::Averaging, Rule::Proportional),
         (Category::Sum, Rule::Proportional),
+        (Category::Product, Rule::Gate),
     ] {
         c = c.with_rule(Selector::Category(category), r(rule));
     }

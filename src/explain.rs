@@ -25,7 +25,7 @@ use crate::composite::Composite;
 use crate::error::{Error, Result};
 use crate::graph::{Activations, Graph};
 use crate::kernels;
-use crate::ops::{LinearMap, RouteCtx, Tensor};
+use crate::ops::{LinearMap, Route, RouteCtx, Tensor};
 use crate::rules::{self, Prepared, RuleSpec};
 use ndarray::{Array2, IxDyn};
 
@@ -108,6 +108,8 @@ pub struct Explainer {
     /// Per node: its rule as the composite gave it, and prepared for the layer (`None` for
     /// nodes off the path to the logits).
     steps: Vec<Option<(RuleSpec, Prepared)>>,
+    /// Per node: the gate input of a product under the gate rule ([`Graph::gate_input`]).
+    gates: Vec<Option<usize>>,
     logits: usize,
     composite: String,
 }
@@ -132,12 +134,13 @@ impl Explainer {
     /// Prepare `graph` for explanations with `composite`: resolve a rule for every node that
     /// leads to the logits and prepare it for its layer (computing weight variants once).
     /// Fails on layers the composite does not cover and on rules that do not fit their layer
-    /// (a product of two tensors has none).
+    /// (a gate rule on a product whose inputs are unrelated).
     pub fn new(graph: Graph, composite: &Composite) -> Result<Explainer> {
         let logits = graph.logits_id();
         let on_path = leads_to(&graph, logits);
         let specs = composite.resolve_nodes(&graph, |i| on_path[i])?;
         let mut steps = Vec::with_capacity(specs.len());
+        let mut gates = vec![None; specs.len()];
         for (i, spec) in specs.into_iter().enumerate() {
             let step = match spec {
                 None => None,
@@ -145,6 +148,16 @@ impl Explainer {
                     let node = &graph.nodes()[i];
                     let input = &graph.tensors()[graph.node_inputs(i)[0]].shape;
                     let prepared = rules::prepare(&node.node_ref(), &node.op, input, &spec)?;
+                    if let Prepared::Route(Route::Gate, _) = prepared {
+                        gates[i] = Some(graph.gate_input(i).ok_or_else(|| {
+                            Error::param(
+                                &node.node_ref(),
+                                "the gate rule needs one input computed from the other (a \
+                                 squeeze-and-excitation gate); these inputs are unrelated: \
+                                 give this layer the `uniform` rule",
+                            )
+                        })?);
+                    }
                     Some((spec, prepared))
                 }
             };
@@ -153,6 +166,7 @@ impl Explainer {
         Ok(Explainer {
             graph,
             steps,
+            gates,
             logits,
             composite: composite.name().to_string(),
         })
@@ -354,6 +368,7 @@ impl Explainer {
                     out_shape: &g.tensors()[g.node_output(i)].shape,
                     k,
                     stabilizer: *stabilizer,
+                    gate: self.gates[i],
                 };
                 let node = &g.nodes()[i];
                 node.op.route(*route, &ctx, r).ok_or_else(|| {

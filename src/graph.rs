@@ -287,6 +287,56 @@ impl Graph {
         self.node_out[i]
     }
 
+    /// Whether tensor `a` is computed from tensor `b` (`b` is `a` or one of its ancestors).
+    pub fn depends_on(&self, a: usize, b: usize) -> bool {
+        let producer: HashMap<usize, usize> = self
+            .node_out
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| (t, i))
+            .collect();
+        let mut seen = vec![false; self.tensors.len()];
+        let mut stack = vec![a];
+        while let Some(t) = stack.pop() {
+            if t == b {
+                return true;
+            }
+            if std::mem::replace(&mut seen[t], true) {
+                continue;
+            }
+            if let Some(&node) = producer.get(&t) {
+                stack.extend_from_slice(&self.node_in[node]);
+            }
+        }
+        false
+    }
+
+    /// For a node with two inputs of which one is computed from the other (the gate of a
+    /// squeeze-and-excitation block, `x · σ(f(x))`): the index (0 or 1) of that gate input.
+    /// `None` when neither input depends on the other, both are the same tensor, or the node
+    /// does not have two inputs.
+    ///
+    /// ```
+    /// use lrp::{GraphBuilder, ops::Op};
+    /// let mut b = GraphBuilder::new();
+    /// let x = b.input("x", &[4, 3, 3]);
+    /// let pooled = b.add("pool", Op::GlobalAvgPool, &[&x]);
+    /// let gate = b.add("gate", Op::Sigmoid, &[&pooled]);
+    /// let y = b.add("scale", Op::Mul, &[&x, &gate]);
+    /// let g = b.build(&[&y]).unwrap();
+    /// assert_eq!(g.gate_input(2), Some(1));
+    /// ```
+    pub fn gate_input(&self, node: usize) -> Option<usize> {
+        match self.node_in.get(node)?.as_slice() {
+            &[a, b] if a != b => match (self.depends_on(b, a), self.depends_on(a, b)) {
+                (true, false) => Some(1),
+                (false, true) => Some(0),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// Ids of the graph inputs.
     pub fn input_ids(&self) -> &[usize] {
         &self.input_ids

@@ -239,3 +239,96 @@ fn paper_preset_flattens_the_papers_lowest_convolutions() {
         assert_eq!(flat, arch.paper_flat_layers(), "{arch}");
     }
 }
+
+/// A squeeze-and-excitation network: conv → ReLU, then its output times a gate computed from
+/// it (global pool → 1×1 conv → ReLU → 1×1 conv → sigmoid), pooled into a dense layer.
+fn se_net(seed: u64) -> Graph {
+    let mut rng = Rng::new(seed);
+    let mut b = GraphBuilder::new();
+    let conv = |rng: &mut Rng, m: usize, c: usize, k: usize, pad: usize| {
+        let w = Array4::from_shape_vec((m, c, k, k), randn(rng, &[m, c, k, k], 0.5)).unwrap();
+        Op::Conv(Conv2d::new(w, None).with_pad(pad))
+    };
+    b.input("x", &[3, 12, 12]);
+    b.add("c1", conv(&mut rng, 6, 3, 3, 1), &["x"]);
+    b.add("r1", Op::Relu, &["c1"]);
+    b.add("squeeze", Op::GlobalAvgPool, &["r1"]);
+    b.add("se1", conv(&mut rng, 3, 6, 1, 0), &["squeeze"]);
+    b.add("se_relu", Op::Relu, &["se1"]);
+    b.add("se2", conv(&mut rng, 6, 3, 1, 0), &["se_relu"]);
+    b.add("gate", Op::Sigmoid, &["se2"]);
+    b.add("scale", Op::Mul, &["r1", "gate"]);
+    b.add("pool", Op::GlobalAvgPool, &["scale"]);
+    b.add("flat", Op::Flatten, &["pool"]);
+    let w = Array2::from_shape_vec((4, 6), randn(&mut rng, &[4, 6], 0.5)).unwrap();
+    b.add("fc", Op::Dense(Dense::new(w, None)), &["flat"]);
+    b.build(&["fc"]).unwrap()
+}
+
+#[test]
+fn gate_and_uniform_rules_on_a_squeeze_excitation_block_conserve() {
+    let net = se_net(21);
+    assert_eq!(net.gate_input(7), Some(1));
+    let eps0 = modern(Rule::Epsilon { epsilon: 0.0 });
+    let base = Composite::new()
+        .with_conv(eps0.clone())
+        .with_dense(eps0)
+        .with_stabilizer(1e-9);
+    let x = input(&mut Rng::new(4), 2);
+    let mut inputs = Vec::new();
+    for rule in [Rule::Gate, Rule::Uniform] {
+        let c = base
+            .clone()
+            .with_override(Selector::Name("scale".into()), modern(rule.clone()));
+        let ex = Explainer::new(net.clone(), &c).unwrap();
+        let e = ex.explain_with(&x, &Target::Predicted, true).unwrap();
+        for i in 0..2 {
+            let logit = e.logits[[i, e.targets[i][0]]];
+            // LRP-0 on bias-free layers, pass on the activations, proportional pooling: the
+            // input relevance sums to the logit under either product rule.
+            approx::assert_relative_eq!(e.input_sum(i), logit, max_relative = 1e-4);
+        }
+        // Under the gate rule the gate's branch receives nothing; under uniform it receives
+        // half of the relevance at the product.
+        let layers = e.layers.as_ref().unwrap();
+        let gate = layers.iter().find(|l| l.node == "gate").unwrap();
+        let at_gate: f32 = gate.relevance.iter().map(|v| v.abs()).sum();
+        if rule == Rule::Gate {
+            assert_eq!(at_gate, 0.0);
+        } else {
+            assert!(at_gate > 0.0);
+        }
+        inputs.push(e.relevance);
+    }
+    let diff = (&inputs[0] - &inputs[1]).mapv(f32::abs).sum();
+    assert!(diff > 1e-3, "gate and uniform gave the same relevance");
+    // The presets give products the gate rule.
+    let rules = Composite::preset("epsilon-plus-flat")
+        .unwrap()
+        .resolve(&net)
+        .unwrap();
+    assert_eq!(rules["scale"].rule, Rule::Gate);
+}
+
+#[test]
+fn a_product_of_unrelated_tensors_has_no_gate_but_takes_the_uniform_rule() {
+    let mut rng = Rng::new(3);
+    let mut b = GraphBuilder::new();
+    b.input("x", &[4]);
+    let w = |rng: &mut Rng| Array2::from_shape_vec((4, 4), randn(rng, &[4, 4], 0.5)).unwrap();
+    b.add("a", Op::Dense(Dense::new(w(&mut rng), None)), &["x"]);
+    b.add("b", Op::Dense(Dense::new(w(&mut rng), None)), &["x"]);
+    b.add("ab", Op::Mul, &["a", "b"]);
+    let net = b.build(&["ab"]).unwrap();
+    assert_eq!(net.gate_input(2), None);
+    let err = Explainer::new(net.clone(), &Composite::preset("epsilon").unwrap()).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("ab") && msg.contains("uniform"), "{msg}");
+    let c = Composite::preset("epsilon")
+        .unwrap()
+        .with_override(Selector::Name("ab".into()), modern(Rule::Uniform));
+    let ex = Explainer::new(net, &c).unwrap();
+    let x = Tensor::from_shape_vec(IxDyn(&[1, 4]), vec![0.5, -1.0, 2.0, 1.5]).unwrap();
+    let e = ex.explain(&x, &Target::Predicted).unwrap();
+    assert!(e.relevance.iter().all(|v| v.is_finite()));
+}

@@ -1,7 +1,8 @@
-//! Element-wise sum and product of two or more inputs of identical shape (Caffe `Eltwise`
-//! `SUM`/`PROD` with unit coefficients, ONNX `Add`/`Sum`/`Mul` without broadcasting).
+//! Element-wise sum of two or more inputs of identical shape (Caffe `Eltwise` `SUM` with unit
+//! coefficients, ONNX `Add`/`Sum` of data tensors without broadcasting). Products are in
+//! [`super::mul`].
 //!
-//! `y = x_0 + x_1 + … + x_{m−1}` or `y = x_0 · x_1 · … · x_{m−1}`, element by element.
+//! `y = x_0 + x_1 + … + x_{m−1}`, element by element.
 //!
 //! Shapes: every input has the same per-sample shape, which is also the output's.
 //!
@@ -11,7 +12,6 @@
 //! let a = ArrayD::from_shape_vec(IxDyn(&[1, 3]), vec![1.0, 2.0, 3.0]).unwrap();
 //! let b = ArrayD::from_shape_vec(IxDyn(&[1, 3]), vec![4.0, 5.0, -6.0]).unwrap();
 //! assert_eq!(elementwise::add(&[&a, &b, &a]).as_slice().unwrap(), &[6.0, 9.0, 0.0]);
-//! assert_eq!(elementwise::mul(&[&a, &b]).as_slice().unwrap(), &[4.0, 10.0, -18.0]);
 //! ```
 
 use super::{Arity, Category, Operator, Route, RouteCtx, Tensor};
@@ -42,15 +42,6 @@ pub fn add(inputs: &[&Tensor]) -> Tensor {
     let mut y = inputs[0].as_standard_layout().into_owned();
     for t in &inputs[1..] {
         y += *t;
-    }
-    y
-}
-
-/// Element-wise product of inputs validated by [`output_shape`].
-pub fn mul(inputs: &[&Tensor]) -> Tensor {
-    let mut y = inputs[0].as_standard_layout().into_owned();
-    for t in &inputs[1..] {
-        y *= *t;
     }
     y
 }
@@ -113,27 +104,6 @@ impl Operator for Add {
     }
 }
 
-/// The element-wise product of two or more inputs (no parameters). No relevance route: LRP
-/// has no rule for the product of two tensors; constant factors are folded into adjacent
-/// layers when a model is imported.
-#[derive(Debug, Clone, Copy)]
-pub struct Mul;
-
-impl Operator for Mul {
-    type Params = ();
-    const KIND: &'static str = "Mul";
-    const CATEGORY: Category = Category::Product;
-    const ARITY: Arity = Arity::AtLeast(2);
-
-    fn output_shape(_: &(), node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
-        output_shape(node, inputs)
-    }
-
-    fn forward(_: &(), inputs: &[&Tensor]) -> Tensor {
-        mul(inputs)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,7 +138,6 @@ mod tests {
                 shape[1..].to_vec()
             );
             assert_close(&add(&refs), &naive(&refs, |a, b| a + b), 1e-5);
-            assert_close(&mul(&refs), &naive(&refs, |a, b| a * b), 1e-5);
         }
     }
 

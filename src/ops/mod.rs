@@ -115,6 +115,7 @@ pub mod elementwise;
 pub mod linear;
 pub mod lrn;
 pub mod max_pool;
+pub mod mul;
 pub mod pad;
 pub mod pool;
 pub mod shape;
@@ -240,6 +241,12 @@ pub enum Route {
     Proportional,
     /// The first-order rule of the LRP Toolbox for Caffe for LRN (the ICCV 2017 paper).
     LrnTaylor,
+    /// Products: all relevance to the gated input, none to the gate computed from it
+    /// (squeeze-and-excitation; see [`mul`]).
+    Gate,
+    /// Products: an equal share `R / m` to each of the `m` inputs (AttnLRP's uniform rule;
+    /// see [`mul`]).
+    Uniform,
 }
 
 impl Route {
@@ -250,6 +257,8 @@ impl Route {
             Route::WinnerTakeAll => "winner-take-all",
             Route::Proportional => "proportional",
             Route::LrnTaylor => "lrn",
+            Route::Gate => "gate",
+            Route::Uniform => "uniform",
         }
     }
 }
@@ -267,6 +276,9 @@ pub struct RouteCtx<'a> {
     pub k: usize,
     /// Stabiliser `ε` of [`Route::Proportional`].
     pub stabilizer: f32,
+    /// For products under [`Route::Gate`]: the input computed from the others (the gate), as
+    /// found from the graph ([`crate::Graph::gate_input`]); `None` elsewhere.
+    pub gate: Option<usize>,
 }
 
 impl RouteCtx<'_> {
@@ -451,8 +463,8 @@ registry! {
     Concat(Concat) => Concat,
     /// Element-wise sum of two or more inputs of the same shape (residual connections).
     Add => elementwise::Add,
-    /// Element-wise product of two or more inputs of the same shape.
-    Mul => elementwise::Mul,
+    /// Element-wise product of two or more inputs, with broadcasting (gates).
+    Mul => mul::Mul,
     /// Per-channel affine map `y = scale·x + shift` (BatchNorm in inference form, Caffe Scale).
     Affine(Affine) => Affine,
     /// Constant padding (spatial or channel).
@@ -579,6 +591,7 @@ pub(crate) mod testutil {
             out_shape: &[4],
             k: 2,
             stabilizer: 1e-6,
+            gate: None,
         };
         let r = vec![1.0, -2.0, 3.0, 0.5, 0.0, 1.0, 2.0, 3.0];
         assert_eq!(op.route(Route::Pass, &ctx, r.clone()), Some(vec![r]));

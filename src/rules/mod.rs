@@ -18,6 +18,8 @@
 //! | [`Rule::WinnerTakeAll`] | max pooling: `R_i = Σ_{j: i = argmax W(j)} R_j` | yes |
 //! | [`Rule::Proportional`] | sums and pooling: `R_i = x_i Σ_{j ∋ i} R_j / s(z_j)`, `z_j = Σ_{i' ∈ W(j)} x_i'` (Zennit's `Norm`) | up to ε |
 //! | [`Rule::Lrn`] | LRN: the LRP Toolbox's first-order rule (see [`Lrn::paper_relevance`](crate::ops::Lrn::paper_relevance)) | no |
+//! | [`Rule::Gate`] | products `y = x · g(x)`: `R_x = R_y`, `R_g = 0` (the gate held constant) | yes |
+//! | [`Rule::Uniform`] | products of `m` activations: `R_k = R_y / m` (AttnLRP) | yes |
 //!
 //! Two conventions exist ([`Convention`]): **modern** (Montavon et al. 2019, Zennit) and
 //! **paper** (the LRP Toolbox for Caffe as used in the ICCV 2017 paper): paper ε sends `R_j`
@@ -165,6 +167,13 @@ pub enum Rule {
     /// The LRP Toolbox's first-order rule for local response normalisation, as the ICCV 2017
     /// paper used it; does not conserve.
     Lrn,
+    /// Gate, for the product of an activation with a gate computed from it
+    /// (squeeze-and-excitation, `x · σ(x)`): the gate is held constant, `R_x = R_y`,
+    /// `R_gate = 0`; conserves. See [`crate::ops::mul`].
+    Gate,
+    /// Uniform, for products of activations (AttnLRP): each of the `m` factors gets `R_y / m`;
+    /// conserves. See [`crate::ops::mul`].
+    Uniform,
 }
 
 impl Rule {
@@ -182,6 +191,8 @@ impl Rule {
             Rule::WinnerTakeAll => "winner-take-all".into(),
             Rule::Proportional => "proportional".into(),
             Rule::Lrn => "lrn".into(),
+            Rule::Gate => "gate".into(),
+            Rule::Uniform => "uniform".into(),
         }
     }
 
@@ -193,6 +204,8 @@ impl Rule {
             Rule::WinnerTakeAll => Some(Route::WinnerTakeAll),
             Rule::Proportional => Some(Route::Proportional),
             Rule::Lrn => Some(Route::LrnTaylor),
+            Rule::Gate => Some(Route::Gate),
+            Rule::Uniform => Some(Route::Uniform),
             _ => None,
         }
     }
@@ -293,7 +306,12 @@ impl RuleSpec {
             Rule::Flat => flat::groups(self),
             Rule::WSquare => wsquare::groups(self),
             Rule::ZBox { .. } => zbox::groups(self),
-            Rule::Pass | Rule::WinnerTakeAll | Rule::Proportional | Rule::Lrn => return None,
+            Rule::Pass
+            | Rule::WinnerTakeAll
+            | Rule::Proportional
+            | Rule::Lrn
+            | Rule::Gate
+            | Rule::Uniform => return None,
         })
     }
 
@@ -361,11 +379,7 @@ fn not_for(node: &NodeRef, op: &Op, spec: &RuleSpec) -> Error {
     } else if op.routes().is_empty() {
         return Error::param(
             node,
-            format!(
-                "LRP has no rule for a layer of kind {} (the element-wise product of two tensors); \
-                 constant factors are folded into the adjacent layer when the model is imported",
-                op.kind()
-            ),
+            format!("LRP has no rule for a layer of kind {}", op.kind()),
         );
     } else {
         let names: Vec<&str> = op.routes().iter().map(|r| r.name()).collect();

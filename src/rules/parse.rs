@@ -89,6 +89,8 @@ impl std::str::FromStr for RuleSpec {
             "winner-take-all" | "wta" | "winnertakeall" => Rule::WinnerTakeAll,
             "proportional" | "norm" => Rule::Proportional,
             "lrn" => Rule::Lrn,
+            "gate" => Rule::Gate,
+            "uniform" => Rule::Uniform,
             other => {
                 // alphaA-betaB
                 let ab = other
