@@ -14,6 +14,12 @@ Also the Caffe-style input of `small` at size 15 (`caffe_small_15.npy`, float32 
 against the synthetic mean image `caffe_mean.npy` (float32 3×20×21): longer side scaled to
 15 with Pillow bilinear, shorter side padded to 15 by edge replication (image centred), BGR,
 minus the centre 15×15 crop of the mean.
+
+And torchvision's ImageNet evaluation transform (torchvision 0.29.2, on the PIL image:
+`Resize(resize)`, `CenterCrop(size)`, `ToTensor()`, `Normalize(ImageNet mean, std)`) of
+`wide` at size 32 (resize 37: the crop offset (37 − 32) / 2 = 2.5 rounds to even) and of
+`small` at size 15 (resize 17), as `imagenet_<input>_<size>.npy` (float32 3×size×size).
+Needs torchvision only for these; run with the venv that has it.
 """
 
 import os
@@ -59,6 +65,20 @@ def main():
     bgr = square[..., ::-1].transpose(2, 0, 1).astype(np.float32)
     oy, ox = (mean.shape[1] - size) // 2, (mean.shape[2] - size) // 2
     np.save(os.path.join(OUT, "caffe_small_15.npy"), bgr - mean[:, oy:oy + size, ox:ox + size])
+
+    from torchvision import transforms
+
+    for name, size in [("wide", 32), ("small", 15)]:
+        resize = round(size * 256 / 224)
+        t = transforms.Compose([
+            transforms.Resize(resize),
+            transforms.CenterCrop(size),
+            transforms.ToTensor(),
+            transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+        ])
+        x = t(Image.fromarray(inputs[name], "RGB")).numpy().astype(np.float32)
+        assert x.shape == (3, size, size)
+        np.save(os.path.join(OUT, f"imagenet_{name}_{size}.npy"), x)
 
 
 if __name__ == "__main__":

@@ -126,6 +126,25 @@ fn caffe_input_matches_the_pillow_reference() {
 }
 
 #[test]
+fn imagenet_input_matches_torchvisions_transform() {
+    // Reference: torchvision 0.29.2 Resize(round(size·256/224)) → CenterCrop(size) →
+    // ToTensor → Normalize(ImageNet) on the same PIL images (tests/pil_resize_data.py). The
+    // resize is Pillow's to the bit, so only float rounding of the normalisation differs.
+    for (name, size) in [("wide", 32), ("small", 15)] {
+        let face = image_from_hwc(&read_npy(pil_data(name)).unwrap());
+        let want: ArrayD<f32> = read_npy(pil_data(&format!("imagenet_{name}_{size}"))).unwrap();
+        let got = Preprocess::imagenet(size).apply(&face).unwrap();
+        let diff = max_abs_diff(&got.into_dyn(), &want);
+        assert!(diff <= 1e-5, "{name}: max difference {diff}");
+    }
+    let bad = Preprocess::ImageNet {
+        size: 224,
+        resize: 200,
+    };
+    assert!(bad.apply(&RgbImage::new(300, 300)).is_err());
+}
+
+#[test]
 fn caffe_mean_path_on_a_synthetic_mean() {
     // Mean value encodes its position: channel·10000 + row·100 + column.
     let mean = Array3::from_shape_fn((3, 8, 9), |(c, y, x)| (c * 10000 + y * 100 + x) as f32);

@@ -16,6 +16,12 @@ pub const ONNX_FACE_MEAN: [f32; 3] = [122.782, 117.001, 104.298];
 /// What the shipped ONNX face models divide by after subtracting [`ONNX_FACE_MEAN`].
 pub const ONNX_FACE_DIVISOR: f32 = 256.0;
 
+/// ImageNet channel means (R, G, B) of torchvision's classifiers, on values scaled to 0–1.
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+
+/// ImageNet channel standard deviations (R, G, B) of torchvision's classifiers.
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
 /// How a face image becomes a network input of 3×`size`×`size` values.
 ///
 /// All variants resize with [`resize_bilinear`] (Pillow's antialiasing bilinear filter) and
@@ -102,6 +108,27 @@ pub enum Preprocess {
         /// Factor applied to the 0–255 pixel values first (e.g. `1/255`).
         scale: f32,
     },
+
+    /// torchvision's ImageNet evaluation transform (`Resize(resize)`, `CenterCrop(size)`,
+    /// `ToTensor()`, `Normalize(IMAGENET_MEAN, IMAGENET_STD)`), the input every torchvision
+    /// and timm classifier was trained for:
+    ///
+    /// 1. scale the image so that its **shorter** side is `resize`, keeping the aspect ratio
+    ///    (the longer side becomes `⌊resize · long / short⌋`, as torchvision computes it),
+    ///    with [`resize_bilinear`] (Pillow's antialiasing bilinear filter, which torchvision
+    ///    uses on PIL images);
+    /// 2. cut the centre `size`×`size` square (offsets `round((H − size) / 2)`,
+    ///    `round((W − size) / 2)`, Python's rounding: halves to even);
+    /// 3. RGB scaled to 0–1, minus [`IMAGENET_MEAN`], divided by [`IMAGENET_STD`].
+    ///
+    /// [`Preprocess::imagenet`] sets `resize` to `round(size · 256 / 224)` (256 for 224, 342
+    /// for Inception-v3's 299), torchvision's ratio.
+    ImageNet {
+        /// Side of the square input (the centre crop).
+        size: u32,
+        /// Length the shorter side is scaled to before cropping (at least `size`).
+        resize: u32,
+    },
 }
 
 impl Preprocess {
@@ -109,6 +136,23 @@ impl Preprocess {
     /// `age-v1`).
     pub fn onnx_face(size: u32) -> Self {
         Preprocess::OnnxFace { size }
+    }
+
+    /// [`Preprocess::ImageNet`] for inputs of `size`×`size`, the shorter side scaled to
+    /// `round(size · 256 / 224)` first.
+    ///
+    /// ```
+    /// use lrp::preprocess::{Preprocess, Rgb, RgbImage};
+    /// assert_eq!(Preprocess::imagenet(224), Preprocess::ImageNet { size: 224, resize: 256 });
+    /// assert_eq!(Preprocess::imagenet(299), Preprocess::ImageNet { size: 299, resize: 342 });
+    /// // A uniform grey image: every value is (128/255 − mean) / std.
+    /// let x = Preprocess::imagenet(224).apply(&RgbImage::from_pixel(640, 480, Rgb([128; 3]))).unwrap();
+    /// assert_eq!(x.shape(), &[3, 224, 224]);
+    /// assert!((x[[1, 100, 7]] - (128.0 / 255.0 - 0.456) / 0.224).abs() < 1e-6);
+    /// ```
+    pub fn imagenet(size: u32) -> Self {
+        let resize = (f64::from(size) * 256.0 / 224.0).round() as u32;
+        Preprocess::ImageNet { size, resize }
     }
 
     /// [`Preprocess::CaffeMean`] with the mean image read from a `mean.binaryproto` file.
@@ -136,7 +180,8 @@ impl Preprocess {
         match self {
             Preprocess::OnnxFace { size }
             | Preprocess::CaffeMean { size, .. }
-            | Preprocess::Generic { size, .. } => *size,
+            | Preprocess::Generic { size, .. }
+            | Preprocess::ImageNet { size, .. } => *size,
         }
     }
 
@@ -157,6 +202,13 @@ impl Preprocess {
         }
         match self {
             Preprocess::OnnxFace { .. } => {}
+            Preprocess::ImageNet { resize, .. } => {
+                if *resize < size {
+                    return Err(Error::Preprocess(format!(
+                        "the shorter side is scaled to {resize}, less than the crop {size}"
+                    )));
+                }
+            }
             Preprocess::CaffeMean { mean, .. } => {
                 let (c, h, w) = mean.dim();
                 if c != 3 || h < size as usize || w < size as usize {
@@ -220,6 +272,13 @@ impl Preprocess {
                     (scale * p - mean[c]) / std[c]
                 }))
             }
+            Preprocess::ImageNet { .. } => {
+                let (resized, (left, top)) = self.imagenet_crop(face)?;
+                Ok(Array3::from_shape_fn((3, s, s), |(c, y, x)| {
+                    let p = f32::from(resized.get_pixel(left + x as u32, top + y as u32)[c]);
+                    (p / 255.0 - IMAGENET_MEAN[c]) / IMAGENET_STD[c]
+                }))
+            }
             Preprocess::CaffeMean { mean, .. } => {
                 let (w, h) = face.dimensions();
                 let long = w.max(h);
@@ -246,11 +305,40 @@ impl Preprocess {
         }
     }
 
+    /// For [`Preprocess::ImageNet`]: the image resized (shorter side `resize`) and the
+    /// top-left corner of the centre crop in it.
+    fn imagenet_crop(&self, face: &RgbImage) -> Result<(RgbImage, (u32, u32))> {
+        let (size, resize) = match self {
+            Preprocess::ImageNet { size, resize } => (*size, *resize),
+            _ => unreachable!("imagenet_crop is only called for Preprocess::ImageNet"),
+        };
+        let (w, h) = face.dimensions();
+        let short = w.min(h);
+        if short == 0 {
+            return Err(Error::Preprocess("cannot preprocess an empty image".into()));
+        }
+        // torchvision: the shorter side becomes `resize`, the longer int(resize · long / short).
+        let long = |side: u32| -> u32 {
+            if side == short {
+                resize
+            } else {
+                ((u64::from(resize) * u64::from(side)) / u64::from(short)) as u32
+            }
+        };
+        let (rw, rh) = (long(w), long(h));
+        let resized = resize_bilinear(face, rw, rh)?;
+        // torchvision's CenterCrop: int(round((side − size) / 2.0)), Python rounding.
+        let offset = |side: u32| (f64::from(side - size) / 2.0).round_ties_even() as u32;
+        Ok((resized, (offset(rw), offset(rh))))
+    }
+
     /// The picture a heatmap of this preprocessing's input should be drawn over, at the
     /// face's own resolution: the network input covers exactly this image, scaled to
     /// size×size. For [`Preprocess::OnnxFace`] and [`Preprocess::Generic`] it is the face
     /// itself (squashed to a square by the network); for [`Preprocess::CaffeMean`] the face
-    /// padded to a square by edge replication, as the network sees it.
+    /// padded to a square by edge replication, as the network sees it; for
+    /// [`Preprocess::ImageNet`] the part of the image the centre crop covers, at the image's
+    /// own resolution.
     ///
     /// ```
     /// use lrp::preprocess::{Preprocess, Rgb, RgbImage};
@@ -264,6 +352,15 @@ impl Preprocess {
         match self {
             Preprocess::CaffeMean { .. } if face.width() > 0 && face.height() > 0 => {
                 pad_to_square(face)
+            }
+            Preprocess::ImageNet { size, resize } if face.width() > 0 && face.height() > 0 => {
+                // The crop, mapped back through the scale factor short / resize.
+                let scale = f64::from(face.width().min(face.height())) / f64::from(*resize);
+                let side = ((f64::from(*size) * scale).round() as u32)
+                    .clamp(1, face.width().min(face.height()));
+                let left = (face.width() - side) / 2;
+                let top = (face.height() - side) / 2;
+                image::imageops::crop_imm(face, left, top, side, side).to_image()
             }
             _ => face.clone(),
         }

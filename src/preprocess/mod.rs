@@ -49,5 +49,7 @@ pub use decode::{
 };
 pub use face::{crop, load_face, FaceBox};
 pub use image::{Rgb, RgbImage};
-pub use input::{to_tensor, Preprocess, ONNX_FACE_DIVISOR, ONNX_FACE_MEAN};
+pub use input::{
+    to_tensor, Preprocess, IMAGENET_MEAN, IMAGENET_STD, ONNX_FACE_DIVISOR, ONNX_FACE_MEAN,
+};
 pub use resize::resize_bilinear;

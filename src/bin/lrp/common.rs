@@ -26,6 +26,36 @@ pub struct ModelArgs {
     /// Class names, one per line.
     #[arg(long, value_name = "FILE")]
     pub labels: Option<PathBuf>,
+    /// How images become network inputs: `auto` (the shipped face models' for ONNX files,
+    /// the paper's for Caffe models), `face` (the face squashed to the input size, RGB,
+    /// (pixel − mean) / 256) or `imagenet` (torchvision's: shorter side to size·256/224,
+    /// centre crop, RGB/255, ImageNet mean and std: for torchvision and timm classifiers).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub preprocess: PreprocessArg,
+}
+
+/// The `--preprocess` choices.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PreprocessArg {
+    /// The model's own default.
+    Auto,
+    /// The shipped face models' preprocessing.
+    Face,
+    /// torchvision's ImageNet evaluation transform.
+    Imagenet,
+}
+
+impl PreprocessArg {
+    /// `model` with this preprocessing (at its input size).
+    fn apply(self, mut model: Model) -> Model {
+        let size = model.preprocess.size();
+        match self {
+            PreprocessArg::Auto => {}
+            PreprocessArg::Face => model.preprocess = preprocess::Preprocess::onnx_face(size),
+            PreprocessArg::Imagenet => model.preprocess = preprocess::Preprocess::imagenet(size),
+        }
+        model
+    }
 }
 
 #[derive(Args, Clone)]
@@ -109,7 +139,10 @@ pub fn load_models(a: &ModelArgs) -> Result<Vec<Model>> {
         if a.weights.is_some() || a.mean.is_some() {
             bail!("--weights and --mean need a --model");
         }
-        return Ok(vec![Model::gender()?, Model::age()?]);
+        return Ok(vec![
+            a.preprocess.apply(Model::gender()?),
+            a.preprocess.apply(Model::age()?),
+        ]);
     }
     if a.models.len() > 1 && (a.weights.is_some() || a.mean.is_some() || a.labels.is_some()) {
         bail!("--weights, --mean and --labels apply to a single --model");
@@ -123,7 +156,7 @@ pub fn load_models(a: &ModelArgs) -> Result<Vec<Model>> {
             for w in &model.warnings {
                 eprintln!("lrp: warning: {}: {w}", m.display());
             }
-            Ok(model)
+            Ok(a.preprocess.apply(model))
         })
         .collect()
 }
