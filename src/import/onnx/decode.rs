@@ -3,9 +3,16 @@
 //! Tensors are read from their typed fields (`float_data`, `int64_data`, ...) or from
 //! `raw_data` (little-endian, fixed width). The element count implied by `dims` is computed
 //! with overflow checks and compared with the data actually present before any array is
-//! built; data stored outside the model (`data_location: EXTERNAL`) is reported as an error.
-//! A file read with [`read_model`] is decoded zero-copy: tensors' raw data are slices of the
-//! file's buffer.
+//! built. A file read with [`read_model`] is decoded zero-copy: tensors' raw data are slices of
+//! the file's buffer.
+//!
+//! Data stored outside the model (`data_location: EXTERNAL`, what torch's default exporter
+//! writes: `model.onnx` plus `model.onnx.data`) is read by [`read_model`] from the file its
+//! `location` names, relative to the model's folder (absolute paths and `..` are refused, as
+//! the ONNX checker does); each such file is read once, and `offset` and `length` must lie
+//! inside it and agree with the tensor's dims, so nothing is allocated beyond what the files
+//! hold. Models decoded from memory ([`decode_model`]) have no folder: external data is an
+//! error there.
 
 use crate::error::{Error, Result};
 use crate::import::proto::onnx::{
@@ -15,6 +22,7 @@ use crate::import::proto::onnx::{
 use crate::import::{checked_product, read_file};
 use ndarray::{ArrayD, IxDyn};
 use prost::Message;
+use std::collections::HashMap;
 use std::path::Path;
 
 /// Decodes an ONNX `ModelProto` from `bytes`; `file` names it in errors.
@@ -30,14 +38,132 @@ fn decode_from(buf: impl prost::bytes::Buf, file: &str) -> Result<ModelProto> {
     })
 }
 
-/// Reads and decodes the ONNX model at `path` (see [`decode_model`]). The tensors' raw data
-/// are slices of the file's buffer, not copies.
+/// Reads and decodes the ONNX model at `path` (see [`decode_model`]), with tensors stored in
+/// external files read from beside it. The tensors' raw data are slices of the files'
+/// buffers, not copies.
 pub fn read_model(path: impl AsRef<Path>) -> Result<ModelProto> {
     let path = path.as_ref();
-    decode_from(
-        bytes::Bytes::from(read_file(path)?),
-        &path.display().to_string(),
-    )
+    let file = path.display().to_string();
+    let mut model = decode_from(bytes::Bytes::from(read_file(path)?), &file)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    resolve_external(&mut model, dir, &file)?;
+    Ok(model)
+}
+
+/// Replace every external tensor of `model` (initializers and `Constant` node values) by its
+/// bytes, read from the file its `location` names in `dir`.
+fn resolve_external(model: &mut ModelProto, dir: &Path, file: &str) -> Result<()> {
+    let Some(graph) = model.graph.as_mut() else {
+        return Ok(());
+    };
+    let mut files: HashMap<String, bytes::Bytes> = HashMap::new();
+    let attribute_tensors = graph
+        .node
+        .iter_mut()
+        .flat_map(|n| n.attribute.iter_mut())
+        .filter_map(|a| a.t.as_mut());
+    for tensor in graph.initializer.iter_mut().chain(attribute_tensors) {
+        if tensor.data_location == Some(DataLocation::External as i32) {
+            let data = external_bytes(tensor, dir, file, &mut files)?;
+            tensor.raw_data = Some(data);
+            tensor.data_location = Some(DataLocation::Default as i32);
+            tensor.external_data.clear();
+        }
+    }
+    Ok(())
+}
+
+/// The bytes of one external tensor: `length` bytes (default: what its dims need) from
+/// `offset` (default 0) of the file `location` in `dir`.
+fn external_bytes(
+    tensor: &TensorProto,
+    dir: &Path,
+    file: &str,
+    files: &mut HashMap<String, bytes::Bytes>,
+) -> Result<bytes::Bytes> {
+    let entry = |key: &str| {
+        tensor
+            .external_data
+            .iter()
+            .find(|e| e.key() == key)
+            .map(|e| e.value().to_string())
+    };
+    let location = entry("location")
+        .ok_or_else(|| tensor_error(file, tensor, "external data without a `location`"))?;
+    let relative = Path::new(&location);
+    if relative.is_absolute()
+        || relative
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(tensor_error(
+            file,
+            tensor,
+            format!("external data location `{location}` must be a path inside the model's folder"),
+        ));
+    }
+    let number = |key: &str| -> Result<Option<usize>> {
+        entry(key)
+            .map(|v| {
+                v.trim().parse::<usize>().map_err(|_| {
+                    tensor_error(
+                        file,
+                        tensor,
+                        format!("external data {key} `{v}` is not a size"),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let offset = number("offset")?.unwrap_or(0);
+    let (_, count) = tensor_dims(tensor, file)?;
+    let width = match DataType::try_from(tensor.data_type()) {
+        Ok(DataType::Float | DataType::Int32) => 4,
+        Ok(DataType::Double | DataType::Int64) => 8,
+        _ => return Err(tensor_error(
+            file,
+            tensor,
+            format!(
+                "external data of element type {} is not supported (FLOAT, DOUBLE, INT32, INT64)",
+                data_type_name(tensor.data_type())
+            ),
+        )),
+    };
+    let needed = count
+        .checked_mul(width)
+        .ok_or_else(|| tensor_error(file, tensor, "declared size overflows the byte count"))?;
+    let length = number("length")?.unwrap_or(needed);
+    if length != needed {
+        return Err(tensor_error(
+            file,
+            tensor,
+            format!(
+                "dims {:?} need {needed} bytes, the external data length is {length}",
+                tensor.dims
+            ),
+        ));
+    }
+    let bytes = match files.get(&location) {
+        Some(b) => b.clone(),
+        None => {
+            let b = bytes::Bytes::from(read_file(&dir.join(relative))?);
+            files.insert(location.clone(), b.clone());
+            b
+        }
+    };
+    let end = offset.checked_add(length).filter(|&e| e <= bytes.len());
+    match end {
+        Some(end) => Ok(bytes.slice(offset..end)),
+        None => Err(tensor_error(
+            file,
+            tensor,
+            format!(
+                "external data bytes {offset}..{} lie beyond the end of `{location}` ({} bytes)",
+                offset.saturating_add(length),
+                bytes.len()
+            ),
+        )),
+    }
 }
 
 /// The opset version `model` imports for the default ONNX domain (`""` or `ai.onnx`).
@@ -104,7 +230,8 @@ fn check_embedded(tensor: &TensorProto, file: &str) -> Result<()> {
             file,
             tensor,
             format!(
-                "data stored in an external file (`{location}`); external data is not supported"
+                "data stored in an external file (`{location}`), which a model read from memory \
+                 cannot reach; load the model from its file"
             ),
         ));
     }
@@ -350,6 +477,58 @@ mod tests {
         }];
         let e = tensor_to_array(&t, "m.onnx").unwrap_err().to_string();
         assert!(e.contains("external file (`weights.bin`)"), "{e}");
+    }
+
+    #[test]
+    fn external_data_is_read_from_beside_the_model_within_bounds() {
+        use crate::import::proto::onnx::GraphProto;
+        let dir = std::env::temp_dir().join(format!("lrp-external-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let values = [1.5f32, -2.0, 3.25];
+        let mut data = vec![0u8; 8]; // 8 bytes of something else first
+        data.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+        std::fs::write(dir.join("w.data"), &data).unwrap();
+        let external = |entries: &[(&str, &str)]| {
+            let mut t = tensor(DataType::Float, &[3]);
+            t.data_location = Some(DataLocation::External as i32);
+            t.external_data = entries
+                .iter()
+                .map(|(k, v)| StringStringEntryProto {
+                    key: Some(k.to_string()),
+                    value: Some(v.to_string()),
+                })
+                .collect();
+            ModelProto {
+                graph: Some(GraphProto {
+                    initializer: vec![t],
+                    ..GraphProto::default()
+                }),
+                ..ModelProto::default()
+            }
+        };
+        let resolve = |entries: &[(&str, &str)]| {
+            let mut m = external(entries);
+            resolve_external(&mut m, &dir, "m.onnx").map(|()| m)
+        };
+        let m = resolve(&[("location", "w.data"), ("offset", "8"), ("length", "12")]).unwrap();
+        let a = tensor_to_array(&m.graph.unwrap().initializer[0], "m.onnx").unwrap();
+        assert_eq!(a.as_slice().unwrap(), &values);
+        // Without a length, the dims say how much to read.
+        assert!(resolve(&[("location", "w.data"), ("offset", "8")]).is_ok());
+        let err = |entries: &[(&str, &str)]| resolve(entries).unwrap_err().to_string();
+        let e = err(&[("location", "w.data"), ("offset", "12")]);
+        assert!(e.contains("beyond the end of `w.data` (20 bytes)"), "{e}");
+        let e = err(&[("location", "w.data"), ("length", "1000000000000")]);
+        assert!(e.contains("need 12 bytes"), "{e}");
+        let e = err(&[("location", "../w.data")]);
+        assert!(e.contains("inside the model's folder"), "{e}");
+        let e = err(&[("location", "/etc/passwd")]);
+        assert!(e.contains("inside the model's folder"), "{e}");
+        let e = err(&[("location", "missing.data")]);
+        assert!(e.contains("missing.data"), "{e}");
+        let e = err(&[("offset", "0")]);
+        assert!(e.contains("without a `location`"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

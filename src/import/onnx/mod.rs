@@ -20,9 +20,11 @@
 //! | [`fold`] | the same and more on constants (Constant, ConstantOfShape, Cast, Transpose, …) |
 //!
 //! Each file opens with the operators' specifications, the opsets handled (the default
-//! domain, [`OPSETS`]; tested on 7–18) and what is not covered. Unknown operators, external
-//! data and other domains give an error naming the file, the node, its operator type and the
-//! opset; attribute errors read "node `NAME` (OP), attribute `ATTR`: …" ([`attrs`]).
+//! domain, [`OPSETS`]; tested on 7–20) and what is not covered. Unknown operators and other
+//! domains give an error naming the file, the node, its operator type and the opset;
+//! attribute errors read "node `NAME` (OP), attribute `ATTR`: …" ([`attrs`]). Weights stored
+//! in external files (torch's default exporter writes `model.onnx.data` beside the model) are
+//! read by [`load`] from the model's folder ([`decode`]).
 //!
 //! [`load`] and [`from_bytes`] return the canonised graph (affine layers folded into the
 //! adjacent linear layers, dropout and identity removed; see [`crate::canonize`]), which is
