@@ -295,7 +295,7 @@ fn unknown_layer_type_is_a_typed_error() {
 }
 
 #[test]
-fn leaky_relu_is_a_typed_error() {
+fn relu_with_a_negative_slope_is_a_leaky_relu() {
     let text = TINY.replace(
         r#"top: "conv1" }
 layer { name: "fc""#,
@@ -303,8 +303,13 @@ layer { name: "fc""#,
 layer { name: "fc""#,
     );
     let net = parse_net(&text, "tiny.prototxt").unwrap().message;
-    let err = from_net_random(&net, 1, "tiny.prototxt").unwrap_err();
-    expect_format(err, "tiny.prototxt", "relu1", "leaky ReLU unsupported");
+    let m = from_net_random(&net, 1, "tiny.prototxt").unwrap();
+    let relu1 = m.graph.nodes().iter().find(|n| n.name == "relu1").unwrap();
+    assert!(
+        matches!(&relu1.op, Op::LeakyRelu(l) if l.alpha == 0.1),
+        "{:?}",
+        relu1.op
+    );
 }
 
 #[test]

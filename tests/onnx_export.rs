@@ -298,6 +298,73 @@ fn dense_ops_round_trip() {
     }
 }
 
+/// The activations of issue 17 after a convolution (values in about [-6, 6]): Clip with both,
+/// one and no bounds, HardSigmoid, HardSwish, SiLU, both GELUs, LeakyRelu, PRelu per channel and
+/// shared, Elu, Sigmoid, Tanh. HardSwish, SiLU and GELU are spelled out at opset 13 and must
+/// come back as one node each (the importer fuses them).
+#[test]
+fn activations_round_trip() {
+    use lrp::ops::{
+        clip::Clip,
+        elu::Elu,
+        gelu::{Gelu, GeluApprox},
+        hard_sigmoid::HardSigmoid,
+        leaky_relu::LeakyRelu,
+        prelu::PRelu,
+    };
+    let mut b = GraphBuilder::new();
+    b.input("x", &[4, 5, 5]);
+    let w = Array4::from_shape_vec((4, 4, 3, 3), values(144, 20)).unwrap();
+    let conv = Conv2d::new(w.mapv(|v| v * 2.0), None).with_pads([1, 1, 1, 1]);
+    push(&mut b, "conv", Op::Conv(conv), &["x"]);
+    let acts = [
+        ("relu6", Op::Clip(Clip::relu6())),
+        ("clip_max", Op::Clip(Clip::new(f32::NEG_INFINITY, 0.5))),
+        (
+            "clip_none",
+            Op::Clip(Clip::new(f32::NEG_INFINITY, f32::INFINITY)),
+        ),
+        ("hsig", Op::HardSigmoid(HardSigmoid::new(0.3, 0.4))),
+        ("hswish", Op::HardSwish),
+        ("silu", Op::Silu),
+        ("gelu", Op::Gelu(Gelu::new(GeluApprox::Erf))),
+        ("gelu_tanh", Op::Gelu(Gelu::new(GeluApprox::Tanh))),
+        ("leaky", Op::LeakyRelu(LeakyRelu::new(0.1))),
+        ("prelu", Op::PRelu(PRelu::new(vec![0.1, 0.2, 0.3, 0.4]))),
+        ("prelu1", Op::PRelu(PRelu::new(vec![0.25]))),
+        ("elu", Op::Elu(Elu::new(0.5))),
+        ("sigmoid", Op::Sigmoid),
+        ("tanh", Op::Tanh),
+    ];
+    let names: Vec<&str> = acts.iter().map(|(n, _)| *n).collect();
+    let kinds: Vec<&str> = acts.iter().map(|(_, op)| op.kind()).collect();
+    for (name, op) in acts {
+        push(&mut b, name, op, &["conv"]);
+    }
+    push(&mut b, "cat", Op::Concat(Concat::new(0)), &names);
+    let g = b.build(&["cat"]).unwrap();
+    let ops = round_trip("activations", &g, &input(2, g.input_shape()));
+    for op in [
+        "Clip",
+        "HardSigmoid",
+        "Sigmoid",
+        "Erf",
+        "Tanh",
+        "LeakyRelu",
+        "PRelu",
+        "Elu",
+    ] {
+        assert!(ops.contains(op), "{op} missing from {ops:?}");
+    }
+    // Read back, every activation is one node of its kind again.
+    let back = import::from_bytes(&onnx::to_bytes(&g).unwrap(), "activations.onnx").unwrap();
+    let back_kinds: Vec<&str> = back.nodes()[1..=names.len()]
+        .iter()
+        .map(|n| n.op.kind())
+        .collect();
+    assert_eq!(back_kinds, kinds);
+}
+
 /// Inputs and outputs carry a symbolic batch dimension and the per-sample dimensions; the
 /// model header is opset 13, IR 7, producer lrp; weights are raw little-endian floats.
 #[test]

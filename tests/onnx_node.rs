@@ -71,6 +71,11 @@ fn number_field(line: &str, key: &str) -> Option<f64> {
 const OUT_OF_SCOPE: &[(&str, &str)] = &[
     // Dilated pooling is not one of the supported pooling features.
     ("maxpool_2d_dilations", "dilated pooling is not supported"),
+    // A PRelu slope along the width only is valid ONNX, but not one slope per channel.
+    (
+        "prelu_slope_per_column",
+        "the slope of shape [5] does not broadcast per channel",
+    ),
     // Concatenating a constant whose first axis is the batch cannot be batch-independent.
     (
         "concat_2d_axis_1",
@@ -180,6 +185,25 @@ node_cases! {
     sigmoid_2d_opset7,
     tanh_4d,
     tanh_2d_opset7,
+    clip_opset10_attrs,
+    clip_opset7_min_attr_only,
+    clip_opset13_relu6_inputs,
+    clip_opset13_min_input_only,
+    clip_opset11_max_input_only,
+    hardsigmoid_alpha_beta,
+    hardsigmoid_default_opset22,
+    hardswish_opset14,
+    gelu_opset20_erf,
+    gelu_opset20_tanh,
+    leakyrelu_default_opset16,
+    leakyrelu_alpha_opset7,
+    elu_default_opset7,
+    elu_alpha_opset22,
+    prelu_slope_c11,
+    prelu_slope_1c11_opset16,
+    prelu_scalar_slope,
+    prelu_2d_slope_c,
+    prelu_slope_per_column,
     add_same_shape_const,
     add_per_channel_const,
     add_scalar_const,

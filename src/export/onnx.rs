@@ -23,6 +23,16 @@
 //! | `Pad` | `Pad` (`mode = constant`, pads and value as initializers) |
 //! | `Flatten` | `Flatten` (`axis = 1`) |
 //! | `Reshape` | `Reshape` to `[-1, per-sample dims…]` |
+//! | `Sigmoid`, `Tanh` | same |
+//! | `Clip` | `Clip` with `min`/`max` as scalar initializers (an infinite bound is left out) |
+//! | `HardSigmoid`, `LeakyRelu`, `Elu` | same, with `alpha` (and `beta`) |
+//! | `PRelu` | `PRelu` with a slope of shape `[C, 1, …]` (per channel) or `[1]` |
+//! | `HardSwish` | `Mul(x, HardSigmoid(x))` with `alpha = 1/6`, `beta = 0.5` (HardSwish is opset 14) |
+//! | `Silu` | `Mul(x, Sigmoid(x))` |
+//! | `Gelu` | spelled out (Gelu is opset 20): `Div`, `Erf`, `Add`, `Mul`, `Mul`, or the tanh form with `Mul`, `Add`, `Tanh` |
+//!
+//! The spelled-out forms are the ones PyTorch writes at opset 13; the ONNX importer fuses them
+//! back into one node.
 //!
 //! [`PoolRounding::Ceil`] (plain ceil, the last window may start in the padding) has no
 //! opset-13 equivalent: it is exported as `ceil_mode = 1` when that gives the same output size
@@ -58,6 +68,7 @@ use crate::import::proto::onnx::{
     AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
     TensorShapeProto, TypeProto, ValueInfoProto,
 };
+use crate::ops::gelu::GeluApprox;
 use crate::ops::{Affine, Conv2d, Dense, Op, Pool2d, PoolRounding};
 use prost::Message;
 use std::collections::HashSet;
@@ -475,8 +486,95 @@ impl<'g> Exporter<'g> {
             Op::Identity => self.push(name, "Identity", vec![x], out, vec![]),
             Op::Sigmoid => self.push(name, "Sigmoid", vec![x], out, vec![]),
             Op::Tanh => self.push(name, "Tanh", vec![x], out, vec![]),
+            Op::Clip(c) => {
+                // Infinite bounds become absent inputs (empty names; trailing ones dropped).
+                let mut inputs = vec![x];
+                for (bound, v, inf) in [
+                    ("min", c.min, f32::NEG_INFINITY),
+                    ("max", c.max, f32::INFINITY),
+                ] {
+                    inputs.push(if v == inf {
+                        String::new()
+                    } else {
+                        self.init_f32(format!("{name}/{bound}"), &[], &[v])
+                    });
+                }
+                while inputs.last().is_some_and(String::is_empty) {
+                    inputs.pop();
+                }
+                self.push(name, "Clip", inputs, out, vec![]);
+            }
+            Op::HardSigmoid(h) => {
+                let attrs = vec![attr_float("alpha", h.alpha), attr_float("beta", h.beta)];
+                self.push(name, "HardSigmoid", vec![x], out, attrs);
+            }
+            Op::HardSwish => {
+                // HardSwish is opset 14: x · HardSigmoid(x) with α = 1/6, β = 1/2.
+                let attrs = vec![attr_float("alpha", 1.0 / 6.0), attr_float("beta", 0.5)];
+                let gate = self.push_helper(n, "gate", "HardSigmoid", vec![x.clone()], attrs);
+                self.push(name, "Mul", vec![x, gate], out, vec![]);
+            }
+            Op::Silu => {
+                let gate = self.push_helper(n, "sigmoid", "Sigmoid", vec![x.clone()], vec![]);
+                self.push(name, "Mul", vec![x, gate], out, vec![]);
+            }
+            Op::Gelu(g) => self.gelu(n, g.approximate),
+            Op::LeakyRelu(l) => {
+                let attrs = vec![attr_float("alpha", l.alpha)];
+                self.push(name, "LeakyRelu", vec![x], out, attrs);
+            }
+            Op::PRelu(p) => {
+                // Slope [C, 1, …] (per channel) or [1]: unidirectional broadcasting over [N, C, …].
+                let rank = self.shape(&x).len();
+                let mut dims = vec![1; if p.slope.len() == 1 { 1 } else { rank }];
+                dims[0] = p.slope.len();
+                let slope = self.init_f32(format!("{name}/slope"), &dims, &p.slope);
+                self.push(name, "PRelu", vec![x, slope], out, vec![]);
+            }
+            Op::Elu(e) => {
+                let attrs = vec![attr_float("alpha", e.alpha)];
+                self.push(name, "Elu", vec![x], out, attrs);
+            }
         }
         Ok(())
+    }
+
+    /// GELU spelled out in opset-13 operators (Gelu is opset 20), as PyTorch's exporter writes
+    /// it at opset 13 (the ONNX importer fuses it back): erf form `(x · (erf(x / √2) + 1)) ·
+    /// 0.5`, tanh form `(x · (tanh(√(2/π) · (x + 0.044715 · x · x · x)) + 1)) · 0.5`.
+    fn gelu(&mut self, n: &Node, form: GeluApprox) {
+        let x = n.inputs[0].clone();
+        let scalar = |ex: &mut Self, what: &str, v: f32| {
+            ex.init_f32(format!("{}/{what}", n.name), &[], &[v])
+        };
+        let one = scalar(self, "one", 1.0);
+        let half = scalar(self, "half", 0.5);
+        let inner = match form {
+            GeluApprox::Erf => {
+                let sqrt2 = scalar(self, "sqrt2", std::f32::consts::SQRT_2);
+                let z = self.push_helper(n, "div", "Div", vec![x.clone(), sqrt2], vec![]);
+                self.push_helper(n, "erf", "Erf", vec![z], vec![])
+            }
+            GeluApprox::Tanh => {
+                let c = scalar(self, "cubic", 0.044_715);
+                let k = scalar(self, "sqrt_2_over_pi", 0.797_884_6);
+                let x2 = self.push_helper(n, "square", "Mul", vec![x.clone(), x.clone()], vec![]);
+                let x3 = self.push_helper(n, "cube", "Mul", vec![x.clone(), x2], vec![]);
+                let cx3 = self.push_helper(n, "cubic_term", "Mul", vec![c, x3], vec![]);
+                let sum = self.push_helper(n, "inner", "Add", vec![x.clone(), cx3], vec![]);
+                let u = self.push_helper(n, "scaled", "Mul", vec![k, sum], vec![]);
+                self.push_helper(n, "tanh", "Tanh", vec![u], vec![])
+            }
+        };
+        let gate = self.push_helper(n, "plus_one", "Add", vec![inner, one], vec![]);
+        let prod = self.push_helper(n, "times_x", "Mul", vec![x, gate], vec![]);
+        self.push(
+            n.name.clone(),
+            "Mul",
+            vec![prod, half],
+            n.output.clone(),
+            vec![],
+        );
     }
 }
 

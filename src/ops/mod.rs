@@ -108,18 +108,26 @@ macro_rules! pass_through {
 pub mod activation;
 pub mod affine;
 pub mod avg_pool;
+pub mod clip;
 pub mod concat;
 pub mod conv;
 pub mod dense;
 pub mod elementwise;
+pub mod elu;
+pub mod gelu;
+pub mod hard_sigmoid;
+pub mod hard_swish;
+pub mod leaky_relu;
 pub mod linear;
 pub mod lrn;
 pub mod max_pool;
 pub mod mul;
 pub mod pad;
 pub mod pool;
+pub mod prelu;
 pub mod shape;
 pub mod sigmoid;
+pub mod silu;
 pub mod softmax;
 pub mod tanh;
 
@@ -166,7 +174,8 @@ pub enum Arity {
 pub enum Category {
     /// Layers with weights: convolution, dense.
     Linear,
-    /// Element-wise functions of one input (ReLU, Sigmoid, Tanh) and softmax.
+    /// Element-wise functions of one input (ReLU, Sigmoid, Tanh, Clip, GELU, SiLU, …) and
+    /// softmax.
     Activation,
     /// Max pooling.
     MaxPooling,
@@ -483,6 +492,22 @@ registry! {
     Sigmoid => sigmoid::Sigmoid,
     /// Hyperbolic tangent.
     Tanh => tanh::Tanh,
+    /// `min(max(x, min), max)`; ReLU6 is `Clip(0, 6)`.
+    Clip(clip::Clip) => clip::Clip,
+    /// `max(0, min(1, α·x + β))`.
+    HardSigmoid(hard_sigmoid::HardSigmoid) => hard_sigmoid::HardSigmoid,
+    /// `x · max(0, min(1, x/6 + 1/2))`.
+    HardSwish => hard_swish::HardSwish,
+    /// `x · σ(x)` (swish).
+    Silu => silu::Silu,
+    /// `x · Φ(x)`, exact (erf) or in its tanh approximation.
+    Gelu(gelu::Gelu) => gelu::Gelu,
+    /// `x` for `x ≥ 0`, `α·x` otherwise.
+    LeakyRelu(leaky_relu::LeakyRelu) => leaky_relu::LeakyRelu,
+    /// `x` for `x ≥ 0`, `a_c·x` otherwise, with learned slopes per channel (or one).
+    PRelu(prelu::PRelu) => prelu::PRelu,
+    /// `x` for `x ≥ 0`, `α·(e^x − 1)` otherwise.
+    Elu(elu::Elu) => elu::Elu,
 }
 
 impl Op {
@@ -576,7 +601,6 @@ pub(crate) mod testutil {
     /// `tol` relative (and 1e-30 absolute) on random inputs scaled by `scale`, and passes
     /// relevance on unchanged as an activation.
     pub fn assert_activation(op: super::Op, f: fn(f64) -> f64, scale: f32, tol: f64) {
-        use super::{Category, Route, RouteCtx};
         let x = random(&[2, 3, 4, 5], 11).mapv(|v| v * scale);
         let y = op.forward(&[&x]);
         for (a, b) in x.iter().zip(y.iter()) {
@@ -584,6 +608,12 @@ pub(crate) mod testutil {
             let err = (*b as f64 - want).abs();
             assert!(err <= tol * want.abs().max(1e-30), "{a}: {b} vs {want}");
         }
+        assert_passes_relevance(&op);
+    }
+
+    /// Assert that `op` is an activation that passes relevance on unchanged.
+    pub fn assert_passes_relevance(op: &super::Op) {
+        use super::{Category, Route, RouteCtx};
         let x = random(&[1, 4], 3);
         let ctx = RouteCtx {
             inputs: &[&x],
@@ -596,6 +626,25 @@ pub(crate) mod testutil {
         let r = vec![1.0, -2.0, 3.0, 0.5, 0.0, 1.0, 2.0, 3.0];
         assert_eq!(op.route(Route::Pass, &ctx, r.clone()), Some(vec![r]));
         assert_eq!(op.category(), Category::Activation);
+    }
+
+    /// [`assert_activation`] with an absolute part in the tolerance: `op` computes `f` to
+    /// `rel·|f(x)| + abs` (for functions whose f32 evaluation cancels, e.g. `α·x + β` near 0).
+    pub fn assert_activation_near(
+        op: super::Op,
+        f: fn(f64) -> f64,
+        scale: f32,
+        rel: f64,
+        abs: f64,
+    ) {
+        let x = random(&[2, 3, 4, 5], 12).mapv(|v| v * scale);
+        let y = op.forward(&[&x]);
+        for (a, b) in x.iter().zip(y.iter()) {
+            let want = f(*a as f64);
+            let err = (*b as f64 - want).abs();
+            assert!(err <= rel * want.abs() + abs, "{a}: {b} vs {want}");
+        }
+        assert_passes_relevance(&op);
     }
 
     /// Deterministic pseudo-random tensor with values in [-1, 1).

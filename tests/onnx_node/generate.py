@@ -294,6 +294,137 @@ def custom_cases():
         case(f"{low}_4d", 13, "4-D, batch 2, inputs in about [-20, 20]", [n(op, ["x"], ["y"])],
              randn(30, 2, 3, 5, 5) * np.float32(6))
         case(f"{low}_2d_opset7", 7, "2-D, opset 7", [n(op, ["x"], ["y"])], randn(31, 3, 10))
+    # Activations of modern CNNs (issue 17); inputs scaled by 3 reach every piece of each.
+    x3 = randn(32, 2, 4, 5, 5) * np.float32(3)
+    case(
+        "clip_opset10_attrs",
+        10,
+        "opset 10 (Clip-6): min/max attributes",
+        [n("Clip", ["x"], ["y"], min=-0.5, max=0.75)],
+        x3,
+    )
+    case(
+        "clip_opset7_min_attr_only",
+        7,
+        "opset 7: min attribute only (max defaults to 3.4e38)",
+        [n("Clip", ["x"], ["y"], min=0.0)],
+        x3,
+    )
+    case(
+        "clip_opset13_relu6_inputs",
+        13,
+        "opset 13: min 0 and max 6 as constant inputs (ReLU6 as torch exports it)",
+        [n("Clip", ["x", "lo", "hi"], ["y"])],
+        x3,
+        {"lo": np.array(0.0, dtype=np.float32), "hi": np.array(6.0, dtype=np.float32)},
+    )
+    case(
+        "clip_opset13_min_input_only",
+        13,
+        "opset 13: min input only, max absent (unbounded)",
+        [n("Clip", ["x", "lo"], ["y"])],
+        x3,
+        {"lo": np.array(-1.0, dtype=np.float32)},
+    )
+    case(
+        "clip_opset11_max_input_only",
+        11,
+        "opset 11: min input empty (unbounded), max as a constant input",
+        [n("Clip", ["x", "", "hi"], ["y"])],
+        x3,
+        {"hi": np.array(1.5, dtype=np.float32)},
+    )
+    case(
+        "hardsigmoid_alpha_beta",
+        7,
+        "opset 7 (HardSigmoid-6), alpha 0.3, beta 0.4",
+        [n("HardSigmoid", ["x"], ["y"], alpha=0.3, beta=0.4)],
+        x3,
+    )
+    case(
+        "hardsigmoid_default_opset22",
+        22,
+        "opset 22, default alpha 0.2, beta 0.5",
+        [n("HardSigmoid", ["x"], ["y"])],
+        x3,
+    )
+    case("hardswish_opset14", 14, "opset 14, 4-D", [n("HardSwish", ["x"], ["y"])], x3)
+    case(
+        "gelu_opset20_erf",
+        20,
+        "opset 20, approximate none (erf), 4-D",
+        [n("Gelu", ["x"], ["y"])],
+        x3,
+    )
+    case(
+        "gelu_opset20_tanh",
+        20,
+        "opset 20, approximate tanh, 2-D",
+        [n("Gelu", ["x"], ["y"], approximate="tanh")],
+        randn(33, 3, 10) * np.float32(3),
+    )
+    case(
+        "leakyrelu_default_opset16",
+        16,
+        "opset 16, default alpha 0.01",
+        [n("LeakyRelu", ["x"], ["y"])],
+        x3,
+    )
+    case(
+        "leakyrelu_alpha_opset7",
+        7,
+        "opset 7 (LeakyRelu-6), alpha 0.2, 2-D",
+        [n("LeakyRelu", ["x"], ["y"], alpha=0.2)],
+        randn(34, 3, 10),
+    )
+    case("elu_default_opset7", 7, "opset 7 (Elu-6), default alpha 1", [n("Elu", ["x"], ["y"])], x3)
+    case(
+        "elu_alpha_opset22",
+        22,
+        "opset 22, alpha 0.5",
+        [n("Elu", ["x"], ["y"], alpha=0.5)],
+        x3,
+    )
+    case(
+        "prelu_slope_c11",
+        9,
+        "opset 9, slope [C,1,1] on [N,C,H,W] (torch's legacy export)",
+        [n("PRelu", ["x", "slope"], ["y"])],
+        x3,
+        {"slope": (rng(35).random((4, 1, 1)) * 0.5).astype(np.float32)},
+    )
+    case(
+        "prelu_slope_1c11_opset16",
+        16,
+        "opset 16, slope [1,C,1,1] (torch's dynamo export)",
+        [n("PRelu", ["x", "slope"], ["y"])],
+        x3,
+        {"slope": (rng(36).random((1, 4, 1, 1)) * 0.5).astype(np.float32)},
+    )
+    case(
+        "prelu_scalar_slope",
+        16,
+        "opset 16, one slope [1] for all channels",
+        [n("PRelu", ["x", "slope"], ["y"])],
+        x3,
+        {"slope": np.array([0.3], dtype=np.float32)},
+    )
+    case(
+        "prelu_2d_slope_c",
+        7,
+        "opset 7, 2-D [N,C] with slope [C]",
+        [n("PRelu", ["x", "slope"], ["y"])],
+        randn(37, 3, 10),
+        {"slope": (rng(38).random(10) * 0.5).astype(np.float32)},
+    )
+    case(
+        "prelu_slope_per_column",
+        16,
+        "opset 16, slope [5] on [N,4,5,5]: broadcasts along the width, out of scope",
+        [n("PRelu", ["x", "slope"], ["y"])],
+        x3,
+        {"slope": (rng(39).random(5) * 0.5).astype(np.float32)},
+    )
     # Add / Mul / Sum
     for op in ("Add", "Mul"):
         low = op.lower()

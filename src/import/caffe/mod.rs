@@ -284,6 +284,8 @@ const LAYERS: &[(&str, LayerFn)] = &[
     ("BatchNorm", norm::batch_norm),
     ("Scale", norm::scale),
     ("ReLU", activation::relu),
+    ("PReLU", activation::prelu),
+    ("ELU", activation::elu),
     ("Sigmoid", |b, layer, x| {
         b.one_input(layer, x).map(|_| Op::Sigmoid)
     }),

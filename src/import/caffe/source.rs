@@ -21,6 +21,8 @@ pub(super) enum Init {
     BnFactor,
     Gamma,
     Beta,
+    /// PReLU slopes: uniform in [0.125, 0.375), around Caffe's default filler 0.25.
+    Slope,
 }
 
 /// Most random parameter values drawn for one network, all blobs together (2²⁸ values,
@@ -182,6 +184,7 @@ fn random_blob(
         Init::BnFactor => vec![RANDOM_BN_FACTOR; n],
         Init::Gamma => (0..n).map(|_| 1.0 + rng.normal() * 0.1).collect(),
         Init::Beta => (0..n).map(|_| rng.normal() * 0.1).collect(),
+        Init::Slope => (0..n).map(|_| 0.125 + 0.25 * rng.uniform()).collect(),
     };
     if let Some(map) = record {
         map.entry(layer.name().to_string())

@@ -125,7 +125,7 @@ fn affine(imp: &Importer<'_>, node: &NodeProto, ci: usize, x: &str) -> Result<Af
 
 /// Whether a constant of shape `c` broadcasts over `[N, per_sample…]` as a scalar
 /// (`Some(false)`) or per channel, i.e. along per-sample axis 0 only (`Some(true)`).
-fn broadcast_per_channel(c: &[usize], per_sample: &[usize]) -> Option<bool> {
+pub(super) fn broadcast_per_channel(c: &[usize], per_sample: &[usize]) -> Option<bool> {
     let count: usize = c.iter().product();
     if count == 1 {
         return Some(false);

@@ -8,7 +8,9 @@
 //!
 //! Folded: `Constant`, `ConstantOfShape`, `Identity`, `Dropout`, `Cast`, `Reshape`,
 //! `Unsqueeze`, `Squeeze`, `Flatten`, `Transpose`, `Add`, `Sub`, `Mul`, `Div` (numpy
-//! broadcasting), `Sqrt`, `Reciprocal`, `Neg`. Not covered: any other operator on constants
+//! broadcasting), `Sqrt`, `Reciprocal`, `Neg`, and the activations `Clip`, `HardSigmoid`,
+//! `HardSwish`, `LeakyRelu`, `Elu`, `Gelu`, `Swish` (through their builders' parameter parsing in
+//! [`super::activation`]). Not covered: any other operator on constants
 //! (`Shape`, `Gather`, `Slice`, `Concat` of constants, …) is an error naming the node.
 //!
 //! Everything folding creates beyond what the file stores is bounded by
@@ -106,6 +108,13 @@ const FOLDS: &[(&str, FoldFn)] = &[
     ("Sqrt", unary),
     ("Reciprocal", unary),
     ("Neg", unary),
+    ("Clip", super::activation::fold_unary),
+    ("HardSigmoid", super::activation::fold_unary),
+    ("HardSwish", super::activation::fold_unary),
+    ("LeakyRelu", super::activation::fold_unary),
+    ("Elu", super::activation::fold_unary),
+    ("Gelu", super::activation::fold_unary),
+    ("Swish", super::activation::fold_unary),
 ];
 
 impl Importer<'_> {

@@ -16,8 +16,9 @@
 //! | [`norm`] | BatchNormalization, LRN |
 //! | [`arith`] | Add, Sum, Sub, Mul, Div |
 //! | [`shape`] | Flatten, Reshape, Concat, Pad |
-//! | [`activation`] | Relu, Softmax, Dropout, Identity |
+//! | [`activation`] | Relu, Softmax, Dropout, Identity, Clip, HardSigmoid, HardSwish, LeakyRelu, Elu, Gelu, Swish, PRelu (Sigmoid and Tanh are table lines) |
 //! | [`fold`] | the same and more on constants (Constant, ConstantOfShape, Cast, Transpose, …) |
+//! | [`fuse_act`] | SiLU, HardSwish and GELU spelled out in several nodes, fused before building |
 //!
 //! Each file opens with the operators' specifications, the opsets handled (the default
 //! domain, [`OPSETS`]; tested on 7–20) and what is not covered. Unknown operators and other
@@ -64,6 +65,7 @@ pub mod attrs;
 pub mod conv;
 pub mod decode;
 pub mod fold;
+pub mod fuse_act;
 pub mod gemm;
 pub mod norm;
 pub mod pool;
@@ -109,6 +111,14 @@ pub const OPS: &[(&str, BuildFn)] = &[
     ("Sigmoid", |_, cx| Ok(Layer::on(Op::Sigmoid, cx.x))),
     ("Tanh", |_, cx| Ok(Layer::on(Op::Tanh, cx.x))),
     ("Relu", activation::relu),
+    ("Clip", activation::unary),
+    ("HardSigmoid", activation::unary),
+    ("HardSwish", activation::unary),
+    ("LeakyRelu", activation::unary),
+    ("Elu", activation::unary),
+    ("Gelu", activation::unary),
+    ("Swish", activation::unary),
+    ("PRelu", activation::prelu),
     ("Softmax", activation::softmax),
     ("Dropout", activation::dropout),
     ("Identity", activation::identity),
@@ -250,7 +260,8 @@ fn import<T: std::borrow::Borrow<TensorProto>>(
         .ok_or_else(|| fmt("the graph has no input besides its initializers".into()))?;
     let shape = input_shape(data, file)?;
     imp.b.input(data.name(), &shape);
-    for (i, node) in graph.node.iter().enumerate() {
+    let nodes = fuse_act::fuse(&imp, &graph.node, &graph.output);
+    for (i, node) in nodes.iter().enumerate() {
         if node.name().is_empty() {
             // Many exporters leave nodes unnamed; name them after their first output so
             // that errors and rule overrides can refer to them.
