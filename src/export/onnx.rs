@@ -23,6 +23,8 @@
 //! | `Pad` | `Pad` (`mode = constant`, pads and value as initializers) |
 //! | `Flatten` | `Flatten` (`axis = 1`) |
 //! | `Reshape` | `Reshape` to `[-1, per-sample dims…]` |
+//! | `Transpose` | `Transpose` with `perm = [0, per-sample perm + 1…]` |
+//! | `Slice` | `Slice` with `starts`, `ends`, `axes` (+ 1) and `steps` as initializers |
 //!
 //! [`PoolRounding::Ceil`] (plain ceil, the last window may start in the padding) has no
 //! opset-13 equivalent: it is exported as `ceil_mode = 1` when that gives the same output size
@@ -475,6 +477,31 @@ impl<'g> Exporter<'g> {
             Op::Identity => self.push(name, "Identity", vec![x], out, vec![]),
             Op::Sigmoid => self.push(name, "Sigmoid", vec![x], out, vec![]),
             Op::Tanh => self.push(name, "Tanh", vec![x], out, vec![]),
+            Op::Transpose(t) => {
+                let mut perm = vec![0];
+                perm.extend(t.perm.iter().map(|&a| a + 1));
+                self.push(
+                    name,
+                    "Transpose",
+                    vec![x],
+                    out,
+                    vec![attr_ints("perm", &perm)],
+                );
+            }
+            Op::Slice(s) => {
+                let axes: Vec<i64> = s.axes.iter().map(|&a| a as i64 + 1).collect();
+                let starts = self.init_i64(format!("{name}/starts"), &s.starts);
+                let ends = self.init_i64(format!("{name}/ends"), &s.ends);
+                let axes = self.init_i64(format!("{name}/axes"), &axes);
+                let steps = self.init_i64(format!("{name}/steps"), &s.steps);
+                self.push(
+                    name,
+                    "Slice",
+                    vec![x, starts, ends, axes, steps],
+                    out,
+                    vec![],
+                );
+            }
         }
         Ok(())
     }

@@ -119,8 +119,10 @@ pub mod pad;
 pub mod pool;
 pub mod shape;
 pub mod sigmoid;
+pub mod slice;
 pub mod softmax;
 pub mod tanh;
+pub mod transpose;
 
 pub use affine::Affine;
 pub use concat::Concat;
@@ -131,7 +133,9 @@ pub use lrn::Lrn;
 pub use pad::Pad;
 pub use pool::{Pool2d, PoolRounding};
 pub use shape::Reshape;
+pub use slice::Slice;
 pub use softmax::Softmax;
+pub use transpose::Transpose;
 
 use crate::error::{Error, NodeRef, Result};
 use ndarray::ArrayD;
@@ -471,6 +475,10 @@ registry! {
     Sigmoid => sigmoid::Sigmoid,
     /// Hyperbolic tangent.
     Tanh => tanh::Tanh,
+    /// Permutation of the per-sample axes.
+    Transpose(Transpose) => Transpose,
+    /// Strided range of some per-sample axes (ONNX Slice, one output of Split).
+    Slice(Slice) => Slice,
 }
 
 impl Op {
