@@ -11,7 +11,7 @@
 //! | [`Op`] | ONNX |
 //! |---|---|
 //! | `Conv` | `Conv` (`pads` `[top, left, bottom, right]`, `strides`, `dilations`, `group`) |
-//! | `Dense` | `Gemm` with `transB = 1`, after a `Flatten` when the input is not 1-D per sample |
+//! | `Dense` | `Gemm` with `transB = 1`, after a `Flatten` when the input is not 1-D per sample; on the last axis of a higher-rank input `MatMul` by `Wᵀ`, then `Add` of the bias |
 //! | `Relu`, `Identity`, `Dropout` | same (`Dropout` in inference mode) |
 //! | `MaxPool`, `AvgPool` | `MaxPool`, `AveragePool`: `Floor` → `ceil_mode = 0`, `CeilClip` → `ceil_mode = 1` |
 //! | `GlobalAvgPool` | `GlobalAveragePool` |
@@ -355,6 +355,9 @@ impl<'g> Exporter<'g> {
         let x = n.inputs[0].clone();
         let name = n.name.clone();
         let out = n.output.clone();
+        if d.is_on_last_axis() && self.shape(&x).len() > 1 {
+            return self.dense_last_axis(n, d);
+        }
         // Gemm takes [N, K]; our Dense flattens the sample implicitly.
         let data = if self.shape(&x).len() == 1 {
             x
@@ -372,6 +375,28 @@ impl<'g> Exporter<'g> {
             inputs.push(self.init_f32(format!("{name}/bias"), &[b.len()], &b));
         }
         self.push(name, "Gemm", inputs, out, vec![attr_int("transB", 1)]);
+        Ok(())
+    }
+
+    /// A dense layer on the last axis: `MatMul` by the transposed weight `[K, M]`, then `Add`
+    /// of the bias `[M]` (broadcast over the leading axes) if there is one.
+    fn dense_last_axis(&mut self, n: &Node, d: &Dense) -> Result<()> {
+        let x = n.inputs[0].clone();
+        let (name, out) = (n.name.clone(), n.output.clone());
+        let wt = d.weight().t().as_standard_layout().into_owned();
+        let w = self.init_f32(
+            format!("{name}/weight"),
+            wt.shape(),
+            wt.as_slice().expect("standard layout"),
+        );
+        let Some(b) = d.bias() else {
+            self.push(name, "MatMul", vec![x, w], out, vec![]);
+            return Ok(());
+        };
+        let product = self.push_helper(n, "matmul", "MatMul", vec![x, w], vec![]);
+        let b = b.to_vec();
+        let b = self.init_f32(format!("{name}/bias"), &[b.len()], &b);
+        self.push(name, "Add", vec![product, b], out, vec![]);
         Ok(())
     }
 

@@ -12,7 +12,7 @@
 //! |---|---|
 //! | [`conv`] | Conv |
 //! | [`gemm`] | Gemm, MatMul (constant right-hand side) |
-//! | [`pool`] | MaxPool, AveragePool, GlobalAveragePool |
+//! | [`pool`] | MaxPool, AveragePool, GlobalAveragePool, ReduceMean (spatial) |
 //! | [`norm`] | BatchNormalization, LRN |
 //! | [`arith`] | Add, Sum, Sub, Mul, Div |
 //! | [`shape`] | Flatten, Reshape, Concat, Pad |
@@ -95,6 +95,7 @@ pub const OPS: &[(&str, BuildFn)] = &[
     ("MaxPool", pool::pool),
     ("AveragePool", pool::pool),
     ("GlobalAveragePool", pool::global_average_pool),
+    ("ReduceMean", pool::reduce_mean),
     ("BatchNormalization", norm::batch_norm),
     ("LRN", norm::lrn),
     ("Add", arith::arith),
