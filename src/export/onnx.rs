@@ -11,6 +11,7 @@
 //! | [`Op`] | ONNX |
 //! |---|---|
 //! | `Conv` | `Conv` (`pads` `[top, left, bottom, right]`, `strides`, `dilations`, `group`) |
+//! | `ConvTranspose` | `ConvTranspose` (`pads`, `output_padding`, `strides`, `dilations`, `group`) |
 //! | `Dense` | `Gemm` with `transB = 1`, after a `Flatten` when the input is not 1-D per sample; on the last axis of a higher-rank input `MatMul` by `Wᵀ`, then `Add` of the bias |
 //! | `Relu`, `Identity`, `Dropout` | same (`Dropout` in inference mode) |
 //! | `MaxPool`, `AvgPool` | `MaxPool`, `AveragePool`: `Floor` → `ceil_mode = 0`, `CeilClip` → `ceil_mode = 1` |
@@ -60,7 +61,7 @@ use crate::import::proto::onnx::{
     AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
     TensorShapeProto, TypeProto, ValueInfoProto,
 };
-use crate::ops::{Affine, Conv2d, Dense, Op, Pool2d, PoolRounding};
+use crate::ops::{Affine, Conv2d, ConvTranspose2d, Dense, Op, Pool2d, PoolRounding};
 use prost::Message;
 use std::collections::HashSet;
 use std::path::Path;
@@ -351,6 +352,30 @@ impl<'g> Exporter<'g> {
         Ok(())
     }
 
+    fn conv_transpose(&mut self, n: &Node, t: &ConvTranspose2d) -> Result<()> {
+        let (name, out) = (n.name.clone(), n.output.clone());
+        let w = self.init_f32(
+            format!("{name}/weight"),
+            t.weight().shape(),
+            t.weight_slice(),
+        );
+        let mut inputs = vec![n.inputs[0].clone(), w];
+        if let Some(b) = t.bias() {
+            let b = b.to_vec();
+            inputs.push(self.init_f32(format!("{name}/bias"), &[b.len()], &b));
+        }
+        let attrs = vec![
+            attr_ints("kernel_shape", &t.kernel()),
+            attr_ints("strides", &t.stride),
+            attr_ints("dilations", &t.dilation),
+            attr_ints("pads", &t.pads),
+            attr_ints("output_padding", &t.output_padding),
+            attr_int("group", t.groups as i64),
+        ];
+        self.push(name, "ConvTranspose", inputs, out, attrs);
+        Ok(())
+    }
+
     fn dense(&mut self, n: &Node, d: &Dense) -> Result<()> {
         let x = n.inputs[0].clone();
         let name = n.name.clone();
@@ -428,6 +453,7 @@ impl<'g> Exporter<'g> {
         let out = n.output.clone();
         match &n.op {
             Op::Conv(c) => self.conv(n, c)?,
+            Op::ConvTranspose(t) => self.conv_transpose(n, t)?,
             Op::Dense(d) => self.dense(n, d)?,
             Op::Relu => self.push(name, "Relu", vec![x], out, vec![]),
             Op::MaxPool(p) | Op::AvgPool(p) => {

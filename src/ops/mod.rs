@@ -110,6 +110,7 @@ pub mod affine;
 pub mod avg_pool;
 pub mod concat;
 pub mod conv;
+pub mod conv_transpose;
 pub mod dense;
 pub mod elementwise;
 pub mod linear;
@@ -127,6 +128,7 @@ pub mod transpose;
 pub use affine::Affine;
 pub use concat::Concat;
 pub use conv::{Conv2d, ConvMap};
+pub use conv_transpose::{ConvTranspose2d, ConvTransposeMap};
 pub use dense::Dense;
 pub use linear::LinearMap;
 pub use lrn::Lrn;
@@ -479,6 +481,8 @@ registry! {
     Transpose(Transpose) => Transpose,
     /// Strided range of some per-sample axes (ONNX Slice, one output of Split).
     Slice(Slice) => Slice,
+    /// 2-D transposed convolution (groups, stride, dilation, cropping, output padding).
+    ConvTranspose(ConvTranspose2d) => ConvTranspose2d,
 }
 
 impl Op {

@@ -10,7 +10,7 @@
 //!
 //! | file | ONNX operators |
 //! |---|---|
-//! | [`conv`] | Conv |
+//! | [`conv`] | Conv, ConvTranspose |
 //! | [`gemm`] | Gemm, MatMul (constant right-hand side) |
 //! | [`pool`] | MaxPool, AveragePool, GlobalAveragePool, ReduceMean (spatial) |
 //! | [`norm`] | BatchNormalization, LRN |
@@ -90,6 +90,7 @@ pub type BuildFn = fn(&mut Importer<'_>, &Ctx<'_>) -> Result<Layer>;
 /// line here plus its builder.
 pub const OPS: &[(&str, BuildFn)] = &[
     ("Conv", conv::conv),
+    ("ConvTranspose", conv::conv_transpose),
     ("Gemm", gemm::gemm),
     ("MatMul", gemm::matmul),
     ("MaxPool", pool::pool),
