@@ -24,6 +24,7 @@
 //! | `Pad` | `Pad` (`mode = constant`, pads and value as initializers) |
 //! | `Flatten` | `Flatten` (`axis = 1`) |
 //! | `Reshape` | `Reshape` to `[-1, per-sample dims…]` |
+//! | `Resize` | `Resize` (opset 13: empty `roi`, scales `[1, 1, s_h, s_w]` as an initializer, or sizes computed as `Concat(Slice(Shape(x), 0, 2), [H', W'])`; `mode`, `nearest_mode`, `coordinate_transformation_mode`) |
 //! | `Transpose` | `Transpose` with `perm = [0, per-sample perm + 1…]` |
 //! | `Slice` | `Slice` with `starts`, `ends`, `axes` (+ 1) and `steps` as initializers |
 //!
@@ -61,7 +62,8 @@ use crate::import::proto::onnx::{
     AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
     TensorShapeProto, TypeProto, ValueInfoProto,
 };
-use crate::ops::{Affine, Conv2d, ConvTranspose2d, Dense, Op, Pool2d, PoolRounding};
+use crate::ops::resize::{Coordinates, Interpolation, Nearest, ResizeSize};
+use crate::ops::{Affine, Conv2d, ConvTranspose2d, Dense, Op, Pool2d, PoolRounding, Resize};
 use prost::Message;
 use std::collections::HashSet;
 use std::path::Path;
@@ -376,6 +378,64 @@ impl<'g> Exporter<'g> {
         Ok(())
     }
 
+    /// `Resize` (opset 13) with an empty `roi` and the scales, or the sizes (batch and
+    /// channels kept), as initializers.
+    fn resize(&mut self, n: &Node, r: &Resize) -> Result<()> {
+        let (name, out) = (n.name.clone(), n.output.clone());
+        let x = n.inputs[0].clone();
+        let roi = self.init_f32(format!("{name}/roi"), &[0], &[]);
+        let inputs = match r.size {
+            ResizeSize::Scales([sh, sw]) => {
+                let scales = self.init_f32(format!("{name}/scales"), &[4], &[1.0, 1.0, sh, sw]);
+                vec![x, roi, scales]
+            }
+            ResizeSize::Sizes([oh, ow]) => {
+                // Sizes are read literally, the batch entry too: take N and C from the data's
+                // shape (`Shape` → `Slice` → `Concat` with the spatial sizes, as PyTorch's
+                // legacy exporter writes them), so that any batch size runs.
+                let shape = self.push_helper(n, "shape", "Shape", vec![x.clone()], vec![]);
+                let starts = self.init_i64(format!("{name}/nc_starts"), &[0]);
+                let ends = self.init_i64(format!("{name}/nc_ends"), &[2]);
+                let nc = self.push_helper(n, "nc", "Slice", vec![shape, starts, ends], vec![]);
+                let hw = self.init_i64(format!("{name}/hw"), &[oh as i64, ow as i64]);
+                let sizes = self.push_helper(
+                    n,
+                    "sizes",
+                    "Concat",
+                    vec![nc, hw],
+                    vec![attr_int("axis", 0)],
+                );
+                let empty = self.init_f32(format!("{name}/scales"), &[0], &[]);
+                vec![x, roi, empty, sizes]
+            }
+        };
+        let (mode, nearest) = match r.interpolation {
+            Interpolation::Linear => ("linear", "round_prefer_floor"),
+            Interpolation::Nearest(m) => (
+                "nearest",
+                match m {
+                    Nearest::RoundPreferFloor => "round_prefer_floor",
+                    Nearest::RoundPreferCeil => "round_prefer_ceil",
+                    Nearest::Floor => "floor",
+                    Nearest::Ceil => "ceil",
+                },
+            ),
+        };
+        let coordinates = match r.coordinates {
+            Coordinates::HalfPixel => "half_pixel",
+            Coordinates::PytorchHalfPixel => "pytorch_half_pixel",
+            Coordinates::AlignCorners => "align_corners",
+            Coordinates::Asymmetric => "asymmetric",
+        };
+        let attrs = vec![
+            attr_string("mode", mode),
+            attr_string("nearest_mode", nearest),
+            attr_string("coordinate_transformation_mode", coordinates),
+        ];
+        self.push(name, "Resize", inputs, out, attrs);
+        Ok(())
+    }
+
     fn dense(&mut self, n: &Node, d: &Dense) -> Result<()> {
         let x = n.inputs[0].clone();
         let name = n.name.clone();
@@ -528,6 +588,7 @@ impl<'g> Exporter<'g> {
             Op::Identity => self.push(name, "Identity", vec![x], out, vec![]),
             Op::Sigmoid => self.push(name, "Sigmoid", vec![x], out, vec![]),
             Op::Tanh => self.push(name, "Tanh", vec![x], out, vec![]),
+            Op::Resize(r) => self.resize(n, r)?,
             Op::Transpose(t) => {
                 let mut perm = vec![0];
                 perm.extend(t.perm.iter().map(|&a| a + 1));

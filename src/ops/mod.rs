@@ -118,6 +118,7 @@ pub mod lrn;
 pub mod max_pool;
 pub mod pad;
 pub mod pool;
+pub mod resize;
 pub mod shape;
 pub mod sigmoid;
 pub mod slice;
@@ -134,6 +135,7 @@ pub use linear::LinearMap;
 pub use lrn::Lrn;
 pub use pad::Pad;
 pub use pool::{Pool2d, PoolRounding};
+pub use resize::Resize;
 pub use shape::Reshape;
 pub use slice::Slice;
 pub use softmax::Softmax;
@@ -483,6 +485,8 @@ registry! {
     Slice(Slice) => Slice,
     /// 2-D transposed convolution (groups, stride, dilation, cropping, output padding).
     ConvTranspose(ConvTranspose2d) => ConvTranspose2d,
+    /// Nearest or bilinear resize of the spatial axes (ONNX Resize, Upsample).
+    Resize(Resize) => Resize,
 }
 
 impl Op {

@@ -17,6 +17,7 @@
 //! | [`arith`] | Add, Sum, Sub, Mul, Div |
 //! | [`shape`] | Flatten, Reshape, Concat, Pad |
 //! | [`layout`] | Transpose, Slice, Split, Gather |
+//! | [`resize`] | Resize, Upsample |
 //! | [`activation`] | Relu, Softmax, Dropout, Identity |
 //! | [`fold`] | the same and more on constants (Constant, ConstantOfShape, Cast, Transpose, …) |
 //!
@@ -67,6 +68,7 @@ pub mod gemm;
 pub mod layout;
 pub mod norm;
 pub mod pool;
+pub mod resize;
 pub mod shape;
 
 pub use fold::MAX_FOLDED_VALUES;
@@ -112,6 +114,8 @@ pub const OPS: &[(&str, BuildFn)] = &[
     ("Slice", layout::slice),
     ("Split", layout::split),
     ("Gather", layout::gather),
+    ("Resize", resize::resize),
+    ("Upsample", resize::upsample),
     ("Sigmoid", |_, cx| Ok(Layer::on(Op::Sigmoid, cx.x))),
     ("Tanh", |_, cx| Ok(Layer::on(Op::Tanh, cx.x))),
     ("Relu", activation::relu),
