@@ -4,7 +4,10 @@
 //! - Consecutive per-channel affine maps ([`Affine`]: BatchNorm, Caffe Scale, ONNX Mul/Add by
 //!   constants) are merged.
 //! - An affine map is folded into the convolution or dense layer **before** it when that layer
-//!   feeds only it: `w'_m = s_m w_m`, `b'_m = s_m b_m + t_m`.
+//!   feeds only it: `w'_m = s_m w_m`, `b'_m = s_m b_m + t_m`. After a dense layer on the last
+//!   axis (channels-last output) that takes an element-wise map whose values repeat for every
+//!   position, i.e. one per channel of the last axis: the bias `Add` of `nn.Linear` on
+//!   `[N, H, W, C]`.
 //! - An affine map that no linear layer precedes is folded into the dense layer **after** it
 //!   (through Flatten/Reshape), or into the convolution after it when it only scales or the
 //!   convolution has no padding: `w'_{·c} = w_{·c} s_c`, `b' = b + Σ_c w_{·c} t_c`.
@@ -44,7 +47,7 @@ pub fn canonize(graph: &Graph) -> Result<Graph> {
     loop {
         let changed = remove_passthrough(&mut nodes, &mut outputs)
             || merge_affines(&mut nodes, &outputs)
-            || fold_backward(&mut nodes, &outputs)
+            || fold_backward(&mut nodes, &outputs, &shapes)
             || fold_forward(&mut nodes, &outputs, &shapes);
         if !changed {
             break;
@@ -136,7 +139,29 @@ fn merge_affines(nodes: &mut Vec<Node>, outputs: &[String]) -> bool {
     false
 }
 
-fn fold_backward(nodes: &mut Vec<Node>, outputs: &[String]) -> bool {
+/// The per-channel scale and shift of an affine map on the channels-last output of a dense
+/// layer on the last axis (`total` values per sample, `m` channels): an element-wise map
+/// whose values repeat for every position, or one per channel when the output has rank 1.
+fn channels_last(
+    s: &Array1<f32>,
+    t: &Array1<f32>,
+    m: usize,
+    total: usize,
+) -> Option<(Array1<f32>, Array1<f32>)> {
+    if m == 0 || s.len() != total || total % m != 0 {
+        return None;
+    }
+    let (s, t) = (s.as_slice()?, t.as_slice()?);
+    let repeats = |v: &[f32]| v.chunks_exact(m).all(|row| row == &v[..m]);
+    (repeats(s) && repeats(t))
+        .then(|| (Array1::from(s[..m].to_vec()), Array1::from(t[..m].to_vec())))
+}
+
+fn fold_backward(
+    nodes: &mut Vec<Node>,
+    outputs: &[String],
+    shapes: &dyn Fn(&str) -> Option<Vec<usize>>,
+) -> bool {
     for i in 0..nodes.len() {
         if !nodes[i].op.is_linear() {
             continue;
@@ -147,8 +172,18 @@ fn fold_backward(nodes: &mut Vec<Node>, outputs: &[String]) -> bool {
         let Op::Affine(a) = &nodes[j].op else {
             continue;
         };
-        let (s, t) = (a.scale().clone(), a.shift().clone());
+        let (mut s, mut t) = (a.scale().clone(), a.shift().clone());
         let out = nodes[j].output.clone();
+        if let Op::Dense(d) = &nodes[i].op {
+            if d.is_on_last_axis() {
+                // Channels last: per channel only when the values repeat for every position.
+                let total = shapes(&out).map_or(0, |v| v.iter().product());
+                match channels_last(&s, &t, d.out_features(), total) {
+                    Some((s1, t1)) => (s, t) = (s1, t1),
+                    None => continue,
+                }
+            }
+        }
         let ok = match &mut nodes[i].op {
             Op::Conv(c) if c.out_channels() == s.len() => {
                 let mut w = c.weight().clone();

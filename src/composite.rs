@@ -8,8 +8,11 @@
 //!    `winner-take-all`, averaging and sums to `proportional`, concatenation and padding to
 //!    `pass` (slice, crop), normalisations to `pass`, products of activations to `gate` (the
 //!    gate of a squeeze-and-excitation block held constant; `uniform` is the alternative, see
-//!    [`crate::ops::mul`]), and convolutions and dense layers to their rules;
-//! 2. the rule of the first `n` linear layers in data-flow order (flat, zᴮ);
+//!    [`crate::ops::mul`]), resizes (`Resize`, a linear map without learned weights) to
+//!    ε = 1e-6, and convolutions (transposed convolutions alike, as Zennit's `Convolution`
+//!    type includes them) and dense layers to their rules;
+//! 2. the rule of the first `n` linear layers with learned weights in data-flow order (flat,
+//!    zᴮ): a `Resize` is linear but has no weights, so it is never "the first layer";
 //! 3. overrides by layer name, by index among the linear layers, by kind or by category
 //!    ([`Composite::with_override`]).
 //!
@@ -30,7 +33,10 @@
 //! | `epsilon-gamma-box` | zᴮ | γ = 0.25 | ε | pass |
 //! | `paper` | paper flat on the lowest `n` convolutions | paper α2β1 | paper ε = 0.1 | paper |
 //!
-//! The modern presets use ε = stabiliser = 1e-6. `paper` is the ICCV 2017 setting (LRP
+//! Every preset gives `Resize` ε = 1e-6 (in its convention): Zennit has no rule for
+//! interpolation and passes the gradient through it, which is LRP-0; α-β would multiply the
+//! relevance of its all-positive contributions by α. `ConvTranspose` gets the convolutions'
+//! rule. The modern presets use ε = stabiliser = 1e-6. `paper` is the ICCV 2017 setting (LRP
 //! Toolbox formula type 102), every rule in the paper's convention; `n` is 1 for AdienceNet
 //! and CaffeNet, 2 for GoogLeNet, 4 for VGG-16 and 1 for any other network unless set with
 //! [`Composite::with_flat_layers`].
@@ -162,7 +168,10 @@ fn base(convention: Convention) -> Composite {
     ] {
         c = c.with_rule(Selector::Category(category), r(rule));
     }
-    c
+    c.with_rule(
+        Selector::Kind("Resize".into()),
+        r(Rule::Epsilon { epsilon: 1e-6 }),
+    )
 }
 
 /// A modern preset: `conv` and `dense` rules and optionally a rule for the first linear
@@ -197,7 +206,8 @@ fn paper() -> Composite {
 pub enum Selector {
     /// The node with this name.
     Name(String),
-    /// The `i`-th linear layer (convolution or dense) in data-flow order, from 0.
+    /// The `i`-th linear layer with learned weights (convolution, transposed convolution or
+    /// dense; not a resize) in data-flow order, from 0.
     Index(usize),
     /// Every layer of this kind (`Conv`, `Dense`, `MaxPool`, ...; any case).
     Kind(String),
@@ -297,9 +307,10 @@ impl Composite {
         self
     }
 
-    /// Rule for convolutions not otherwise covered.
+    /// Rule for convolutions (and transposed convolutions) not otherwise covered.
     pub fn with_conv(self, rule: RuleSpec) -> Self {
-        self.with_rule(Selector::Kind("Conv".into()), rule)
+        self.with_rule(Selector::Kind("Conv".into()), rule.clone())
+            .with_rule(Selector::Kind("ConvTranspose".into()), rule)
     }
 
     /// Rule for dense layers not otherwise covered.
@@ -403,7 +414,10 @@ impl Composite {
         let (mut linear_index, mut firsts) = (0, 0);
         let mut matched = vec![false; self.overrides.len()];
         for (i, node) in graph.nodes().iter().enumerate() {
-            let linear = node.op.is_linear().then_some(linear_index);
+            // Layers with learned weights: a Resize is linear, but neither indexed nor a
+            // "first layer".
+            let weighted = node.op.is_linear() && node.op.num_params() > 0;
+            let linear = weighted.then_some(linear_index);
             let picks = |sel: &Selector| match sel {
                 Selector::Name(n) => *n == node.name,
                 Selector::Index(i) => linear == Some(*i),
@@ -417,7 +431,7 @@ impl Composite {
                 .find(|(s, _)| picks(s))
                 .map(|(_, r)| r);
             if linear.is_some() {
-                let is_conv = node.op.kind() == "Conv";
+                let is_conv = matches!(node.op.kind(), "Conv" | "ConvTranspose");
                 if firsts < n_first && (is_conv || !self.first_convs_only) {
                     if let Some(f) = &self.first {
                         rule = Some(f);

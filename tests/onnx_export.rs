@@ -365,6 +365,75 @@ fn activations_round_trip() {
     assert_eq!(back_kinds, kinds);
 }
 
+/// The structural and linear operators of modern CNNs: transpose, slice (negative step),
+/// dense on the last axis with and without bias, transposed convolution, resize by scales and
+/// by sizes.
+#[test]
+fn structural_ops_round_trip() {
+    use lrp::ops::resize::{Coordinates, Interpolation, Nearest, ResizeSize};
+    use lrp::ops::{ConvTranspose2d, Resize, Slice, Transpose};
+    let mut b = GraphBuilder::new();
+    b.input("x", &[3, 5, 6]);
+    push(
+        &mut b,
+        "last",
+        Op::Transpose(Transpose::new(vec![1, 2, 0])),
+        &["x"],
+    );
+    let w = Array2::from_shape_vec((4, 3), values(12, 20)).unwrap();
+    let fc = Dense::new(w, Some(Array1::from(values(4, 21)))).on_last_axis();
+    push(&mut b, "fc_last", Op::Dense(fc), &["last"]);
+    let w = Array2::from_shape_vec((2, 4), values(8, 22)).unwrap();
+    push(
+        &mut b,
+        "fc_nobias",
+        Op::Dense(Dense::new(w, None).on_last_axis()),
+        &["fc_last"],
+    );
+    let s = push(
+        &mut b,
+        "first",
+        Op::Transpose(Transpose::new(vec![2, 0, 1])),
+        &["fc_nobias"],
+    );
+    assert_eq!(s, [2, 5, 6]);
+    let sl = Slice::new(vec![2, 1], vec![-1, 0], vec![i64::MIN, 4], vec![-2, 1]);
+    let s = push(&mut b, "slice", Op::Slice(sl), &["first"]);
+    assert_eq!(s, [2, 4, 3]);
+    let w = Array4::from_shape_vec((2, 3, 3, 3), values(54, 23)).unwrap();
+    let mut t = ConvTranspose2d::new(w, Some(Array1::from(values(3, 24)))).with_stride(2);
+    t.pads = [1, 0, 0, 1];
+    t.output_padding = [1, 0];
+    let s = push(&mut b, "deconv", Op::ConvTranspose(t), &["slice"]);
+    assert_eq!(s, [3, 9, 6]);
+    let up = Resize::new(
+        Interpolation::Linear,
+        Coordinates::PytorchHalfPixel,
+        ResizeSize::Scales([1.5, 2.0]),
+    );
+    push(&mut b, "up", Op::Resize(up), &["deconv"]);
+    let near = Resize::new(
+        Interpolation::Nearest(Nearest::RoundPreferCeil),
+        Coordinates::AlignCorners,
+        ResizeSize::Sizes([4, 11]),
+    );
+    push(&mut b, "near", Op::Resize(near), &["deconv"]);
+    let g = b.build(&["up", "near"]).unwrap();
+    let ops = round_trip("structural ops", &g, &input(2, g.input_shape()));
+    for op in [
+        "Transpose",
+        "MatMul",
+        "Add",
+        "Slice",
+        "ConvTranspose",
+        "Resize",
+        "Shape",
+        "Concat",
+    ] {
+        assert!(ops.contains(op), "{op} missing from {ops:?}");
+    }
+}
+
 /// Inputs and outputs carry a symbolic batch dimension and the per-sample dimensions; the
 /// model header is opset 13, IR 7, producer lrp; weights are raw little-endian floats.
 #[test]

@@ -11,7 +11,8 @@
 //! | [`Op`] | ONNX |
 //! |---|---|
 //! | `Conv` | `Conv` (`pads` `[top, left, bottom, right]`, `strides`, `dilations`, `group`) |
-//! | `Dense` | `Gemm` with `transB = 1`, after a `Flatten` when the input is not 1-D per sample |
+//! | `ConvTranspose` | `ConvTranspose` (`pads`, `output_padding`, `strides`, `dilations`, `group`) |
+//! | `Dense` | `Gemm` with `transB = 1`, after a `Flatten` when the input is not 1-D per sample; on the last axis of a higher-rank input `MatMul` by `Wᵀ`, then `Add` of the bias |
 //! | `Relu`, `Identity`, `Dropout` | same (`Dropout` in inference mode) |
 //! | `MaxPool`, `AvgPool` | `MaxPool`, `AveragePool`: `Floor` → `ceil_mode = 0`, `CeilClip` → `ceil_mode = 1` |
 //! | `GlobalAvgPool` | `GlobalAveragePool` |
@@ -23,6 +24,9 @@
 //! | `Pad` | `Pad` (`mode = constant`, pads and value as initializers) |
 //! | `Flatten` | `Flatten` (`axis = 1`) |
 //! | `Reshape` | `Reshape` to `[-1, per-sample dims…]` |
+//! | `Resize` | `Resize` (opset 13: empty `roi`, scales `[1, 1, s_h, s_w]` as an initializer, or sizes computed as `Concat(Slice(Shape(x), 0, 2), [H', W'])`; `mode`, `nearest_mode`, `coordinate_transformation_mode`) |
+//! | `Transpose` | `Transpose` with `perm = [0, per-sample perm + 1…]` |
+//! | `Slice` | `Slice` with `starts`, `ends`, `axes` (+ 1) and `steps` as initializers |
 //! | `Sigmoid`, `Tanh` | same |
 //! | `Clip` | `Clip` with `min`/`max` as scalar initializers (an infinite bound is left out) |
 //! | `HardSigmoid`, `LeakyRelu`, `Elu` | same, with `alpha` (and `beta`) |
@@ -69,7 +73,8 @@ use crate::import::proto::onnx::{
     TensorShapeProto, TypeProto, ValueInfoProto,
 };
 use crate::ops::gelu::GeluApprox;
-use crate::ops::{Affine, Conv2d, Dense, Op, Pool2d, PoolRounding};
+use crate::ops::resize::{Coordinates, Interpolation, Nearest, ResizeSize};
+use crate::ops::{Affine, Conv2d, ConvTranspose2d, Dense, Op, Pool2d, PoolRounding, Resize};
 use prost::Message;
 use std::collections::HashSet;
 use std::path::Path;
@@ -360,10 +365,95 @@ impl<'g> Exporter<'g> {
         Ok(())
     }
 
+    fn conv_transpose(&mut self, n: &Node, t: &ConvTranspose2d) -> Result<()> {
+        let (name, out) = (n.name.clone(), n.output.clone());
+        let w = self.init_f32(
+            format!("{name}/weight"),
+            t.weight().shape(),
+            t.weight_slice(),
+        );
+        let mut inputs = vec![n.inputs[0].clone(), w];
+        if let Some(b) = t.bias() {
+            let b = b.to_vec();
+            inputs.push(self.init_f32(format!("{name}/bias"), &[b.len()], &b));
+        }
+        let attrs = vec![
+            attr_ints("kernel_shape", &t.kernel()),
+            attr_ints("strides", &t.stride),
+            attr_ints("dilations", &t.dilation),
+            attr_ints("pads", &t.pads),
+            attr_ints("output_padding", &t.output_padding),
+            attr_int("group", t.groups as i64),
+        ];
+        self.push(name, "ConvTranspose", inputs, out, attrs);
+        Ok(())
+    }
+
+    /// `Resize` (opset 13) with an empty `roi` and the scales, or the sizes (batch and
+    /// channels kept), as initializers.
+    fn resize(&mut self, n: &Node, r: &Resize) -> Result<()> {
+        let (name, out) = (n.name.clone(), n.output.clone());
+        let x = n.inputs[0].clone();
+        let roi = self.init_f32(format!("{name}/roi"), &[0], &[]);
+        let inputs = match r.size {
+            ResizeSize::Scales([sh, sw]) => {
+                let scales = self.init_f32(format!("{name}/scales"), &[4], &[1.0, 1.0, sh, sw]);
+                vec![x, roi, scales]
+            }
+            ResizeSize::Sizes([oh, ow]) => {
+                // Sizes are read literally, the batch entry too: take N and C from the data's
+                // shape (`Shape` → `Slice` → `Concat` with the spatial sizes, as PyTorch's
+                // legacy exporter writes them), so that any batch size runs.
+                let shape = self.push_helper(n, "shape", "Shape", vec![x.clone()], vec![]);
+                let starts = self.init_i64(format!("{name}/nc_starts"), &[0]);
+                let ends = self.init_i64(format!("{name}/nc_ends"), &[2]);
+                let nc = self.push_helper(n, "nc", "Slice", vec![shape, starts, ends], vec![]);
+                let hw = self.init_i64(format!("{name}/hw"), &[oh as i64, ow as i64]);
+                let sizes = self.push_helper(
+                    n,
+                    "sizes",
+                    "Concat",
+                    vec![nc, hw],
+                    vec![attr_int("axis", 0)],
+                );
+                let empty = self.init_f32(format!("{name}/scales"), &[0], &[]);
+                vec![x, roi, empty, sizes]
+            }
+        };
+        let (mode, nearest) = match r.interpolation {
+            Interpolation::Linear => ("linear", "round_prefer_floor"),
+            Interpolation::Nearest(m) => (
+                "nearest",
+                match m {
+                    Nearest::RoundPreferFloor => "round_prefer_floor",
+                    Nearest::RoundPreferCeil => "round_prefer_ceil",
+                    Nearest::Floor => "floor",
+                    Nearest::Ceil => "ceil",
+                },
+            ),
+        };
+        let coordinates = match r.coordinates {
+            Coordinates::HalfPixel => "half_pixel",
+            Coordinates::PytorchHalfPixel => "pytorch_half_pixel",
+            Coordinates::AlignCorners => "align_corners",
+            Coordinates::Asymmetric => "asymmetric",
+        };
+        let attrs = vec![
+            attr_string("mode", mode),
+            attr_string("nearest_mode", nearest),
+            attr_string("coordinate_transformation_mode", coordinates),
+        ];
+        self.push(name, "Resize", inputs, out, attrs);
+        Ok(())
+    }
+
     fn dense(&mut self, n: &Node, d: &Dense) -> Result<()> {
         let x = n.inputs[0].clone();
         let name = n.name.clone();
         let out = n.output.clone();
+        if d.is_on_last_axis() && self.shape(&x).len() > 1 {
+            return self.dense_last_axis(n, d);
+        }
         // Gemm takes [N, K]; our Dense flattens the sample implicitly.
         let data = if self.shape(&x).len() == 1 {
             x
@@ -381,6 +471,28 @@ impl<'g> Exporter<'g> {
             inputs.push(self.init_f32(format!("{name}/bias"), &[b.len()], &b));
         }
         self.push(name, "Gemm", inputs, out, vec![attr_int("transB", 1)]);
+        Ok(())
+    }
+
+    /// A dense layer on the last axis: `MatMul` by the transposed weight `[K, M]`, then `Add`
+    /// of the bias `[M]` (broadcast over the leading axes) if there is one.
+    fn dense_last_axis(&mut self, n: &Node, d: &Dense) -> Result<()> {
+        let x = n.inputs[0].clone();
+        let (name, out) = (n.name.clone(), n.output.clone());
+        let wt = d.weight().t().as_standard_layout().into_owned();
+        let w = self.init_f32(
+            format!("{name}/weight"),
+            wt.shape(),
+            wt.as_slice().expect("standard layout"),
+        );
+        let Some(b) = d.bias() else {
+            self.push(name, "MatMul", vec![x, w], out, vec![]);
+            return Ok(());
+        };
+        let product = self.push_helper(n, "matmul", "MatMul", vec![x, w], vec![]);
+        let b = b.to_vec();
+        let b = self.init_f32(format!("{name}/bias"), &[b.len()], &b);
+        self.push(name, "Add", vec![product, b], out, vec![]);
         Ok(())
     }
 
@@ -412,6 +524,7 @@ impl<'g> Exporter<'g> {
         let out = n.output.clone();
         match &n.op {
             Op::Conv(c) => self.conv(n, c)?,
+            Op::ConvTranspose(t) => self.conv_transpose(n, t)?,
             Op::Dense(d) => self.dense(n, d)?,
             Op::Relu => self.push(name, "Relu", vec![x], out, vec![]),
             Op::MaxPool(p) | Op::AvgPool(p) => {
@@ -534,6 +647,32 @@ impl<'g> Exporter<'g> {
             Op::Elu(e) => {
                 let attrs = vec![attr_float("alpha", e.alpha)];
                 self.push(name, "Elu", vec![x], out, attrs);
+            }
+            Op::Resize(r) => self.resize(n, r)?,
+            Op::Transpose(t) => {
+                let mut perm = vec![0];
+                perm.extend(t.perm.iter().map(|&a| a + 1));
+                self.push(
+                    name,
+                    "Transpose",
+                    vec![x],
+                    out,
+                    vec![attr_ints("perm", &perm)],
+                );
+            }
+            Op::Slice(s) => {
+                let axes: Vec<i64> = s.axes.iter().map(|&a| a as i64 + 1).collect();
+                let starts = self.init_i64(format!("{name}/starts"), &s.starts);
+                let ends = self.init_i64(format!("{name}/ends"), &s.ends);
+                let axes = self.init_i64(format!("{name}/axes"), &axes);
+                let steps = self.init_i64(format!("{name}/steps"), &s.steps);
+                self.push(
+                    name,
+                    "Slice",
+                    vec![x, starts, ends, axes, steps],
+                    out,
+                    vec![],
+                );
             }
         }
         Ok(())

@@ -116,3 +116,93 @@ pub(crate) fn weight_and_bias_mut<'a, D: ndarray::Dimension>(
     out.extend(bias.and_then(|b| b.as_slice_mut()));
     out
 }
+
+/// Test helper: a [`LinearMap`] checked against an explicit matrix of the same map.
+#[cfg(test)]
+pub(crate) mod reference {
+    use super::LinearMap;
+    use crate::error::NodeRef;
+    use crate::rules::{Convention, LinearPlan, Rule, RuleSpec};
+
+    /// `s(z) = z + ε·sign(z)`, `sign(0) = +1`, in f64.
+    fn stabilize(z: f64, eps: f64) -> f64 {
+        z + if z >= 0.0 { eps } else { -eps }
+    }
+
+    /// Assert that `map` computes `a · x + b` and that the ε (ε = 0.01) and z⁺ rules
+    /// (stabiliser 1e-6) prepared for it give, for one sample `x` and output relevance `r`,
+    /// the closed forms written over the explicit matrix `a` (`out_len` rows of `in_len`
+    /// weights, `a[j][i]` the weight of input `i` in output `j`) and the per-output bias `b`,
+    /// in f64:
+    ///
+    /// - ε: `R_i = x_i Σ_j a_ji R_j / s(z_j)`, `z_j = Σ_i a_ji x_i + b_j`;
+    /// - z⁺: `R_i = Σ_j R_j (x_i a_ji)⁺ / s(Σ_i' (x_i' a_ji')⁺ + b_j⁺)`.
+    ///
+    /// Tolerance: `rel` of the largest magnitude of each reference (float32 sums).
+    pub fn check_rules(
+        map: &dyn LinearMap,
+        a: &[Vec<f64>],
+        b: &[f64],
+        x: &[f32],
+        r: &[f32],
+        rel: f64,
+    ) {
+        let (il, ol) = (map.in_len(), map.out_len());
+        assert_eq!((a.len(), x.len(), r.len(), b.len()), (ol, il, ol, ol));
+        let close = |what: &str, got: &[f32], want: &[f64]| {
+            let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
+            for (i, (g, w)) in got.iter().zip(want).enumerate() {
+                assert!(
+                    (*g as f64 - w).abs() <= rel * scale + 1e-12,
+                    "{what}, element {i}: {g} vs closed form {w}"
+                );
+            }
+        };
+        let z: Vec<f64> = (0..ol)
+            .map(|j| b[j] + (0..il).map(|i| a[j][i] * x[i] as f64).sum::<f64>())
+            .collect();
+        let mut zf = vec![0f32; ol];
+        map.forward(x, 1, map.weight_values(), map.bias_values(), &mut zf);
+        close("forward", &zf, &z);
+        let node = NodeRef::new("layer", "Linear");
+        let run = |rule: Rule| {
+            let spec = RuleSpec::new(rule, Convention::Modern);
+            let plan = LinearPlan::new(&node, map, spec).unwrap();
+            plan.relevance(map, x, &zf, r, 1, 1)
+        };
+        let eps = 0.01;
+        let want: Vec<f64> = (0..il)
+            .map(|i| {
+                x[i] as f64
+                    * (0..ol)
+                        .map(|j| a[j][i] * r[j] as f64 / stabilize(z[j], eps))
+                        .sum::<f64>()
+            })
+            .collect();
+        close(
+            "epsilon",
+            &run(Rule::Epsilon {
+                epsilon: eps as f32,
+            }),
+            &want,
+        );
+        let zp: Vec<f64> = (0..ol)
+            .map(|j| {
+                b[j].max(0.0)
+                    + (0..il)
+                        .map(|i| (a[j][i] * x[i] as f64).max(0.0))
+                        .sum::<f64>()
+            })
+            .collect();
+        let want: Vec<f64> = (0..il)
+            .map(|i| {
+                (0..ol)
+                    .map(|j| {
+                        r[j] as f64 * (a[j][i] * x[i] as f64).max(0.0) / stabilize(zp[j], 1e-6)
+                    })
+                    .sum::<f64>()
+            })
+            .collect();
+        close("zplus", &run(Rule::ZPlus), &want);
+    }
+}

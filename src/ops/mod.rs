@@ -111,6 +111,7 @@ pub mod avg_pool;
 pub mod clip;
 pub mod concat;
 pub mod conv;
+pub mod conv_transpose;
 pub mod dense;
 pub mod elementwise;
 pub mod elu;
@@ -125,22 +126,29 @@ pub mod mul;
 pub mod pad;
 pub mod pool;
 pub mod prelu;
+pub mod resize;
 pub mod shape;
 pub mod sigmoid;
 pub mod silu;
+pub mod slice;
 pub mod softmax;
 pub mod tanh;
+pub mod transpose;
 
 pub use affine::Affine;
 pub use concat::Concat;
 pub use conv::{Conv2d, ConvMap};
+pub use conv_transpose::{ConvTranspose2d, ConvTransposeMap};
 pub use dense::Dense;
 pub use linear::LinearMap;
 pub use lrn::Lrn;
 pub use pad::Pad;
 pub use pool::{Pool2d, PoolRounding};
+pub use resize::Resize;
 pub use shape::Reshape;
+pub use slice::Slice;
 pub use softmax::Softmax;
+pub use transpose::Transpose;
 
 use crate::error::{Error, NodeRef, Result};
 use ndarray::ArrayD;
@@ -508,6 +516,14 @@ registry! {
     PRelu(prelu::PRelu) => prelu::PRelu,
     /// `x` for `x ≥ 0`, `α·(e^x − 1)` otherwise.
     Elu(elu::Elu) => elu::Elu,
+    /// Permutation of the per-sample axes.
+    Transpose(Transpose) => Transpose,
+    /// Strided range of some per-sample axes (ONNX Slice, one output of Split).
+    Slice(Slice) => Slice,
+    /// 2-D transposed convolution (groups, stride, dilation, cropping, output padding).
+    ConvTranspose(ConvTranspose2d) => ConvTranspose2d,
+    /// Nearest or bilinear resize of the spatial axes (ONNX Resize, Upsample).
+    Resize(Resize) => Resize,
 }
 
 impl Op {

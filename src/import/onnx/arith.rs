@@ -8,13 +8,16 @@
 //!
 //! - of data tensors (same shapes): Add and Sum → [`Op::Add`], Mul → [`Op::Mul`];
 //! - of one data tensor and one constant that is a scalar, one value per channel or of the
-//!   sample's full shape: [`Op::Affine`] (`x + c`, `x − c`, `c − x`, `x · c`, `x / c`);
+//!   sample's full shape: [`Op::Affine`] (`x + c`, `x − c`, `c − x`, `x · c`, `x / c`); a
+//!   constant that broadcasts otherwise (numpy rules, without growing the batch axis: one
+//!   value per channel of a channels-last tensor, say, such as the bias of `nn.Linear` on
+//!   `[N, H, W, C]`) is expanded to the sample's full shape, an element-wise affine map;
 //! - Sum of several data tensors and one constant: a sum node `NAME/sum`, then the constant
 //!   as a shift.
 //!
 //! Not covered: Sub and Div of two data tensors; a constant divided by data; division by a
-//! constant containing 0; other broadcasts (e.g. along the spatial axes only); more than one
-//! constant operand with data.
+//! constant containing 0; a constant that does not broadcast to the data's shape or would
+//! grow it; more than one constant operand with data.
 
 use super::{Ctx, Importer, Layer};
 use crate::error::Result;
@@ -91,21 +94,29 @@ fn affine(imp: &Importer<'_>, node: &NodeProto, ci: usize, x: &str) -> Result<Af
     } else {
         broadcast_per_channel(c.shape(), &shape)
     };
-    let per_channel = per_channel.ok_or_else(|| {
-        imp.unsupported(
-            node,
-            format!(
-                "the constant of shape {:?} does not broadcast per channel (or as a scalar) \
-                 over [N, {shape:?}]",
-                c.shape()
-            ),
-        )
-    })?;
-    let ch = if full { total } else { shape[0] };
-    let vals: Vec<f32> = if per_channel {
-        c.iter().copied().collect()
-    } else {
-        vec![c.iter().next().copied().unwrap_or(0.0); ch]
+    let (ch, vals): (usize, Vec<f32>) = match per_channel {
+        Some(true) => {
+            let ch = if full { total } else { shape[0] };
+            (ch, c.iter().copied().collect())
+        }
+        Some(false) => (
+            shape[0],
+            vec![c.iter().next().copied().unwrap_or(0.0); shape[0]],
+        ),
+        None => {
+            // Any other broadcast: expanded to one value per element of a sample.
+            let expanded = expand_to_sample(&c, &shape).ok_or_else(|| {
+                imp.unsupported(
+                    node,
+                    format!(
+                        "the constant of shape {:?} does not broadcast over [N, {shape:?}] \
+                         without growing it",
+                        c.shape()
+                    ),
+                )
+            })?;
+            (total, expanded)
+        }
     };
     let (scale, shift): (Vec<f32>, Vec<f32>) = match (op, ci) {
         ("Add" | "Sum", _) => (vec![1.0; ch], vals),
@@ -121,6 +132,18 @@ fn affine(imp: &Importer<'_>, node: &NodeProto, ci: usize, x: &str) -> Result<Af
         _ => return Err(imp.unsupported(node, "dividing a constant by data is not supported")),
     };
     Ok(Affine::new(Array1::from(scale), Array1::from(shift)))
+}
+
+/// The values of constant `c` broadcast (numpy rules) to one sample of shape `per_sample`, in
+/// row-major order; `None` when `c` does not broadcast to `[1, per_sample…]`.
+fn expand_to_sample(c: &ndarray::ArrayD<f32>, per_sample: &[usize]) -> Option<Vec<f32>> {
+    let mut full = vec![1usize];
+    full.extend_from_slice(per_sample);
+    if c.ndim() > full.len() {
+        return None;
+    }
+    let b = c.broadcast(ndarray::IxDyn(&full))?;
+    Some(b.iter().copied().collect())
 }
 
 /// Whether a constant of shape `c` broadcasts over `[N, per_sample…]` as a scalar
@@ -165,5 +188,24 @@ mod tests {
         assert_eq!(broadcast_per_channel(&[5], &[32, 5, 5]), None);
         assert_eq!(broadcast_per_channel(&[32, 5, 5], &[32, 5, 5]), None);
         assert_eq!(broadcast_per_channel(&[1, 16], &[16]), Some(true));
+    }
+
+    #[test]
+    fn expands_other_broadcasts() {
+        // One value per channel of a channels-last [2, 2, 3] sample.
+        let c = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[3]), vec![1.0, 2.0, 3.0]).unwrap();
+        let v = expand_to_sample(&c, &[2, 2, 3]).unwrap();
+        assert_eq!(v, [1.0, 2.0, 3.0].repeat(4));
+        // Along the width only.
+        let c =
+            ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[1, 1, 2]), vec![5.0, 6.0]).unwrap();
+        assert_eq!(
+            expand_to_sample(&c, &[3, 1, 2]).unwrap(),
+            [5.0, 6.0].repeat(3)
+        );
+        // Growing the batch or a per-sample axis is refused.
+        let c = ndarray::ArrayD::zeros(ndarray::IxDyn(&[2, 3]));
+        assert!(expand_to_sample(&c, &[3]).is_none());
+        assert!(expand_to_sample(&c, &[1, 3]).is_none());
     }
 }

@@ -5,14 +5,22 @@
 //!   constant bias `[M]`, `strides`, `dilations`, `group`, `pads` or `auto_pad` (`NOTSET`,
 //!   `VALID`, `SAME_UPPER`, `SAME_LOWER`), `kernel_shape` checked against the weight.
 //!
+//! - [ConvTranspose](https://onnx.ai/onnx/operators/onnx__ConvTranspose.html) (opsets 1, 11,
+//!   22) → [`Op::ConvTranspose`] ([`ConvTranspose2d`]): a constant 4-D weight
+//!   `[C, M/group, kh, kw]`, an optional constant bias `[M]`, `strides`, `dilations`, `group`,
+//!   `output_padding`, and the cropping from `pads`, from `output_shape` (its two spatial
+//!   sizes, or all four) or from `auto_pad` (`SAME_UPPER`/`SAME_LOWER`: output size input ×
+//!   stride; the odd unit of cropping goes to the end for `SAME_UPPER`, to the start for
+//!   `SAME_LOWER`, as the ONNX specification and reference implementation do).
+//!
 //! Not covered: 1-D and 3-D convolutions; a weight or bias computed from data; padding
-//! beyond 2²⁰.
+//! beyond 2²⁰; a ConvTranspose `output_shape` larger than the uncropped output.
 
 use super::attrs::{attribute_error, get_int, get_ints, get_string, pair};
 use super::{Ctx, Importer, Layer};
 use crate::error::Result;
 use crate::import::proto::onnx::NodeProto;
-use crate::ops::{Conv2d, Op};
+use crate::ops::{Conv2d, ConvTranspose2d, Op};
 use ndarray::{Array1, Array4};
 
 pub(super) fn conv(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
@@ -71,6 +79,148 @@ pub(super) fn conv(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
     conv.stride = strides;
     conv.dilation = dil;
     Ok(Layer::on(Op::Conv(conv), x))
+}
+
+pub(super) fn conv_transpose(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
+    let (node, x) = (cx.node, cx.x);
+    let w = imp.weight(node, 1)?;
+    let shape = w.shape().to_vec();
+    let w: Array4<f32> = w.into_dimensionality().map_err(|_| {
+        imp.unsupported(
+            node,
+            format!("only 2-D transposed convolutions are supported (weight shape {shape:?})"),
+        )
+    })?;
+    let (kh, kw) = (w.shape()[2], w.shape()[3]);
+    if let Some(ks) = get_ints(node, "kernel_shape")? {
+        if ks != [kh as i64, kw as i64] {
+            return Err(attribute_error(
+                node,
+                "kernel_shape",
+                format!("{ks:?} differs from the weight's {kh}×{kw}"),
+            ));
+        }
+    }
+    let group = get_int(node, "group")?.unwrap_or(1);
+    if !(1..1 << 20).contains(&group) {
+        return Err(attribute_error(
+            node,
+            "group",
+            format!("must be ≥ 1, got {group}"),
+        ));
+    }
+    let m = w.shape()[1] * group as usize;
+    let bias = match imp.optional_constant(node, 2)?.map(|b| b.floats()) {
+        Some(b) if b.len() != m => {
+            return Err(imp.unsupported(
+                node,
+                format!("bias has {} values for {m} output channels", b.len()),
+            ))
+        }
+        Some(b) => Some(Array1::from(b.iter().copied().collect::<Vec<_>>())),
+        None => None,
+    };
+    let strides = pair(node, "strides", 1)?;
+    let dil = pair(node, "dilations", 1)?;
+    let out_pad = match get_ints(node, "output_padding")? {
+        None => [0, 0],
+        Some(p) if p.len() == 2 && p.iter().all(|&v| (0..1 << 20).contains(&v)) => {
+            [p[0] as usize, p[1] as usize]
+        }
+        Some(p) => {
+            return Err(attribute_error(
+                node,
+                "output_padding",
+                format!("expected 2 non-negative values, got {p:?}"),
+            ))
+        }
+    };
+    let in_shape = imp.data_shape(node, x)?;
+    if in_shape.len() != 3 {
+        return Err(imp.unsupported(node, format!("input shape {in_shape:?} is not [C, H, W]")));
+    }
+    let mut t = ConvTranspose2d::new(w, bias).with_groups(group as usize);
+    t.stride = strides;
+    t.dilation = dil;
+    t.output_padding = out_pad;
+    t.pads = transpose_pads(node, &in_shape, [kh, kw], strides, dil, out_pad)?;
+    Ok(Layer::on(Op::ConvTranspose(t), x))
+}
+
+/// The cropping `[top, left, bottom, right]` of a ConvTranspose: `pads`, or computed from
+/// `output_shape` or `auto_pad` (see the module documentation).
+fn transpose_pads(
+    node: &NodeProto,
+    in_shape: &[usize],
+    k: [usize; 2],
+    s: [usize; 2],
+    d: [usize; 2],
+    out_pad: [usize; 2],
+) -> Result<[usize; 4]> {
+    let auto = get_string(node, "auto_pad")?.unwrap_or("NOTSET");
+    let target: Option<[i64; 2]> = match get_ints(node, "output_shape")? {
+        Some(o) if o.len() == 2 || o.len() == 4 => Some([o[o.len() - 2], o[o.len() - 1]]),
+        Some(o) => {
+            return Err(attribute_error(
+                node,
+                "output_shape",
+                format!("expected the 2 spatial sizes (or all 4), got {o:?}"),
+            ))
+        }
+        None => match auto {
+            "SAME_UPPER" | "SAME_LOWER" => {
+                Some([(in_shape[1] * s[0]) as i64, (in_shape[2] * s[1]) as i64])
+            }
+            "NOTSET" | "" | "VALID" => None,
+            other => {
+                return Err(attribute_error(
+                    node,
+                    "auto_pad",
+                    format!("unknown value `{other}`"),
+                ))
+            }
+        },
+    };
+    let Some(target) = target else {
+        if auto == "VALID" {
+            return Ok([0; 4]);
+        }
+        return match get_ints(node, "pads")? {
+            None => Ok([0; 4]),
+            Some(p) if p.len() == 4 && p.iter().all(|&v| (0..1 << 20).contains(&v)) => {
+                Ok([p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize])
+            }
+            Some(p) => Err(attribute_error(
+                node,
+                "pads",
+                format!("expected 4 non-negative values, got {p:?}"),
+            )),
+        };
+    };
+    let mut pads = [0usize; 4];
+    for a in 0..2 {
+        let full = s[a] * (in_shape[1 + a] - 1) + out_pad[a] + d[a] * (k[a] - 1) + 1;
+        let total = full as i64 - target[a];
+        if target[a] < 1 || total < 0 {
+            return Err(attribute_error(
+                node,
+                "output_shape",
+                format!(
+                    "output size {} is not between 1 and the uncropped size {full}",
+                    target[a]
+                ),
+            ));
+        }
+        let total = total as usize;
+        let (start, end) = if auto == "SAME_UPPER" {
+            (total / 2, total - total / 2)
+        } else {
+            (total - total / 2, total / 2)
+        };
+        pads[a] = start;
+        pads[a + 2] = end;
+    }
+    Ok(pads)
 }
 
 /// Padding `[top, left, bottom, right]` of a 2-D window (convolution or pooling) from `pads`

@@ -8,10 +8,17 @@
 //!
 //! Folded: `Constant`, `ConstantOfShape`, `Identity`, `Dropout`, `Cast`, `Reshape`,
 //! `Unsqueeze`, `Squeeze`, `Flatten`, `Transpose`, `Add`, `Sub`, `Mul`, `Div` (numpy
-//! broadcasting), `Sqrt`, `Reciprocal`, `Neg`, and the activations `Clip`, `HardSigmoid`,
-//! `HardSwish`, `LeakyRelu`, `Elu`, `Gelu`, `Swish` (through their builders' parameter parsing in
-//! [`super::activation`]). Not covered: any other operator on constants
-//! (`Shape`, `Gather`, `Slice`, `Concat` of constants, …) is an error naming the node.
+//! broadcasting; integer arithmetic when both operands are integers, `Div` truncating),
+//! `Sqrt`, `Reciprocal`, `Neg`, `Shape` (opset 15's `start`/`end` too), `Gather`, `Slice`,
+//! `Concat`, and the activations `Clip`, `HardSigmoid`, `HardSwish`, `LeakyRelu`, `Elu`,
+//! `Gelu`, `Swish` (through their builders' parameter parsing in [`super::activation`]). Not
+//! covered: any other operator on constants is an error naming the node.
+//!
+//! The shape arithmetic of legacy (TorchScript) exports starts from data: `Shape` of a data
+//! tensor is folded from its static shape ([`DATA_FOLDS`]), the batch axis reported as the
+//! batch size the model's input declares (1 when it is symbolic). So `x.view(b, g, c / g, h,
+//! w)` (`Shape` → `Gather` → `Div` → `Unsqueeze` → `Concat` → `Reshape`) and `chunk`'s
+//! `Slice` bounds become constants, and the Reshape's target spells out the declared batch.
 //!
 //! Everything folding creates beyond what the file stores is bounded by
 //! [`MAX_FOLDED_VALUES`] before it is allocated.
@@ -115,7 +122,18 @@ const FOLDS: &[(&str, FoldFn)] = &[
     ("Elu", super::activation::fold_unary),
     ("Gelu", super::activation::fold_unary),
     ("Swish", super::activation::fold_unary),
+    ("Shape", shape_of_constant),
+    ("Gather", gather),
+    ("Slice", slice),
+    ("Concat", concat),
 ];
+
+/// How an operator that reads data but computes only from its static shape is folded: the
+/// node, its data input.
+pub(super) type DataFoldFn = fn(&Importer<'_>, &NodeProto, &str) -> Result<Const>;
+
+/// Operators on data that fold to a constant: ONNX operator type → evaluation.
+pub(super) const DATA_FOLDS: &[(&str, DataFoldFn)] = &[("Shape", shape_of_data)];
 
 impl Importer<'_> {
     /// Evaluate a node whose inputs are all constants.
@@ -317,9 +335,13 @@ fn transpose(imp: &Importer<'_>, node: &NodeProto) -> Result<Const> {
     ))
 }
 
-/// Add, Sub, Mul and Div with numpy broadcasting.
+/// Add, Sub, Mul and Div with numpy broadcasting; on two integer constants in integer
+/// arithmetic (`Div` truncates, as ONNX's integer division does).
 fn binary(imp: &Importer<'_>, node: &NodeProto) -> Result<Const> {
     let op = node.op_type();
+    if let (Const::I(a, sa), Const::I(b, sb)) = (imp.constant(node, 0)?, imp.constant(node, 1)?) {
+        return integer_binary(imp, node, (a, sa), (b, sb));
+    }
     let (a, b) = (
         imp.constant(node, 0)?.floats(),
         imp.constant(node, 1)?.floats(),
@@ -349,6 +371,253 @@ fn binary(imp: &Importer<'_>, node: &NodeProto) -> Result<Const> {
     };
     out.zip_mut_with(&b, |x, &y| *x = f(*x, y));
     Ok(Const::F(out))
+}
+
+/// [`binary`] on two integer constants.
+fn integer_binary(
+    imp: &Importer<'_>,
+    node: &NodeProto,
+    (a, sa): (&[i64], &[usize]),
+    (b, sb): (&[i64], &[usize]),
+) -> Result<Const> {
+    let shape = broadcast_shape(sa, sb).ok_or_else(|| {
+        imp.unsupported(node, format!("shapes {sa:?} and {sb:?} do not broadcast"))
+    })?;
+    imp.claim(node, &shape, 2)?;
+    let view = |v: &[i64], s: &[usize]| {
+        ndarray::ArrayViewD::from_shape(IxDyn(s), v)
+            .ok()
+            .and_then(|a| a.broadcast(IxDyn(&shape)).map(|b| b.to_owned()))
+    };
+    let (Some(x), Some(y)) = (view(a, sa), view(b, sb)) else {
+        return Err(imp.unsupported(node, "shapes do not broadcast"));
+    };
+    let op = node.op_type();
+    let mut out = Vec::with_capacity(x.len());
+    for (&p, &q) in x.iter().zip(y.iter()) {
+        out.push(match op {
+            "Add" => p.wrapping_add(q),
+            "Sub" => p.wrapping_sub(q),
+            "Mul" => p.wrapping_mul(q),
+            _ if q == 0 => return Err(imp.unsupported(node, "integer division by 0")),
+            _ => p.wrapping_div(q),
+        });
+    }
+    Ok(Const::I(out, shape))
+}
+
+/// `Shape` of a data tensor, from its static shape: the batch axis is the batch size the
+/// model's input declares (1 when symbolic); a tensor whose batch a Reshape merged away has
+/// no batch axis. Opset 15's `start` and `end` select a range of the axes.
+fn shape_of_data(imp: &Importer<'_>, node: &NodeProto, x: &str) -> Result<Const> {
+    let per_sample = imp.data_shape(node, x)?;
+    let mut dims: Vec<i64> = Vec::with_capacity(per_sample.len() + 1);
+    if !imp.batch_merged.contains(x) {
+        dims.push(imp.batch);
+    }
+    dims.extend(per_sample.iter().map(|&d| d as i64));
+    shape_range(node, dims)
+}
+
+/// `Shape` of a constant.
+fn shape_of_constant(imp: &Importer<'_>, node: &NodeProto) -> Result<Const> {
+    let dims = imp
+        .constant(node, 0)?
+        .shape()
+        .iter()
+        .map(|&d| d as i64)
+        .collect();
+    shape_range(node, dims)
+}
+
+/// The axes `start..end` (opset 15; negative from the end, clamped) of a shape, as a 1-D
+/// integer constant.
+fn shape_range(node: &NodeProto, dims: Vec<i64>) -> Result<Const> {
+    let r = dims.len() as i64;
+    let clamp = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
+    let start = clamp(get_int(node, "start")?.unwrap_or(0));
+    let end = clamp(get_int(node, "end")?.unwrap_or(r));
+    let dims = dims[start..end.max(start)].to_vec();
+    let n = dims.len();
+    Ok(Const::I(dims, vec![n]))
+}
+
+/// Non-negative axis of a rank-`rank` tensor (negative counts from the end), or an error.
+fn axis_of(imp: &Importer<'_>, node: &NodeProto, axis: i64, rank: usize) -> Result<usize> {
+    super::layout::full_axis(axis, rank).ok_or_else(|| {
+        imp.unsupported(node, format!("axis {axis} is out of range for rank {rank}"))
+    })
+}
+
+/// `Gather` on constants: `out[o…, i…, p…] = data[o…, indices[i…], p…]` along `axis`.
+fn gather(imp: &Importer<'_>, node: &NodeProto) -> Result<Const> {
+    let data = imp.constant(node, 0)?;
+    let indices = imp.constant(node, 1)?;
+    let shape = data.shape().to_vec();
+    let a = axis_of(
+        imp,
+        node,
+        get_int(node, "axis")?.unwrap_or(0),
+        shape.len().max(1),
+    )?;
+    if shape.is_empty() {
+        return Err(imp.unsupported(node, "Gather of a scalar"));
+    }
+    let d = shape[a] as i64;
+    let idx: Vec<usize> = indices
+        .ints()
+        .iter()
+        .map(|&i| {
+            let i = if i < 0 { i + d } else { i };
+            (0..d).contains(&i).then_some(i as usize)
+        })
+        .collect::<Option<_>>()
+        .ok_or_else(|| {
+            imp.unsupported(
+                node,
+                format!("indices out of range for an axis of size {d}"),
+            )
+        })?;
+    let mut out_shape = shape[..a].to_vec();
+    out_shape.extend_from_slice(indices.shape());
+    out_shape.extend_from_slice(&shape[a + 1..]);
+    let (outer, inner): (usize, usize) =
+        (shape[..a].iter().product(), shape[a + 1..].iter().product());
+    imp.claim(
+        node,
+        &out_shape,
+        if matches!(data, Const::I(..)) { 2 } else { 1 },
+    )?;
+    // Flat positions in `data` of the output's elements, in order.
+    let mut from = Vec::with_capacity(outer * idx.len() * inner);
+    for o in 0..outer {
+        for &i in &idx {
+            from.extend((0..inner).map(|p| (o * shape[a] + i) * inner + p));
+        }
+    }
+    Ok(match data {
+        Const::I(v, _) => Const::I(from.iter().map(|&k| v[k]).collect(), out_shape),
+        Const::F(arr) => {
+            let flat: Vec<f32> = arr.iter().copied().collect();
+            Const::F(
+                ArrayD::from_shape_vec(IxDyn(&out_shape), from.iter().map(|&k| flat[k]).collect())
+                    .map_err(|e| imp.unsupported(node, e))?,
+            )
+        }
+    })
+}
+
+/// `Slice` on constants (ONNX semantics, as the data operator [`crate::ops::Slice`]).
+fn slice(imp: &Importer<'_>, node: &NodeProto) -> Result<Const> {
+    let data = imp.constant(node, 0)?;
+    let shape = data.shape().to_vec();
+    let ints = |i: usize| -> Result<Option<Vec<i64>>> {
+        Ok(imp.optional_constant(node, i)?.map(Const::ints))
+    };
+    let (starts, ends, axes, steps) = if imp.opset < 10 {
+        let get =
+            |n: &str| -> Result<Option<Vec<i64>>> { Ok(get_ints(node, n)?.map(<[i64]>::to_vec)) };
+        (get("starts")?, get("ends")?, get("axes")?, None)
+    } else {
+        (ints(1)?, ints(2)?, ints(3)?, ints(4)?)
+    };
+    let (Some(starts), Some(ends)) = (starts, ends) else {
+        return Err(imp.unsupported(node, "Slice without starts and ends"));
+    };
+    let k = starts.len();
+    let axes = axes.unwrap_or_else(|| (0..k as i64).collect());
+    let steps = steps.unwrap_or_else(|| vec![1; k]);
+    if ends.len() != k || axes.len() != k || steps.len() != k {
+        return Err(imp.unsupported(node, "starts, ends, axes and steps differ in length"));
+    }
+    let axes: Vec<usize> = axes
+        .iter()
+        .map(|&a| axis_of(imp, node, a, shape.len()))
+        .collect::<Result<_>>()?;
+    // The data operator computes it: the constant as a batch of one sample.
+    let op = crate::ops::Slice::new(axes, starts, ends, steps);
+    let nref = crate::error::NodeRef::new(node.name(), "Slice");
+    let out_shape = op
+        .output_shape(&nref, &shape)
+        .map_err(|e| imp.unsupported(node, e))?;
+    let mut batched = vec![1];
+    batched.extend_from_slice(&shape);
+    let as_batch = |a: ArrayD<f32>| a.into_shape_with_order(IxDyn(&batched));
+    Ok(match data {
+        Const::F(a) => {
+            let y = op.forward(&as_batch(a.clone()).map_err(|e| imp.unsupported(node, e))?);
+            Const::F(
+                y.into_shape_with_order(IxDyn(&out_shape))
+                    .map_err(|e| imp.unsupported(node, e))?,
+            )
+        }
+        Const::I(v, _) => {
+            // Integers through positions: slice the indices 0, 1, … as floats (exact below
+            // 2²⁴), then pick.
+            if v.len() >= 1 << 24 {
+                return Err(imp.unsupported(node, "integer constant too large to slice"));
+            }
+            let pos =
+                ArrayD::from_shape_vec(IxDyn(&batched), (0..v.len()).map(|i| i as f32).collect())
+                    .map_err(|e| imp.unsupported(node, e))?;
+            let picked = op.forward(&pos);
+            Const::I(picked.iter().map(|&p| v[p as usize]).collect(), out_shape)
+        }
+    })
+}
+
+/// `Concat` of constants along `axis`.
+fn concat(imp: &Importer<'_>, node: &NodeProto) -> Result<Const> {
+    let parts: Vec<&Const> = (0..node.input.len())
+        .filter(|&i| !node.input[i].is_empty())
+        .map(|i| imp.constant(node, i))
+        .collect::<Result<_>>()?;
+    let Some(first) = parts.first() else {
+        return Err(imp.unsupported(node, "Concat without inputs"));
+    };
+    let rank = first.shape().len();
+    let axis =
+        get_int(node, "axis")?.ok_or_else(|| attribute_error(node, "axis", "is required"))?;
+    let a = axis_of(imp, node, axis, rank.max(1))?;
+    let mut out_shape = first.shape().to_vec();
+    if rank == 0 {
+        return Err(imp.unsupported(node, "Concat of scalars"));
+    }
+    out_shape[a] = 0;
+    for p in &parts {
+        let s = p.shape();
+        if s.len() != rank || (0..rank).any(|d| d != a && s[d] != first.shape()[d]) {
+            return Err(imp.unsupported(
+                node,
+                format!(
+                    "shapes {:?} and {s:?} do not concatenate along axis {a}",
+                    first.shape()
+                ),
+            ));
+        }
+        out_shape[a] += s[a];
+    }
+    let integer = parts.iter().all(|p| matches!(p, Const::I(..)));
+    imp.claim(node, &out_shape, if integer { 2 } else { 1 })?;
+    if integer {
+        let outer: usize = out_shape[..a].iter().product();
+        let mut out = Vec::new();
+        for o in 0..outer {
+            for p in &parts {
+                let Const::I(v, s) = p else {
+                    unreachable!("all integer")
+                };
+                let block = s[a..].iter().product::<usize>();
+                out.extend_from_slice(&v[o * block..(o + 1) * block]);
+            }
+        }
+        return Ok(Const::I(out, out_shape));
+    }
+    let arrays: Vec<ArrayD<f32>> = parts.iter().map(|p| p.floats()).collect();
+    let views: Vec<_> = arrays.iter().map(|a| a.view()).collect();
+    Ok(Const::F(
+        ndarray::concatenate(ndarray::Axis(a), &views).map_err(|e| imp.unsupported(node, e))?,
+    ))
 }
 
 /// Sqrt, Reciprocal and Neg.

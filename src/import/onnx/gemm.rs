@@ -5,10 +5,15 @@
 //!   `alpha` folded into the weight, an optional constant C (scalar or one value per output,
 //!   times `beta`) as the bias.
 //! - [MatMul](https://onnx.ai/onnx/operators/onnx__MatMul.html) (opsets 1, 9, 13) →
-//!   [`Op::Dense`] without bias: data on the left, a constant matrix on the right.
+//!   [`Op::Dense`] without bias: data on the left, a constant matrix `[K, M]` on the right.
+//!   Data of per-sample shape `[K]` as a plain dense layer; data of higher rank `[…, K]`
+//!   (PyTorch's `nn.Linear` on a channels-last `[N, H, W, C]` tensor, as in ConvNeXt) as a
+//!   dense layer on the last axis ([`Dense::on_last_axis`]). The bias `Add` that exporters
+//!   write after it becomes an [`Op::Affine`] ([`super::arith`]) that canonisation folds into
+//!   the layer's bias.
 //!
-//! Both take a data input of per-sample shape `[K]` (flatten first). Not covered: `transA =
-//! 1`, data as the right operand, batched (rank > 2) products, a product of two data
+//! Gemm takes a data input of per-sample shape `[K]` (flatten first). Not covered: `transA =
+//! 1`, data as the right operand, a batched right operand (rank > 2), a product of two data
 //! tensors, a C that broadcasts over the batch in other ways.
 
 use super::attrs::{attribute_error, get_float, get_int};
@@ -76,6 +81,11 @@ pub(super) fn matmul(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
     let b = matrix(imp, node, |s| {
         format!("the right operand has shape {s:?}; expected a matrix")
     })?;
+    let shape = imp.data_shape(node, x)?;
+    if shape.len() > 1 {
+        let d = Dense::new(b.t().to_owned(), None).on_last_axis();
+        return Ok(Layer::on(Op::Dense(d), x));
+    }
     dense(imp, node, x, b.t().to_owned(), None)
 }
 

@@ -10,12 +10,14 @@
 //!
 //! | file | ONNX operators |
 //! |---|---|
-//! | [`conv`] | Conv |
+//! | [`conv`] | Conv, ConvTranspose |
 //! | [`gemm`] | Gemm, MatMul (constant right-hand side) |
-//! | [`pool`] | MaxPool, AveragePool, GlobalAveragePool |
+//! | [`pool`] | MaxPool, AveragePool, GlobalAveragePool, ReduceMean (spatial) |
 //! | [`norm`] | BatchNormalization, LRN |
 //! | [`arith`] | Add, Sum, Sub, Mul, Div |
 //! | [`shape`] | Flatten, Reshape, Concat, Pad |
+//! | [`layout`] | Transpose, Slice, Split, Gather |
+//! | [`resize`] | Resize, Upsample |
 //! | [`activation`] | Relu, Softmax, Dropout, Identity, Clip, HardSigmoid, HardSwish, LeakyRelu, Elu, Gelu, Swish, PRelu (Sigmoid and Tanh are table lines) |
 //! | [`fold`] | the same and more on constants (Constant, ConstantOfShape, Cast, Transpose, …) |
 //! | [`fuse_act`] | SiLU, HardSwish and GELU spelled out in several nodes, fused before building |
@@ -67,8 +69,10 @@ pub mod decode;
 pub mod fold;
 pub mod fuse_act;
 pub mod gemm;
+pub mod layout;
 pub mod norm;
 pub mod pool;
+pub mod resize;
 pub mod shape;
 
 pub use fold::MAX_FOLDED_VALUES;
@@ -92,11 +96,13 @@ pub type BuildFn = fn(&mut Importer<'_>, &Ctx<'_>) -> Result<Layer>;
 /// line here plus its builder.
 pub const OPS: &[(&str, BuildFn)] = &[
     ("Conv", conv::conv),
+    ("ConvTranspose", conv::conv_transpose),
     ("Gemm", gemm::gemm),
     ("MatMul", gemm::matmul),
     ("MaxPool", pool::pool),
     ("AveragePool", pool::pool),
     ("GlobalAveragePool", pool::global_average_pool),
+    ("ReduceMean", pool::reduce_mean),
     ("BatchNormalization", norm::batch_norm),
     ("LRN", norm::lrn),
     ("Add", arith::arith),
@@ -108,6 +114,12 @@ pub const OPS: &[(&str, BuildFn)] = &[
     ("Reshape", shape::reshape),
     ("Concat", shape::concat),
     ("Pad", shape::pad),
+    ("Transpose", layout::transpose),
+    ("Slice", layout::slice),
+    ("Split", layout::split),
+    ("Gather", layout::gather),
+    ("Resize", resize::resize),
+    ("Upsample", resize::upsample),
     ("Sigmoid", |_, cx| Ok(Layer::on(Op::Sigmoid, cx.x))),
     ("Tanh", |_, cx| Ok(Layer::on(Op::Tanh, cx.x))),
     ("Relu", activation::relu),
@@ -186,6 +198,12 @@ pub struct Importer<'a> {
     /// How often each value name is a node input or a graph output: a weight read by one
     /// node only moves out of `consts` into its layer instead of being copied.
     uses: HashMap<String, usize>,
+    /// The batch size the data input declares (1 when symbolic): what `Shape` of a data
+    /// tensor reports for the batch axis, and the batch entry a Reshape target may spell out.
+    batch: i64,
+    /// Data tensors whose batch axis a Reshape merged into the other axes (`[-1]` with batch
+    /// 1): their ONNX shape is the per-sample shape, without a batch axis.
+    batch_merged: HashSet<String>,
 }
 
 /// Import an ONNX `ModelProto` into a graph (no canonisation); `file` names it in errors.
@@ -238,6 +256,8 @@ fn import<T: std::borrow::Borrow<TensorProto>>(
         names: HashSet::new(),
         fold_budget: std::cell::Cell::new(MAX_FOLDED_VALUES),
         uses: HashMap::new(),
+        batch: 1,
+        batch_merged: HashSet::new(),
     };
     for name in graph
         .node
@@ -258,7 +278,8 @@ fn import<T: std::borrow::Borrow<TensorProto>>(
         .iter()
         .find(|i| !imp.consts.contains_key(i.name()))
         .ok_or_else(|| fmt("the graph has no input besides its initializers".into()))?;
-    let shape = input_shape(data, file)?;
+    let (batch, shape) = input_shape(data, file)?;
+    imp.batch = batch;
     imp.b.input(data.name(), &shape);
     let nodes = fuse_act::fuse(&imp, &graph.node, &graph.output);
     for (i, node) in nodes.iter().enumerate() {
@@ -291,8 +312,9 @@ fn import<T: std::borrow::Borrow<TensorProto>>(
     Ok(g)
 }
 
-/// Per-sample shape of a graph input (batch dimension dropped), from its declared type.
-fn input_shape(input: &ValueInfoProto, file: &str) -> Result<Vec<usize>> {
+/// The declared batch size (1 when symbolic) and per-sample shape (batch dimension dropped) of
+/// a graph input, from its declared type.
+fn input_shape(input: &ValueInfoProto, file: &str) -> Result<(i64, Vec<usize>)> {
     use crate::import::proto::onnx::tensor_shape_proto::dimension::Value;
     use crate::import::proto::onnx::type_proto::Value as TV;
     let fail = |d: String| Error::Format {
@@ -321,7 +343,11 @@ fn input_shape(input: &ValueInfoProto, file: &str) -> Result<Vec<usize>> {
             dims.len()
         )));
     }
-    dims[1..]
+    let batch = match dims[0].value {
+        Some(Value::DimValue(v)) if v > 0 && v < (1 << 31) => v,
+        _ => 1,
+    };
+    let shape = dims[1..]
         .iter()
         .enumerate()
         .map(|(i, d)| match d.value {
@@ -332,7 +358,8 @@ fn input_shape(input: &ValueInfoProto, file: &str) -> Result<Vec<usize>> {
                 i + 1
             ))),
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok((batch, shape))
 }
 
 impl Importer<'_> {
@@ -445,6 +472,13 @@ impl Importer<'_> {
             self.consts.insert(out, value);
             return Ok(());
         };
+        // Nodes computing a constant from data (its static shape) are folded too.
+        if let Some(&(_, f)) = fold::DATA_FOLDS.iter().find(|(t, _)| *t == op) {
+            let value = f(self, node, x)?;
+            let out = node.output.first().cloned().unwrap_or_default();
+            self.consts.insert(out, value);
+            return Ok(());
+        }
         let Some(&(_, build)) = OPS.iter().find(|(t, _)| *t == op) else {
             return Err(self.unsupported(node, format!("operator {op} is not supported")));
         };

@@ -6,12 +6,20 @@
 //!   `strides`, `pads` or `auto_pad`, `ceil_mode`, `count_include_pad`.
 //! - [GlobalAveragePool](https://onnx.ai/onnx/operators/onnx__GlobalAveragePool.html)
 //!   (opsets 1, 22) → [`Op::GlobalAvgPool`].
+//! - [ReduceMean](https://onnx.ai/onnx/operators/onnx__ReduceMean.html) (opsets 1, 11, 13,
+//!   18) over the two spatial axes of a 4-D tensor (what torch's dynamo exporter writes for
+//!   `adaptive_avg_pool2d(x, 1)` and `x.mean((2, 3))`) → [`Op::GlobalAvgPool`], followed by
+//!   an [`Op::Flatten`] (`NAME`, the pooling being `NAME/pool`) when `keepdims = 0`. Axes as
+//!   an attribute (before opset 18) or a constant input (from 18), negative allowed;
+//!   `noop_with_empty_axes = 1` without axes is the identity.
 //!
 //! Not covered: dilations ≠ 1; 1-D and 3-D pooling; MaxPool's `Indices` output;
-//! `storage_order`; GlobalMaxPool, LpPool.
+//! `storage_order`; GlobalMaxPool, LpPool; ReduceMean over other axes (the channel axis of a
+//! spelled-out layer normalisation is fused before this builder sees it) or over all axes.
 
 use super::attrs::{attribute_error, get_int, get_ints, pair};
 use super::conv::pads;
+use super::layout::full_axis;
 use super::{Ctx, Importer, Layer};
 use crate::error::Result;
 use crate::ops::{Op, Pool2d, PoolRounding};
@@ -63,4 +71,59 @@ pub(super) fn pool(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
 
 pub(super) fn global_average_pool(_: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
     Ok(Layer::on(Op::GlobalAvgPool, cx.x))
+}
+
+pub(super) fn reduce_mean(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
+    let (node, x) = (cx.node, cx.x);
+    let shape = imp.data_shape(node, x)?;
+    let axes: Vec<i64> = if imp.opset >= 18 {
+        imp.optional_constant(node, 1)?
+            .map(|c| c.ints())
+            .unwrap_or_default()
+    } else {
+        get_ints(node, "axes")?
+            .map(<[i64]>::to_vec)
+            .unwrap_or_default()
+    };
+    let keepdims = get_int(node, "keepdims")?.unwrap_or(1) != 0;
+    if axes.is_empty() {
+        if imp.opset >= 18 && get_int(node, "noop_with_empty_axes")?.unwrap_or(0) != 0 {
+            return Ok(Layer::on(Op::Identity, x));
+        }
+        return Err(imp.unsupported(
+            node,
+            "ReduceMean over all axes (batch included) is not supported",
+        ));
+    }
+    let rank = shape.len() + 1;
+    let mut full: Vec<usize> = axes
+        .iter()
+        .map(|&a| full_axis(a, rank))
+        .collect::<Option<_>>()
+        .ok_or_else(|| {
+            imp.unsupported(node, format!("axes {axes:?} out of range for rank {rank}"))
+        })?;
+    full.sort_unstable();
+    full.dedup();
+    if rank != 4 || full != [2, 3] {
+        return Err(imp.unsupported(
+            node,
+            format!(
+                "ReduceMean over axes {axes:?} of a rank-{rank} tensor is not supported; only \
+                 the spatial axes [2, 3] of a 4-D tensor (global average pooling)"
+            ),
+        ));
+    }
+    if keepdims {
+        return Ok(Layer::on(Op::GlobalAvgPool, x));
+    }
+    let pooled = format!("{}/pool", node.output.first().cloned().unwrap_or_default());
+    imp.push_helper(
+        cx,
+        "pool",
+        Op::GlobalAvgPool,
+        vec![x.to_string()],
+        pooled.clone(),
+    )?;
+    Ok(Layer::on(Op::Flatten, &pooled))
 }

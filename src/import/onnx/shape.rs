@@ -4,17 +4,22 @@
 //!   → [`Op::Flatten`]: `axis = 1` (keep the batch) only.
 //! - [Reshape](https://onnx.ai/onnx/operators/onnx__Reshape.html) (opsets 1, 5, 13, 14, 19,
 //!   21) → [`Op::Flatten`] or [`Op::Reshape`]: the target's first dimension keeps the batch
-//!   (0, −1 or 1); shape as a constant input (opset ≥ 5) or attribute.
+//!   (0, −1, 1 or the batch size the model's input declares, which legacy exports spell out);
+//!   shape as a constant input (opset ≥ 5) or attribute; `allowzero` as long as the target
+//!   has no 0. With a declared batch of 1, a target without a batch entry (`reshape(-1)`)
+//!   merges the batch into the result; only a Reshape giving the batch back or the Gather of
+//!   torch's `as_strided` may read such a tensor ([`super::layout`]).
 //! - [Concat](https://onnx.ai/onnx/operators/onnx__Concat.html) (opsets 4, 11, 13) →
 //!   [`Op::Concat`] of data tensors along a per-sample axis.
 //! - [Pad](https://onnx.ai/onnx/operators/onnx__Pad.html) (opsets 2, 11, 13, 18, 19, 21) →
 //!   [`Op::Pad`]: `constant` mode, pads as input (opset ≥ 11) or attribute, the optional
 //!   constant value and (opset 18) `axes`.
 //!
-//! Not covered: Flatten at other axes; Reshape across the batch, `allowzero`; Concat along
+//! Not covered: Flatten at other axes; Reshape across the batch otherwise, `allowzero` with a 0
+//! in the target; Concat along
 //! the batch axis or of a constant with data; Pad's `reflect`, `edge` and `wrap` modes,
-//! negative (cropping) pads, padding the batch axis; Transpose, Squeeze, Unsqueeze, Slice
-//! and Gather on data (on constants they are folded, see [`super::fold`]).
+//! negative (cropping) pads, padding the batch axis; Squeeze and Unsqueeze on data (on
+//! constants they are folded, see [`super::fold`]).
 
 use super::attrs::{attribute_error, get_float, get_int, get_ints, get_string};
 use super::{Ctx, Importer, Layer};
@@ -43,17 +48,68 @@ pub(super) fn reshape(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
             .ok_or_else(|| attribute_error(node, "shape", "is required"))?
             .to_vec()
     };
-    let in_shape = imp.data_shape(node, x)?;
-    let per_sample = per_sample_reshape(&target, &in_shape).map_err(|d| {
-        imp.unsupported(
+    if get_int(node, "allowzero")?.unwrap_or(0) != 0 && target.contains(&0) {
+        return Err(attribute_error(
             node,
-            format!("shape {target:?} for input [N, {in_shape:?}]: {d}"),
-        )
-    })?;
+            "allowzero",
+            format!("target {target:?}: a 0 that makes an empty axis is not supported"),
+        ));
+    }
+    let in_shape = imp.data_shape(node, x)?;
+    let merged_in = imp.batch_merged.contains(x);
+    let (per_sample, merged) =
+        reshape_target(&target, &in_shape, imp.batch, merged_in).map_err(|d| {
+            let shown = if merged_in {
+                format!("{in_shape:?}")
+            } else {
+                format!("[N, {in_shape:?}]")
+            };
+            imp.unsupported(node, format!("shape {target:?} for input {shown}: {d}"))
+        })?;
+    if merged {
+        if let Some(out) = node.output.first() {
+            imp.batch_merged.insert(out.clone());
+        }
+    }
     if per_sample.len() == 1 {
         Ok(Layer::on(Op::Flatten, x))
     } else {
         Ok(Layer::on(Op::Reshape(Reshape::new(per_sample)), x))
+    }
+}
+
+/// The per-sample shape of a data Reshape to `target` of an input of per-sample shape
+/// `per_sample`, and whether the result has its batch merged into its axes.
+///
+/// Normally the target's first entry keeps the batch ([`per_sample_reshape`]). With a
+/// declared batch of 1, a target without a batch entry (torch's `x.reshape(-1)`) merges the
+/// batch into the result: its ONNX shape is the per-sample shape. The input may itself be
+/// batch-merged (its ONNX shape is `per_sample`); a target starting with 1 gives the batch
+/// back.
+fn reshape_target(
+    target: &[i64],
+    per_sample: &[usize],
+    batch: i64,
+    merged_in: bool,
+) -> std::result::Result<(Vec<usize>, bool), String> {
+    if merged_in {
+        let full = resolve_shape(target, per_sample)?;
+        return Ok(match full.split_first() {
+            Some((1, rest)) if !rest.is_empty() => (rest.to_vec(), false),
+            _ => (full, true),
+        });
+    }
+    match per_sample_reshape(target, per_sample, batch) {
+        Ok(s) => Ok((s, false)),
+        Err(e) if batch == 1 => {
+            let mut with_batch = vec![1usize];
+            with_batch.extend_from_slice(per_sample);
+            match resolve_shape(target, &with_batch) {
+                Ok(full) => Ok((full, true)),
+                Err(_) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -175,17 +231,18 @@ pub(super) fn resolve_shape(
 }
 
 /// The per-sample shape of a data Reshape: the target's first dimension is the batch
-/// (0, −1 or the declared batch size 1).
+/// (0, −1, 1 or the declared batch size `batch`).
 fn per_sample_reshape(
     target: &[i64],
     per_sample: &[usize],
+    batch: i64,
 ) -> std::result::Result<Vec<usize>, String> {
     let Some((&first, rest)) = target.split_first() else {
         return Err("empty target shape".into());
     };
-    if !(-1..=1).contains(&first) {
+    if !(-1..=1).contains(&first) && first != batch {
         return Err(format!(
-            "the first dimension {first} must keep the batch (0, -1 or 1)"
+            "the first dimension {first} must keep the batch (0, -1, 1 or the declared batch {batch})"
         ));
     }
     if first == -1 && rest.contains(&-1) {
@@ -207,13 +264,51 @@ mod tests {
 
     #[test]
     fn reshape_targets() {
-        assert_eq!(per_sample_reshape(&[0, -1], &[3, 4, 5]).unwrap(), vec![60]);
         assert_eq!(
-            per_sample_reshape(&[1, 12, 5], &[3, 4, 5]).unwrap(),
+            per_sample_reshape(&[0, -1], &[3, 4, 5], 1).unwrap(),
+            vec![60]
+        );
+        assert_eq!(
+            per_sample_reshape(&[1, 12, 5], &[3, 4, 5], 1).unwrap(),
             vec![12, 5]
         );
-        assert_eq!(per_sample_reshape(&[-1, 60], &[3, 4, 5]).unwrap(), vec![60]);
-        assert!(per_sample_reshape(&[7, -1], &[3, 4, 5]).is_err());
-        assert!(per_sample_reshape(&[0, 7], &[3, 4, 5]).is_err());
+        assert_eq!(
+            per_sample_reshape(&[-1, 60], &[3, 4, 5], 1).unwrap(),
+            vec![60]
+        );
+        assert!(per_sample_reshape(&[7, -1], &[3, 4, 5], 1).is_err());
+        assert!(per_sample_reshape(&[0, 7], &[3, 4, 5], 1).is_err());
+        // The declared batch spelled out (legacy exports fold `x.size(0)` to it), rank 5
+        // with 0 and -1: ShuffleNet's `x.view(b, g, c / g, h, w)`.
+        assert_eq!(
+            per_sample_reshape(&[4, 2, -1, 0, 5], &[6, 5, 7], 4).unwrap(),
+            vec![2, 3, 7, 5]
+        );
+        assert!(per_sample_reshape(&[4, -1], &[6, 5, 7], 1).is_err());
+    }
+
+    #[test]
+    fn batch_merging_reshapes() {
+        // torch's reshape(-1) of [1, 768, 1, 1]: the batch merges into [768].
+        assert_eq!(
+            reshape_target(&[-1], &[768, 1, 1], 1, false).unwrap(),
+            (vec![768], true)
+        );
+        // Not with a declared batch of 2.
+        assert!(reshape_target(&[-1], &[768, 1, 1], 2, false).is_err());
+        // A merged tensor gets its batch back from a leading 1, or stays merged.
+        assert_eq!(
+            reshape_target(&[1, 768], &[768], 1, true).unwrap(),
+            (vec![768], false)
+        );
+        assert_eq!(
+            reshape_target(&[2, 384], &[768], 1, true).unwrap(),
+            (vec![2, 384], true)
+        );
+        // The usual reading wins: [1, -1] keeps the batch.
+        assert_eq!(
+            reshape_target(&[1, -1], &[768, 1, 1], 1, false).unwrap(),
+            (vec![768], false)
+        );
     }
 }
