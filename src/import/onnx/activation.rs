@@ -33,7 +33,7 @@
 //!   value.
 //!
 //! The operators with parameters but no data-dependent shape (Clip, HardSigmoid, HardSwish,
-//! LeakyRelu, Elu, Gelu) are also evaluated on constants by the folder ([`fold_unary`]).
+//! LeakyRelu, Elu, Gelu) are also evaluated on constants by the folder ([`super::fold`]).
 //!
 //! Not covered: softmax over the batch axis; before opset 13, softmax over flattened axes
 //! from an axis other than 1; Dropout's mask output when a node reads it (an error when the
