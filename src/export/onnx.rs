@@ -23,6 +23,7 @@
 //! | `Pad` | `Pad` (`mode = constant`, pads and value as initializers) |
 //! | `Flatten` | `Flatten` (`axis = 1`) |
 //! | `Reshape` | `Reshape` to `[-1, per-sample dims…]` |
+//! | `LayerNorm` | spelled out as opset 13 has no `LayerNormalization`: `ReduceMean`, `Sub`, `Pow` 2, `ReduceMean`, `Add` ε, `Sqrt`, `Div`, `Mul` γ, `Add` β (as PyTorch's TorchScript exporter writes `nn.LayerNorm`; the importer fuses it back into one node) |
 //!
 //! [`PoolRounding::Ceil`] (plain ceil, the last window may start in the padding) has no
 //! opset-13 equivalent: it is exported as `ceil_mode = 1` when that gives the same output size
@@ -58,7 +59,7 @@ use crate::import::proto::onnx::{
     AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
     TensorShapeProto, TypeProto, ValueInfoProto,
 };
-use crate::ops::{Affine, Conv2d, Dense, Op, Pool2d, PoolRounding};
+use crate::ops::{Affine, Conv2d, Dense, LayerNorm, Op, Pool2d, PoolRounding};
 use prost::Message;
 use std::collections::HashSet;
 use std::path::Path;
@@ -395,6 +396,43 @@ impl<'g> Exporter<'g> {
         Ok(())
     }
 
+    /// Layer normalisation spelled out in opset 13, as PyTorch's TorchScript exporter writes
+    /// it (the importer fuses it back into one node): `ReduceMean`, `Sub`, `Pow`,
+    /// `ReduceMean`, `Add` ε, `Sqrt`, `Div`, `Mul` γ, `Add` β.
+    fn layer_norm(&mut self, n: &Node, l: &LayerNorm) -> Result<()> {
+        let x = n.inputs[0].clone();
+        let name = n.name.clone();
+        let sample = self.shape(&x);
+        let end = l.end_axis(sample.len());
+        // Full-tensor axes of the normalised block; γ and β shaped as the block followed by
+        // 1 for every axis after it.
+        let axes: Vec<usize> = (l.axis + 1..end + 1).collect();
+        let mut dims = sample[l.axis..end].to_vec();
+        dims.resize(sample.len() - l.axis, 1);
+        let reduce = || vec![attr_ints("axes", &axes), attr_int("keepdims", 1)];
+        let mean = self.push_helper(n, "mean", "ReduceMean", vec![x.clone()], reduce());
+        let d = self.push_helper(n, "centred", "Sub", vec![x, mean], vec![]);
+        let two = self.init_f32(format!("{name}/two"), &[], &[2.0]);
+        let sq = self.push_helper(n, "square", "Pow", vec![d.clone(), two], vec![]);
+        let var = self.push_helper(n, "variance", "ReduceMean", vec![sq], reduce());
+        let eps = self.init_f32(format!("{name}/epsilon"), &[], &[l.epsilon]);
+        let var = self.push_helper(n, "variance_eps", "Add", vec![var, eps], vec![]);
+        let std = self.push_helper(n, "std", "Sqrt", vec![var], vec![]);
+        let scale = self.init_f32(format!("{name}/scale"), &dims, &l.scale().to_vec());
+        let bias = l
+            .bias()
+            .map(|b| self.init_f32(format!("{name}/bias"), &dims, &b.to_vec()));
+        let normed = self.push_helper(n, "normalised", "Div", vec![d, std], vec![]);
+        match bias {
+            Some(b) => {
+                let scaled = self.push_helper(n, "scaled", "Mul", vec![normed, scale], vec![]);
+                self.push(name, "Add", vec![scaled, b], n.output.clone(), vec![]);
+            }
+            None => self.push(name, "Mul", vec![normed, scale], n.output.clone(), vec![]),
+        }
+        Ok(())
+    }
+
     fn node(&mut self, n: &Node) -> Result<()> {
         let x = n.inputs[0].clone();
         let name = n.name.clone();
@@ -475,6 +513,7 @@ impl<'g> Exporter<'g> {
             Op::Identity => self.push(name, "Identity", vec![x], out, vec![]),
             Op::Sigmoid => self.push(name, "Sigmoid", vec![x], out, vec![]),
             Op::Tanh => self.push(name, "Tanh", vec![x], out, vec![]),
+            Op::LayerNorm(l) => self.layer_norm(n, l)?,
         }
         Ok(())
     }

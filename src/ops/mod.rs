@@ -112,6 +112,7 @@ pub mod concat;
 pub mod conv;
 pub mod dense;
 pub mod elementwise;
+pub mod layer_norm;
 pub mod linear;
 pub mod lrn;
 pub mod max_pool;
@@ -126,6 +127,7 @@ pub use affine::Affine;
 pub use concat::Concat;
 pub use conv::{Conv2d, ConvMap};
 pub use dense::Dense;
+pub use layer_norm::LayerNorm;
 pub use linear::LinearMap;
 pub use lrn::Lrn;
 pub use pad::Pad;
@@ -179,7 +181,8 @@ pub enum Category {
     Concat,
     /// Layers that only rearrange values: flatten, reshape, dropout, identity.
     Reshape,
-    /// Normalisations left in the graph: LRN, unfolded affine (BatchNorm) layers.
+    /// Normalisations left in the graph: LRN, unfolded affine (BatchNorm) layers, layer
+    /// normalisation.
     Normalization,
     /// Constant padding.
     Padding,
@@ -240,16 +243,20 @@ pub enum Route {
     Proportional,
     /// The first-order rule of the LRP Toolbox for Caffe for LRN (the ICCV 2017 paper).
     LrnTaylor,
+    /// AttnLRP's rule for layer normalisation: the normalisation as a linear map with its
+    /// standard deviation held constant, under the ε-rule (see [`layer_norm`]).
+    LayerNormLinear,
 }
 
 impl Route {
-    /// The route's name (`pass`, `winner-take-all`, `proportional`, `lrn`).
+    /// The route's name (`pass`, `winner-take-all`, `proportional`, `lrn`, `layer-norm`).
     pub fn name(self) -> &'static str {
         match self {
             Route::Pass => "pass",
             Route::WinnerTakeAll => "winner-take-all",
             Route::Proportional => "proportional",
             Route::LrnTaylor => "lrn",
+            Route::LayerNormLinear => "layer-norm",
         }
     }
 }
@@ -265,7 +272,7 @@ pub struct RouteCtx<'a> {
     pub out_shape: &'a [usize],
     /// Relevance maps per image (`k`): the relevance holds `n·k` samples, image-major.
     pub k: usize,
-    /// Stabiliser `ε` of [`Route::Proportional`].
+    /// Stabiliser `ε` of [`Route::Proportional`] and [`Route::LayerNormLinear`].
     pub stabilizer: f32,
 }
 
@@ -471,6 +478,8 @@ registry! {
     Sigmoid => sigmoid::Sigmoid,
     /// Hyperbolic tangent.
     Tanh => tanh::Tanh,
+    /// Layer normalisation over trailing (or one block of) per-sample axes.
+    LayerNorm(LayerNorm) => LayerNorm,
 }
 
 impl Op {

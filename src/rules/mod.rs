@@ -18,6 +18,7 @@
 //! | [`Rule::WinnerTakeAll`] | max pooling: `R_i = Σ_{j: i = argmax W(j)} R_j` | yes |
 //! | [`Rule::Proportional`] | sums and pooling: `R_i = x_i Σ_{j ∋ i} R_j / s(z_j)`, `z_j = Σ_{i' ∈ W(j)} x_i'` (Zennit's `Norm`) | up to ε |
 //! | [`Rule::Lrn`] | LRN: the LRP Toolbox's first-order rule (see [`Lrn::paper_relevance`](crate::ops::Lrn::paper_relevance)) | no |
+//! | [`Rule::LayerNorm`] | layer norm, AttnLRP: `R_x_j = (x_j/σ)(γ_j r_j − (1/N) Σ_i γ_i r_i)`, `r_i = R_i / s(y_i)`, σ held constant | up to ε (β = 0) |
 //!
 //! Two conventions exist ([`Convention`]): **modern** (Montavon et al. 2019, Zennit) and
 //! **paper** (the LRP Toolbox for Caffe as used in the ICCV 2017 paper): paper ε sends `R_j`
@@ -30,7 +31,7 @@
 //! `(input modifier, weight variant, sign)` ([`terms`]). One evaluator ([`LinearPlan`], in
 //! `plan.rs`) runs any of them on any [`LinearMap`] through two primitives: the product with
 //! modified weights/inputs and its transpose; weight variants are computed once per layer.
-//! The last three choose a [`Route`] that an operator without weights carries out
+//! The last five choose a [`Route`] that an operator without weights carries out
 //! ([`crate::ops::Operator::ROUTES`]); [`Rule::Pass`] works on both kinds.
 //!
 //! [`prepare`] turns a rule and a layer into a [`Prepared`] step, or an error naming the layer
@@ -165,6 +166,12 @@ pub enum Rule {
     /// The LRP Toolbox's first-order rule for local response normalisation, as the ICCV 2017
     /// paper used it; does not conserve.
     Lrn,
+    /// AttnLRP's rule for layer normalisation (Achtibat et al., ICML 2024): the normalisation
+    /// `y = γ ⊙ (x − μ)/σ + β` as a linear map with `σ` held constant, under the ε-rule with
+    /// the rule's stabiliser as ε: `R_x_j = (x_j/σ)(γ_j r_j − (1/N) Σ_i γ_i r_i)`,
+    /// `r_i = R_i / s(y_i)`. Conserves up to ε when `β = 0`; a bias absorbs
+    /// `Σ_i R_i β_i / s(y_i)`. See [`crate::ops::layer_norm`].
+    LayerNorm,
 }
 
 impl Rule {
@@ -182,6 +189,7 @@ impl Rule {
             Rule::WinnerTakeAll => "winner-take-all".into(),
             Rule::Proportional => "proportional".into(),
             Rule::Lrn => "lrn".into(),
+            Rule::LayerNorm => "layer-norm".into(),
         }
     }
 
@@ -193,6 +201,7 @@ impl Rule {
             Rule::WinnerTakeAll => Some(Route::WinnerTakeAll),
             Rule::Proportional => Some(Route::Proportional),
             Rule::Lrn => Some(Route::LrnTaylor),
+            Rule::LayerNorm => Some(Route::LayerNormLinear),
             _ => None,
         }
     }
@@ -293,7 +302,9 @@ impl RuleSpec {
             Rule::Flat => flat::groups(self),
             Rule::WSquare => wsquare::groups(self),
             Rule::ZBox { .. } => zbox::groups(self),
-            Rule::Pass | Rule::WinnerTakeAll | Rule::Proportional | Rule::Lrn => return None,
+            Rule::Pass | Rule::WinnerTakeAll | Rule::Proportional | Rule::Lrn | Rule::LayerNorm => {
+                return None
+            }
         })
     }
 
@@ -328,7 +339,7 @@ pub enum Prepared {
     /// A rule prepared for a layer with weights.
     Linear(Box<LinearPlan>),
     /// A route carried out by an operator without weights, with the stabiliser of
-    /// [`Route::Proportional`].
+    /// [`Route::Proportional`] and [`Route::LayerNormLinear`].
     Route(Route, f32),
 }
 
