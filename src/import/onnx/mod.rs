@@ -13,7 +13,8 @@
 //! | [`conv`] | Conv |
 //! | [`gemm`] | Gemm, MatMul (constant right-hand side) |
 //! | [`pool`] | MaxPool, AveragePool, GlobalAveragePool |
-//! | [`norm`] | BatchNormalization, LRN |
+//! | [`norm`] | BatchNormalization, LRN, LayerNormalization |
+//! | [`fuse_norm`] | the layer normalisation older exports spell out (ReduceMean … Add), fused before import |
 //! | [`arith`] | Add, Sum, Sub, Mul, Div |
 //! | [`shape`] | Flatten, Reshape, Concat, Pad |
 //! | [`activation`] | Relu, Softmax, Dropout, Identity |
@@ -62,6 +63,7 @@ pub mod attrs;
 pub mod conv;
 pub mod decode;
 pub mod fold;
+pub mod fuse_norm;
 pub mod gemm;
 pub mod norm;
 pub mod pool;
@@ -95,6 +97,7 @@ pub const OPS: &[(&str, BuildFn)] = &[
     ("GlobalAveragePool", pool::global_average_pool),
     ("BatchNormalization", norm::batch_norm),
     ("LRN", norm::lrn),
+    ("LayerNormalization", norm::layer_norm),
     ("Add", arith::arith),
     ("Sum", arith::arith),
     ("Sub", arith::arith),
@@ -248,7 +251,8 @@ fn import<T: std::borrow::Borrow<TensorProto>>(
         .ok_or_else(|| fmt("the graph has no input besides its initializers".into()))?;
     let shape = input_shape(data, file)?;
     imp.b.input(data.name(), &shape);
-    for (i, node) in graph.node.iter().enumerate() {
+    let nodes = fuse_norm::fuse(&imp, &graph.node);
+    for (i, node) in nodes.iter().map(AsRef::as_ref).enumerate() {
         if node.name().is_empty() {
             // Many exporters leave nodes unnamed; name them after their first output so
             // that errors and rule overrides can refer to them.
