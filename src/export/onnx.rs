@@ -20,7 +20,7 @@
 //! | `Add` | `Add` (two inputs) or `Sum` (more) |
 //! | `Mul` | `Mul`, chained for more than two inputs |
 //! | `Affine` | `Mul` then `Add` by constants of shape `[C, 1, …]` (per channel) or the sample's shape (element-wise) |
-//! | `Pad` | `Pad` (`mode = constant`, pads and value as initializers) |
+//! | `Pad` | `Pad` (`mode = constant`, pads and value as initializers); with per-channel values a zero `Pad`, then `Add` of a constant holding the values on the padding |
 //! | `Flatten` | `Flatten` (`axis = 1`) |
 //! | `Reshape` | `Reshape` to `[-1, per-sample dims…]` |
 //! | `LayerNorm` | spelled out as opset 13 has no `LayerNormalization`: `ReduceMean`, `Sub`, `Pow` 2, `ReduceMean`, `Add` ε, `Sqrt`, `Div`, `Mul` γ, `Add` β (as PyTorch's TorchScript exporter writes `nn.LayerNorm`; the importer fuses it back into one node) |
@@ -59,7 +59,8 @@ use crate::import::proto::onnx::{
     AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
     TensorShapeProto, TypeProto, ValueInfoProto,
 };
-use crate::ops::{Affine, Conv2d, Dense, LayerNorm, Op, Pool2d, PoolRounding};
+use crate::ops::{Affine, Conv2d, Dense, LayerNorm, Op, Pad, Pool2d, PoolRounding, Tensor};
+use ndarray::IxDyn;
 use prost::Message;
 use std::collections::HashSet;
 use std::path::Path;
@@ -433,6 +434,49 @@ impl<'g> Exporter<'g> {
         Ok(())
     }
 
+    /// `Pad` in constant mode; per-channel fill values (which ONNX `Pad` lacks) as a zero
+    /// `Pad` followed by the `Add` of a constant holding the values on the padding and 0
+    /// inside, which gives the same numbers exactly.
+    fn pad(&mut self, n: &Node, p: &Pad) -> Result<()> {
+        let x = n.inputs[0].clone();
+        let name = n.name.clone();
+        // ONNX pads: begins of all axes (batch first), then ends.
+        let mut pads = vec![0i64];
+        pads.extend(p.begin.iter().map(|&v| v as i64));
+        pads.push(0);
+        pads.extend(p.end.iter().map(|&v| v as i64));
+        let pads = self.init_i64(format!("{name}/pads"), &pads);
+        let attrs = vec![attr_string("mode", "constant")];
+        let Some(values) = &p.channel_values else {
+            let value = self.init_f32(format!("{name}/value"), &[], &[p.value]);
+            self.push(name, "Pad", vec![x, pads, value], n.output.clone(), attrs);
+            return Ok(());
+        };
+        let zero = self.init_f32(format!("{name}/value"), &[], &[0.0]);
+        let padded = self.push_helper(n, "zero_pad", "Pad", vec![x.clone(), pads, zero], attrs);
+        // The fill: values[c] wherever the output is padding, 0 where it holds the input.
+        let input = self.shape(&x);
+        let out = self.shape(&n.output);
+        let ones = Tensor::ones(IxDyn(input));
+        let mask = Pad::new(p.begin.clone(), p.end.clone(), 0.0)
+            .forward(&ones.insert_axis(ndarray::Axis(0)));
+        let plane: usize = out[1..].iter().product();
+        let fill: Vec<f32> = mask
+            .iter()
+            .enumerate()
+            .map(|(i, &inside)| {
+                if inside == 1.0 {
+                    0.0
+                } else {
+                    values[i / plane]
+                }
+            })
+            .collect();
+        let fill = self.init_f32(format!("{name}/fill"), out, &fill);
+        self.push(name, "Add", vec![padded, fill], n.output.clone(), vec![]);
+        Ok(())
+    }
+
     fn node(&mut self, n: &Node) -> Result<()> {
         let x = n.inputs[0].clone();
         let name = n.name.clone();
@@ -485,17 +529,7 @@ impl<'g> Exporter<'g> {
                 self.push(name, "Mul", vec![acc, last], out, vec![]);
             }
             Op::Affine(a) => self.affine(n, a)?,
-            Op::Pad(p) => {
-                // ONNX pads: begins of all axes (batch first), then ends.
-                let mut pads = vec![0i64];
-                pads.extend(p.begin.iter().map(|&v| v as i64));
-                pads.push(0);
-                pads.extend(p.end.iter().map(|&v| v as i64));
-                let pads = self.init_i64(format!("{name}/pads"), &pads);
-                let value = self.init_f32(format!("{name}/value"), &[], &[p.value]);
-                let attrs = vec![attr_string("mode", "constant")];
-                self.push(name, "Pad", vec![x, pads, value], out, attrs);
-            }
+            Op::Pad(p) => self.pad(n, p)?,
             Op::Flatten => self.push(name, "Flatten", vec![x], out, vec![attr_int("axis", 1)]),
             Op::Reshape(r) => {
                 // -1 for the batch: ONNX's 0 would copy the batch too, but -1 also works for
