@@ -9,11 +9,25 @@
 //!   position, i.e. one per channel of the last axis: the bias `Add` of `nn.Linear` on
 //!   `[N, H, W, C]`.
 //! - An affine map that no linear layer precedes is folded into the dense layer **after** it
-//!   (through Flatten/Reshape), or into the convolution after it when it only scales or the
-//!   convolution has no padding: `w'_{·c} = w_{·c} s_c`, `b' = b + Σ_c w_{·c} t_c`.
+//!   (through Flatten/Reshape), or into the convolution after it:
+//!   `w'_{·c} = w_{·c} s_c`, `b' = b + Σ_c w_{·c} t_c` (the sum over the whole kernel).
+//!   When that convolution pads with zeros and the map shifts (`t ≠ 0`; BatchNorm directly
+//!   before a padded convolution, as in DenseNet-style blocks), its zero padding of
+//!   `s ⊙ x + t` is the padding of `x` with `−t_c / s_c` in channel `c`: the padding moves
+//!   into a [`Pad`] node with these per-channel values before the convolution (named
+//!   `CONV/pad`), so the result is exact at the border too (there
+//!   `w_c s_c (−t_c/s_c) + w_c t_c = 0`, as the zero padding gave). Not when some `s_c = 0`
+//!   (no such value exists): the affine map then stays.
 //!
 //! Remaining affine maps stay (LRP passes relevance through them). The rewritten graph keeps
 //! the node names of the linear layers, so rule overrides by name still apply.
+//!
+//! Relevance at the border of a folded padded convolution: the padding values are inputs of
+//! the convolution like any other, so they contribute to its `z_j` and take their share of
+//! the relevance under every rule (with the unfolded graph, zero padding contributed nothing
+//! and is not an input: the flat and w² rules did not count it); the [`Pad`] node then crops
+//! that share away, so a border output's relevance is partly absorbed, as a bias absorbs its
+//! share. The output and the relevance of the interior are as before up to rounding.
 //!
 //! ```
 //! use lrp::{GraphBuilder, ops::{Affine, Conv2d, Op}, Tensor};
@@ -32,7 +46,7 @@
 
 use crate::error::Result;
 use crate::graph::{Graph, Node};
-use crate::ops::{Affine, Op};
+use crate::ops::{Affine, Op, Pad};
 use ndarray::{Array1, Axis};
 
 /// Canonise `graph` (see the module documentation).
@@ -251,6 +265,7 @@ fn fold_forward(
         };
         let Some(j) = target else { continue };
         let channels = s.len();
+        let mut pad = None;
         let ok = match &mut nodes[j].op {
             Op::Dense(d) => {
                 let k = d.in_features();
@@ -281,9 +296,29 @@ fn fold_forward(
                 let groups = c.groups;
                 let unpadded = c.pads == [0; 4];
                 let shift_free = t.iter().all(|&v| v == 0.0);
-                if cg * groups != channels || !(unpadded || shift_free) {
+                if !(unpadded || shift_free) && in_shape.len() == 3 {
+                    // The zero padding of s·x + t is the padding of x with −t/s.
+                    let values: Vec<f32> = s
+                        .iter()
+                        .zip(&t)
+                        .map(|(&sc, &tc)| (-(tc as f64) / sc as f64) as f32)
+                        .collect();
+                    if values.iter().all(|v| v.is_finite()) {
+                        let [top, left, bottom, right] = c.pads;
+                        pad = Some(Pad::with_channel_values(
+                            vec![0, top, left],
+                            vec![0, bottom, right],
+                            values,
+                        ));
+                    }
+                }
+                if cg * groups != channels || !(unpadded || shift_free || pad.is_some()) {
+                    pad = None;
                     false
                 } else {
+                    if pad.is_some() {
+                        c.pads = [0; 4];
+                    }
                     let mg = c.out_channels() / groups;
                     let mut w = c.weight().clone();
                     let mut b = c
@@ -311,8 +346,137 @@ fn fold_forward(
             nodes.remove(i);
             let mut outs = outputs.to_vec();
             rename_reads(nodes, &mut outs, &from, &to);
+            if let Some(pad) = pad {
+                let j = if i < j { j - 1 } else { j };
+                let name = unused_name(nodes, &format!("{}/pad", nodes[j].name), shapes);
+                nodes[j].inputs[0] = name.clone();
+                nodes.insert(j, Node::new(name, Op::Pad(pad), &[&to]));
+            }
             return true;
         }
     }
     false
+}
+
+/// `base`, or `base_1`, `base_2`, … if a node or tensor of `nodes` or a tensor of the original
+/// graph (`shapes`) has that name.
+fn unused_name(nodes: &[Node], base: &str, shapes: &dyn Fn(&str) -> Option<Vec<usize>>) -> String {
+    let taken = |n: &str| shapes(n).is_some() || nodes.iter().any(|x| x.name == n || x.output == n);
+    let mut name = base.to_string();
+    let mut k = 0;
+    while taken(&name) {
+        k += 1;
+        name = format!("{base}_{k}");
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::composite::Composite;
+    use crate::explain::{Explainer, Target};
+    use crate::ops::testutil::{assert_close, random};
+    use crate::ops::{Conv2d, Dense};
+    use crate::GraphBuilder;
+    use ndarray::{Array2, Array4};
+
+    /// x [3, 6, 5] → BN (affine, scale from `scale`) → Conv(4 out, 3×3, `pads`, stride,
+    /// bias) → Flatten → Dense(3).
+    fn bn_conv(scale: Vec<f32>, pads: [usize; 4], stride: usize, seed: u64) -> Graph {
+        let shift = random(&[3], seed).into_dimensionality().unwrap();
+        let bn = Affine::new(Array1::from(scale), shift);
+        let w: Array4<f32> = random(&[4, 3, 3, 3], seed + 1)
+            .into_dimensionality()
+            .unwrap();
+        let b = random(&[4], seed + 2).into_dimensionality().unwrap();
+        let conv = Conv2d::new(w, Some(b)).with_pads(pads).with_stride(stride);
+        let out = conv
+            .output_shape(&crate::NodeRef::new("conv", "Conv"), &[3, 6, 5])
+            .unwrap();
+        let k: usize = out.iter().product();
+        let fc: Array2<f32> = random(&[3, k], seed + 3).into_dimensionality().unwrap();
+        let mut g = GraphBuilder::new();
+        g.input("x", &[3, 6, 5]);
+        g.add("bn", Op::Affine(bn), &["x"]);
+        g.add("conv", Op::Conv(conv), &["bn"]);
+        g.add("flat", Op::Flatten, &["conv"]);
+        g.add("fc", Op::Dense(Dense::new(fc, None)), &["flat"]);
+        g.build(&["fc"]).unwrap()
+    }
+
+    fn kinds(g: &Graph) -> Vec<&'static str> {
+        g.nodes().iter().map(|n| n.op.kind()).collect()
+    }
+
+    #[test]
+    fn batch_norm_folds_into_a_padded_convolution_exactly() {
+        for (seed, pads, stride) in [(1, [1; 4], 1), (2, [1, 0, 2, 1], 1), (3, [2; 4], 2)] {
+            let scale: Vec<f32> = random(&[3], seed + 10).iter().map(|v| v + 1.5).collect();
+            let g = bn_conv(scale.clone(), pads, stride, seed);
+            let c = canonize(&g).unwrap();
+            assert_eq!(kinds(&c), ["Pad", "Conv", "Flatten", "Dense"]);
+            let (Op::Pad(p), Op::Conv(conv)) = (&c.nodes()[0].op, &c.nodes()[1].op) else {
+                unreachable!()
+            };
+            assert_eq!(c.nodes()[0].name, "conv/pad");
+            assert_eq!(conv.pads, [0; 4]);
+            assert_eq!(
+                (p.begin.clone(), p.end.clone()),
+                (vec![0, pads[0], pads[1]], vec![0, pads[2], pads[3]])
+            );
+            let Op::Affine(bn) = &g.nodes()[0].op else {
+                unreachable!()
+            };
+            for (ch, v) in p.channel_values.as_ref().unwrap().iter().enumerate() {
+                // s·v + t = 0: the padding is what zero padding of the BN output was.
+                assert!((scale[ch] * v + bn.shift()[ch]).abs() < 1e-6);
+            }
+            let x = random(&[2, 3, 6, 5], seed + 20).mapv(|v| 2.0 * v);
+            // The convolution's output, border included, against the raw graph.
+            let conv_out = |g: &Graph| {
+                let acts = g.run(&[&x], true).unwrap();
+                let id = g.tensor_id("conv").unwrap();
+                acts.get(id).unwrap().clone()
+            };
+            assert_close(&conv_out(&c), &conv_out(&g), 1e-5);
+            assert_close(&c.forward(&x).unwrap(), &g.forward(&x).unwrap(), 1e-5);
+            // Relevance stays finite under every preset, and the padding's share is cropped.
+            for preset in ["epsilon", "epsilon-plus-flat", "epsilon-alpha2-beta1-flat"] {
+                let ex = Explainer::new(c.clone(), &Composite::preset(preset).unwrap()).unwrap();
+                let e = ex.explain(&x, &Target::Class(1)).unwrap();
+                assert!(e.relevance.iter().all(|v| v.is_finite()), "{preset}");
+                let pad = e
+                    .conservation
+                    .iter()
+                    .find(|l| l.node == "conv/pad")
+                    .unwrap();
+                assert_eq!(pad.kind, "Pad");
+            }
+        }
+    }
+
+    #[test]
+    fn a_zero_scale_keeps_the_batch_norm() {
+        // −t/s does not exist for s = 0: nothing is folded, the output is unchanged.
+        let g = bn_conv(vec![1.0, 0.0, -2.0], [1; 4], 1, 7);
+        let c = canonize(&g).unwrap();
+        assert_eq!(kinds(&c), ["Affine", "Conv", "Flatten", "Dense"]);
+        let Op::Conv(conv) = &c.nodes()[1].op else {
+            unreachable!()
+        };
+        assert_eq!(conv.pads, [1; 4]);
+        let x = random(&[1, 3, 6, 5], 8);
+        assert_eq!(c.forward(&x).unwrap(), g.forward(&x).unwrap());
+    }
+
+    #[test]
+    fn folded_padding_exports_and_imports_with_the_same_output() {
+        let g = canonize(&bn_conv(vec![0.5, -1.0, 2.0], [1; 4], 1, 9)).unwrap();
+        let model = crate::export::onnx::to_model(&g).unwrap();
+        let back = crate::import::onnx::from_model(&model, "bn_conv.onnx").unwrap();
+        let x = random(&[2, 3, 6, 5], 10);
+        // Zero padding plus a constant that is 0 inside: the same numbers exactly.
+        assert_eq!(back.forward(&x).unwrap(), g.forward(&x).unwrap());
+    }
 }

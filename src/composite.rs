@@ -6,11 +6,14 @@
 //! 1. the composite's defaults, by [`Category`] or by kind ([`Composite::with_rule`]):
 //!    every preset maps activations and reshapes to `pass`, max pooling to
 //!    `winner-take-all`, averaging and sums to `proportional`, concatenation and padding to
-//!    `pass` (slice, crop), normalisations to `pass`, products of activations to `gate` (the
-//!    gate of a squeeze-and-excitation block held constant; `uniform` is the alternative, see
-//!    [`crate::ops::mul`]), resizes (`Resize`, a linear map without learned weights) to
-//!    ε = 1e-6, and convolutions (transposed convolutions alike, as Zennit's `Convolution`
-//!    type includes them) and dense layers to their rules;
+//!    `pass` (slice, crop), normalisations to `pass` except layer normalisation (kind
+//!    `LayerNorm`), which gets AttnLRP's `layer-norm` rule (ε = the rule's stabiliser, 1e-6;
+//!    [`Composite::with_stabilizer`] changes it; override it with `pass` by kind, name or
+//!    category), products of activations to `gate` (the gate of a squeeze-and-excitation
+//!    block held constant; `uniform` is the alternative, see [`crate::ops::mul`]), resizes
+//!    (`Resize`, a linear map without learned weights) to ε = 1e-6, and convolutions
+//!    (transposed convolutions alike, as Zennit's `Convolution` type includes them) and dense
+//!    layers to their rules;
 //! 2. the rule of the first `n` linear layers with learned weights in data-flow order (flat,
 //!    zᴮ): a `Resize` is linear but has no weights, so it is never "the first layer";
 //! 3. overrides by layer name, by index among the linear layers, by kind or by category
@@ -22,16 +25,16 @@
 //!
 //! Named presets ([`Composite::preset`], one table: [`PRESET_TABLE`]):
 //!
-//! | name | first linear layer(s) | convolutions | dense | LRN |
-//! |---|---|---|---|---|
-//! | `epsilon` | – | ε | ε | pass |
-//! | `alpha2-beta1` | – | α2β1 | α2β1 | pass |
-//! | `epsilon-plus` | – | z⁺ | ε | pass |
-//! | `epsilon-plus-flat` | flat | z⁺ | ε | pass |
-//! | `epsilon-alpha2-beta1` | – | α2β1 | ε | pass |
-//! | `epsilon-alpha2-beta1-flat` | flat | α2β1 | ε | pass |
-//! | `epsilon-gamma-box` | zᴮ | γ = 0.25 | ε | pass |
-//! | `paper` | paper flat on the lowest `n` convolutions | paper α2β1 | paper ε = 0.1 | paper |
+//! | name | first linear layer(s) | convolutions | dense | LRN | LayerNorm |
+//! |---|---|---|---|---|---|
+//! | `epsilon` | – | ε | ε | pass | AttnLRP |
+//! | `alpha2-beta1` | – | α2β1 | α2β1 | pass | AttnLRP |
+//! | `epsilon-plus` | – | z⁺ | ε | pass | AttnLRP |
+//! | `epsilon-plus-flat` | flat | z⁺ | ε | pass | AttnLRP |
+//! | `epsilon-alpha2-beta1` | – | α2β1 | ε | pass | AttnLRP |
+//! | `epsilon-alpha2-beta1-flat` | flat | α2β1 | ε | pass | AttnLRP |
+//! | `epsilon-gamma-box` | zᴮ | γ = 0.25 | ε | pass | AttnLRP |
+//! | `paper` | paper flat on the lowest `n` convolutions | paper α2β1 | paper ε = 0.1 | paper | AttnLRP (ε = 1e-6) |
 //!
 //! Every preset gives `Resize` ε = 1e-6 (in its convention): Zennit has no rule for
 //! interpolation and passes the gradient through it, which is LRP-0; α-β would multiply the
@@ -168,9 +171,15 @@ fn base(convention: Convention) -> Composite {
     ] {
         c = c.with_rule(Selector::Category(category), r(rule));
     }
-    c.with_rule(
+    let c = c.with_rule(
         Selector::Kind("Resize".into()),
         r(Rule::Epsilon { epsilon: 1e-6 }),
+    );
+    // Layer normalisation: AttnLRP's rule, in every preset (the paper has no layer norm; its
+    // preset uses the same rule, with the modern stabiliser 1e-6).
+    c.with_rule(
+        Selector::Kind("LayerNorm".into()),
+        RuleSpec::new(Rule::LayerNorm, Convention::Modern),
     )
 }
 
@@ -256,7 +265,8 @@ impl Default for Composite {
 impl Composite {
     /// A composite with the modern rules for layers without weights, as every modern preset
     /// has them (activations, reshapes, concatenation, padding and normalisations pass;
-    /// max pooling is winner-take-all; averages and sums are proportional); layers with
+    /// layer normalisation takes AttnLRP's rule; max pooling is winner-take-all; averages and
+    /// sums are proportional); layers with
     /// weights must get their rules through the setters or overrides.
     pub fn new() -> Self {
         base(Convention::Modern)

@@ -81,6 +81,8 @@ const OUT_OF_SCOPE: &[(&str, &str)] = &[
         "concat_2d_axis_1",
         "Concat of a constant with data is not supported",
     ),
+    // LRP explains each sample on its own: a normalisation over the batch is not per-sample.
+    ("layernorm_4d_axis0", "normalises over the batch axis"),
 ];
 
 fn run_case(name: &str) {
@@ -172,6 +174,12 @@ node_cases! {
     identity,
     softmax_example,
     softmax_large_number,
+    layernorm_4d_axis1,
+    layernorm_4d_axis2,
+    layernorm_4d_axis_negative_1,
+    layernorm_default_axis,
+    layernorm_2d_axis1,
+    layernorm_4d_axis0,
     conv_group_dilations_bias,
     conv_depthwise_strides,
     conv_autopad_same_upper,
@@ -237,6 +245,9 @@ node_cases! {
     constant_conv_weights,
     constantofshape_conv_weights,
     constantofshape_mul,
+    layernorm_4d_axis_neg1_no_bias,
+    layernorm_4d_axis1_no_bias,
+    layernorm_4d_axis1_broadcast_scale,
 }
 
 #[test]

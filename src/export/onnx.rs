@@ -21,7 +21,7 @@
 //! | `Add` | `Add` (two inputs) or `Sum` (more) |
 //! | `Mul` | `Mul`, chained for more than two inputs |
 //! | `Affine` | `Mul` then `Add` by constants of shape `[C, 1, …]` (per channel) or the sample's shape (element-wise) |
-//! | `Pad` | `Pad` (`mode = constant`, pads and value as initializers) |
+//! | `Pad` | `Pad` (`mode = constant`, pads and value as initializers); with per-channel values a zero `Pad`, then `Add` of a constant holding the values on the padding |
 //! | `Flatten` | `Flatten` (`axis = 1`) |
 //! | `Reshape` | `Reshape` to `[-1, per-sample dims…]` |
 //! | `Resize` | `Resize` (opset 13: empty `roi`, scales `[1, 1, s_h, s_w]` as an initializer, or sizes computed as `Concat(Slice(Shape(x), 0, 2), [H', W'])`; `mode`, `nearest_mode`, `coordinate_transformation_mode`) |
@@ -37,6 +37,7 @@
 //!
 //! The spelled-out forms are the ones PyTorch writes at opset 13; the ONNX importer fuses them
 //! back into one node.
+//! | `LayerNorm` | spelled out as opset 13 has no `LayerNormalization`: `ReduceMean`, `Sub`, `Pow` 2, `ReduceMean`, `Add` ε, `Sqrt`, `Div`, `Mul` γ, `Add` β (as PyTorch's TorchScript exporter writes `nn.LayerNorm`; the importer fuses it back into one node) |
 //!
 //! [`PoolRounding::Ceil`] (plain ceil, the last window may start in the padding) has no
 //! opset-13 equivalent: it is exported as `ceil_mode = 1` when that gives the same output size
@@ -74,7 +75,11 @@ use crate::import::proto::onnx::{
 };
 use crate::ops::gelu::GeluApprox;
 use crate::ops::resize::{Coordinates, Interpolation, Nearest, ResizeSize};
-use crate::ops::{Affine, Conv2d, ConvTranspose2d, Dense, Op, Pool2d, PoolRounding, Resize};
+use crate::ops::{
+    Affine, Conv2d, ConvTranspose2d, Dense, LayerNorm, Op, Pad, Pool2d, PoolRounding, Resize,
+    Tensor,
+};
+use ndarray::IxDyn;
 use prost::Message;
 use std::collections::HashSet;
 use std::path::Path;
@@ -518,6 +523,86 @@ impl<'g> Exporter<'g> {
         Ok(())
     }
 
+    /// Layer normalisation spelled out in opset 13, as PyTorch's TorchScript exporter writes
+    /// it (the importer fuses it back into one node): `ReduceMean`, `Sub`, `Pow`,
+    /// `ReduceMean`, `Add` ε, `Sqrt`, `Div`, `Mul` γ, `Add` β.
+    fn layer_norm(&mut self, n: &Node, l: &LayerNorm) -> Result<()> {
+        let x = n.inputs[0].clone();
+        let name = n.name.clone();
+        let sample = self.shape(&x);
+        let end = l.end_axis(sample.len());
+        // Full-tensor axes of the normalised block; γ and β shaped as the block followed by
+        // 1 for every axis after it.
+        let axes: Vec<usize> = (l.axis + 1..end + 1).collect();
+        let mut dims = sample[l.axis..end].to_vec();
+        dims.resize(sample.len() - l.axis, 1);
+        let reduce = || vec![attr_ints("axes", &axes), attr_int("keepdims", 1)];
+        let mean = self.push_helper(n, "mean", "ReduceMean", vec![x.clone()], reduce());
+        let d = self.push_helper(n, "centred", "Sub", vec![x, mean], vec![]);
+        let two = self.init_f32(format!("{name}/two"), &[], &[2.0]);
+        let sq = self.push_helper(n, "square", "Pow", vec![d.clone(), two], vec![]);
+        let var = self.push_helper(n, "variance", "ReduceMean", vec![sq], reduce());
+        let eps = self.init_f32(format!("{name}/epsilon"), &[], &[l.epsilon]);
+        let var = self.push_helper(n, "variance_eps", "Add", vec![var, eps], vec![]);
+        let std = self.push_helper(n, "std", "Sqrt", vec![var], vec![]);
+        let scale = self.init_f32(format!("{name}/scale"), &dims, &l.scale().to_vec());
+        let bias = l
+            .bias()
+            .map(|b| self.init_f32(format!("{name}/bias"), &dims, &b.to_vec()));
+        let normed = self.push_helper(n, "normalised", "Div", vec![d, std], vec![]);
+        match bias {
+            Some(b) => {
+                let scaled = self.push_helper(n, "scaled", "Mul", vec![normed, scale], vec![]);
+                self.push(name, "Add", vec![scaled, b], n.output.clone(), vec![]);
+            }
+            None => self.push(name, "Mul", vec![normed, scale], n.output.clone(), vec![]),
+        }
+        Ok(())
+    }
+
+    /// `Pad` in constant mode; per-channel fill values (which ONNX `Pad` lacks) as a zero
+    /// `Pad` followed by the `Add` of a constant holding the values on the padding and 0
+    /// inside, which gives the same numbers exactly.
+    fn pad(&mut self, n: &Node, p: &Pad) -> Result<()> {
+        let x = n.inputs[0].clone();
+        let name = n.name.clone();
+        // ONNX pads: begins of all axes (batch first), then ends.
+        let mut pads = vec![0i64];
+        pads.extend(p.begin.iter().map(|&v| v as i64));
+        pads.push(0);
+        pads.extend(p.end.iter().map(|&v| v as i64));
+        let pads = self.init_i64(format!("{name}/pads"), &pads);
+        let attrs = vec![attr_string("mode", "constant")];
+        let Some(values) = &p.channel_values else {
+            let value = self.init_f32(format!("{name}/value"), &[], &[p.value]);
+            self.push(name, "Pad", vec![x, pads, value], n.output.clone(), attrs);
+            return Ok(());
+        };
+        let zero = self.init_f32(format!("{name}/value"), &[], &[0.0]);
+        let padded = self.push_helper(n, "zero_pad", "Pad", vec![x.clone(), pads, zero], attrs);
+        // The fill: values[c] wherever the output is padding, 0 where it holds the input.
+        let input = self.shape(&x);
+        let out = self.shape(&n.output);
+        let ones = Tensor::ones(IxDyn(input));
+        let mask = Pad::new(p.begin.clone(), p.end.clone(), 0.0)
+            .forward(&ones.insert_axis(ndarray::Axis(0)));
+        let plane: usize = out[1..].iter().product();
+        let fill: Vec<f32> = mask
+            .iter()
+            .enumerate()
+            .map(|(i, &inside)| {
+                if inside == 1.0 {
+                    0.0
+                } else {
+                    values[i / plane]
+                }
+            })
+            .collect();
+        let fill = self.init_f32(format!("{name}/fill"), out, &fill);
+        self.push(name, "Add", vec![padded, fill], n.output.clone(), vec![]);
+        Ok(())
+    }
+
     fn node(&mut self, n: &Node) -> Result<()> {
         let x = n.inputs[0].clone();
         let name = n.name.clone();
@@ -571,17 +656,7 @@ impl<'g> Exporter<'g> {
                 self.push(name, "Mul", vec![acc, last], out, vec![]);
             }
             Op::Affine(a) => self.affine(n, a)?,
-            Op::Pad(p) => {
-                // ONNX pads: begins of all axes (batch first), then ends.
-                let mut pads = vec![0i64];
-                pads.extend(p.begin.iter().map(|&v| v as i64));
-                pads.push(0);
-                pads.extend(p.end.iter().map(|&v| v as i64));
-                let pads = self.init_i64(format!("{name}/pads"), &pads);
-                let value = self.init_f32(format!("{name}/value"), &[], &[p.value]);
-                let attrs = vec![attr_string("mode", "constant")];
-                self.push(name, "Pad", vec![x, pads, value], out, attrs);
-            }
+            Op::Pad(p) => self.pad(n, p)?,
             Op::Flatten => self.push(name, "Flatten", vec![x], out, vec![attr_int("axis", 1)]),
             Op::Reshape(r) => {
                 // -1 for the batch: ONNX's 0 would copy the batch too, but -1 also works for
@@ -674,6 +749,7 @@ impl<'g> Exporter<'g> {
                     vec![],
                 );
             }
+            Op::LayerNorm(l) => self.layer_norm(n, l)?,
         }
         Ok(())
     }

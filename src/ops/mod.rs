@@ -118,6 +118,7 @@ pub mod elu;
 pub mod gelu;
 pub mod hard_sigmoid;
 pub mod hard_swish;
+pub mod layer_norm;
 pub mod leaky_relu;
 pub mod linear;
 pub mod lrn;
@@ -140,6 +141,7 @@ pub use concat::Concat;
 pub use conv::{Conv2d, ConvMap};
 pub use conv_transpose::{ConvTranspose2d, ConvTransposeMap};
 pub use dense::Dense;
+pub use layer_norm::LayerNorm;
 pub use linear::LinearMap;
 pub use lrn::Lrn;
 pub use pad::Pad;
@@ -197,7 +199,8 @@ pub enum Category {
     Concat,
     /// Layers that only rearrange values: flatten, reshape, dropout, identity.
     Reshape,
-    /// Normalisations left in the graph: LRN, unfolded affine (BatchNorm) layers.
+    /// Normalisations left in the graph: LRN, unfolded affine (BatchNorm) layers, layer
+    /// normalisation.
     Normalization,
     /// Constant padding.
     Padding,
@@ -264,10 +267,13 @@ pub enum Route {
     /// Products: an equal share `R / m` to each of the `m` inputs (AttnLRP's uniform rule;
     /// see [`mul`]).
     Uniform,
+    /// AttnLRP's rule for layer normalisation: the normalisation as a linear map with its
+    /// standard deviation held constant, under the ε-rule (see [`layer_norm`]).
+    LayerNormLinear,
 }
 
 impl Route {
-    /// The route's name (`pass`, `winner-take-all`, `proportional`, `lrn`).
+    /// The route's name (`pass`, `winner-take-all`, `proportional`, `lrn`, `layer-norm`).
     pub fn name(self) -> &'static str {
         match self {
             Route::Pass => "pass",
@@ -276,6 +282,7 @@ impl Route {
             Route::LrnTaylor => "lrn",
             Route::Gate => "gate",
             Route::Uniform => "uniform",
+            Route::LayerNormLinear => "layer-norm",
         }
     }
 }
@@ -291,7 +298,7 @@ pub struct RouteCtx<'a> {
     pub out_shape: &'a [usize],
     /// Relevance maps per image (`k`): the relevance holds `n·k` samples, image-major.
     pub k: usize,
-    /// Stabiliser `ε` of [`Route::Proportional`].
+    /// Stabiliser `ε` of [`Route::Proportional`] and [`Route::LayerNormLinear`].
     pub stabilizer: f32,
     /// For products under [`Route::Gate`]: the input computed from the others (the gate), as
     /// found from the graph ([`crate::Graph::gate_input`]); `None` elsewhere.
@@ -524,6 +531,8 @@ registry! {
     ConvTranspose(ConvTranspose2d) => ConvTranspose2d,
     /// Nearest or bilinear resize of the spatial axes (ONNX Resize, Upsample).
     Resize(Resize) => Resize,
+    /// Layer normalisation over trailing (or one block of) per-sample axes.
+    LayerNorm(LayerNorm) => LayerNorm,
 }
 
 impl Op {

@@ -2,7 +2,11 @@
 //! padding of option-A residual shortcuts).
 //!
 //! `y[n, i_0 + b_0, …, i_{r−1} + b_{r−1}] = x[n, i_0, …, i_{r−1}]`, every other element of `y`
-//! is `value`.
+//! is `value`, or, with per-channel values ([`Pad::with_channel_values`]), `values[c]` in
+//! channel `c` (per-sample axis 0, which is then not padded itself). Canonisation makes such a
+//! padding when it folds a per-channel affine map into the padded convolution after it
+//! ([`crate::canonize`]): the padding of `s ⊙ x + t` with zeros is the padding of `x` with
+//! `−t_c / s_c`.
 //!
 //! Shapes: per-sample input `[d_0, …, d_{r−1}]`, `begin` and `end` of length `r`, output
 //! `[d_0 + b_0 + e_0, …]`. Channel padding of an NCHW tensor is `begin = [a, 0, 0]`,
@@ -35,13 +39,37 @@ pub struct Pad {
     pub end: Vec<usize>,
     /// Fill value.
     pub value: f32,
+    /// Fill value per channel (per-sample axis 0), replacing `value` when set.
+    pub channel_values: Option<Vec<f32>>,
 }
 
 impl Pad {
     /// Padding with `begin[d]` elements before and `end[d]` after per-sample axis `d`, filled
     /// with `value`.
     pub fn new(begin: Vec<usize>, end: Vec<usize>, value: f32) -> Self {
-        Pad { begin, end, value }
+        Pad {
+            begin,
+            end,
+            value,
+            channel_values: None,
+        }
+    }
+
+    /// Padding of the axes after the channel axis (`begin[0] = end[0] = 0`), filled in
+    /// channel `c` with `values[c]`.
+    ///
+    /// ```
+    /// use lrp::ops::Pad;
+    /// use ndarray::{ArrayD, IxDyn};
+    /// let x = ArrayD::from_shape_vec(IxDyn(&[1, 2, 1, 1]), vec![5.0, 6.0]).unwrap();
+    /// let p = Pad::with_channel_values(vec![0, 0, 1], vec![0, 0, 0], vec![-1.0, 2.0]);
+    /// assert_eq!(p.forward(&x).as_slice().unwrap(), &[-1.0, 5.0, 2.0, 6.0]);
+    /// ```
+    pub fn with_channel_values(begin: Vec<usize>, end: Vec<usize>, values: Vec<f32>) -> Self {
+        Pad {
+            channel_values: Some(values),
+            ..Pad::new(begin, end, 0.0)
+        }
     }
 
     /// Zero channel padding of a `[C, H, W]` sample: `before` channels in front, `after`
@@ -66,6 +94,27 @@ impl Pad {
                 node,
                 format!("fill value {} is not finite", self.value),
             ));
+        }
+        if let Some(values) = &self.channel_values {
+            if input.is_empty() || self.begin[0] != 0 || self.end[0] != 0 {
+                return Err(Error::shape(
+                    node,
+                    "per-channel fill values need a channel axis that is not padded itself",
+                ));
+            }
+            if values.len() != input[0] {
+                return Err(Error::shape(
+                    node,
+                    format!(
+                        "{} per-channel fill values for {} channels",
+                        values.len(),
+                        input[0]
+                    ),
+                ));
+            }
+            if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+                return Err(Error::param(node, format!("fill value {v} is not finite")));
+            }
         }
         Ok(input
             .iter()
@@ -94,6 +143,13 @@ impl Pad {
         }
         let xs = x.as_slice().expect("standard layout input");
         let ys = y.as_slice_mut().expect("fresh tensor");
+        if let Some(values) = &self.channel_values {
+            // The channel axis is not padded: channel c of every sample is one block.
+            let plane: usize = out_shape[2..].iter().product();
+            for (i, block) in ys.chunks_mut(plane).enumerate() {
+                block.fill(values[i % values.len()]);
+            }
+        }
         // Row-major strides of the output.
         let mut ostride = vec![1usize; rank];
         for d in (0..rank.saturating_sub(1)).rev() {
@@ -175,6 +231,11 @@ mod tests {
             shape.push(x.shape()[d] + p.begin[d - 1] + p.end[d - 1]);
         }
         let mut y = Tensor::from_elem(IxDyn(&shape), p.value);
+        if let Some(values) = &p.channel_values {
+            for (idx, v) in y.indexed_iter_mut() {
+                *v = values[idx[1]];
+            }
+        }
         for (idx, &v) in x.indexed_iter() {
             let mut o = idx.clone();
             for d in 1..x.ndim() {
@@ -204,6 +265,50 @@ mod tests {
             let y = p.forward(&x);
             assert_eq!(&y.shape()[1..], out.as_slice());
             assert_eq!(y, naive(&p, &x));
+        }
+    }
+
+    #[test]
+    fn per_channel_values_match_naive() {
+        let mut rng = crate::zoo::rng::Rng::new(62);
+        for t in 0..20 {
+            let rank = 1 + rng.below(3);
+            let mut shape = vec![1 + rng.below(3)];
+            shape.extend((0..rank).map(|_| 1 + rng.below(5)));
+            let mut begin: Vec<usize> = (0..rank).map(|_| rng.below(3)).collect();
+            let mut end: Vec<usize> = (0..rank).map(|_| rng.below(3)).collect();
+            (begin[0], end[0]) = (0, 0);
+            let values = (0..shape[1]).map(|_| rng.uniform() - 0.5).collect();
+            let p = Pad::with_channel_values(begin, end, values);
+            let out = p
+                .output_shape(&NodeRef::new("pad", "Pad"), &shape[1..])
+                .unwrap();
+            let x = random(&shape, t);
+            let y = p.forward(&x);
+            assert_eq!(&y.shape()[1..], out.as_slice());
+            assert_eq!(y, naive(&p, &x));
+        }
+    }
+
+    #[test]
+    fn per_channel_values_are_validated() {
+        let node = NodeRef::new("pad9", "Pad");
+        for (p, what) in [
+            (
+                Pad::with_channel_values(vec![0, 1], vec![0, 1], vec![1.0; 2]),
+                "2 per-channel fill values for 3",
+            ),
+            (
+                Pad::with_channel_values(vec![1, 1], vec![0, 1], vec![1.0; 3]),
+                "not padded itself",
+            ),
+            (
+                Pad::with_channel_values(vec![0, 1], vec![0, 1], vec![1.0, f32::INFINITY, 0.0]),
+                "not finite",
+            ),
+        ] {
+            let msg = p.output_shape(&node, &[3, 4]).unwrap_err().to_string();
+            assert!(msg.contains("pad9") && msg.contains(what), "{msg}");
         }
     }
 

@@ -20,6 +20,7 @@
 //! | [`Rule::Lrn`] | LRN: the LRP Toolbox's first-order rule (see [`Lrn::paper_relevance`](crate::ops::Lrn::paper_relevance)) | no |
 //! | [`Rule::Gate`] | products `y = x · g(x)`: `R_x = R_y`, `R_g = 0` (the gate held constant) | yes |
 //! | [`Rule::Uniform`] | products of `m` activations: `R_k = R_y / m` (AttnLRP) | yes |
+//! | [`Rule::LayerNorm`] | layer norm, AttnLRP: `R_x_j = (x_j/σ)(γ_j r_j − (1/N) Σ_i γ_i r_i)`, `r_i = R_i / s(y_i)`, σ held constant | up to ε (β = 0) |
 //!
 //! Two conventions exist ([`Convention`]): **modern** (Montavon et al. 2019, Zennit) and
 //! **paper** (the LRP Toolbox for Caffe as used in the ICCV 2017 paper): paper ε sends `R_j`
@@ -32,7 +33,7 @@
 //! `(input modifier, weight variant, sign)` ([`terms`]). One evaluator ([`LinearPlan`], in
 //! `plan.rs`) runs any of them on any [`LinearMap`] through two primitives: the product with
 //! modified weights/inputs and its transpose; weight variants are computed once per layer.
-//! The last three choose a [`Route`] that an operator without weights carries out
+//! The last five choose a [`Route`] that an operator without weights carries out
 //! ([`crate::ops::Operator::ROUTES`]); [`Rule::Pass`] works on both kinds.
 //!
 //! [`prepare`] turns a rule and a layer into a [`Prepared`] step, or an error naming the layer
@@ -174,6 +175,12 @@ pub enum Rule {
     /// Uniform, for products of activations (AttnLRP): each of the `m` factors gets `R_y / m`;
     /// conserves. See [`crate::ops::mul`].
     Uniform,
+    /// AttnLRP's rule for layer normalisation (Achtibat et al., ICML 2024): the normalisation
+    /// `y = γ ⊙ (x − μ)/σ + β` as a linear map with `σ` held constant, under the ε-rule with
+    /// the rule's stabiliser as ε: `R_x_j = (x_j/σ)(γ_j r_j − (1/N) Σ_i γ_i r_i)`,
+    /// `r_i = R_i / s(y_i)`. Conserves up to ε when `β = 0`; a bias absorbs
+    /// `Σ_i R_i β_i / s(y_i)`. See [`crate::ops::layer_norm`].
+    LayerNorm,
 }
 
 impl Rule {
@@ -193,6 +200,7 @@ impl Rule {
             Rule::Lrn => "lrn".into(),
             Rule::Gate => "gate".into(),
             Rule::Uniform => "uniform".into(),
+            Rule::LayerNorm => "layer-norm".into(),
         }
     }
 
@@ -206,6 +214,7 @@ impl Rule {
             Rule::Lrn => Some(Route::LrnTaylor),
             Rule::Gate => Some(Route::Gate),
             Rule::Uniform => Some(Route::Uniform),
+            Rule::LayerNorm => Some(Route::LayerNormLinear),
             _ => None,
         }
     }
@@ -311,7 +320,8 @@ impl RuleSpec {
             | Rule::Proportional
             | Rule::Lrn
             | Rule::Gate
-            | Rule::Uniform => return None,
+            | Rule::Uniform
+            | Rule::LayerNorm => return None,
         })
     }
 
@@ -346,7 +356,7 @@ pub enum Prepared {
     /// A rule prepared for a layer with weights.
     Linear(Box<LinearPlan>),
     /// A route carried out by an operator without weights, with the stabiliser of
-    /// [`Route::Proportional`].
+    /// [`Route::Proportional`] and [`Route::LayerNormLinear`].
     Route(Route, f32),
 }
 

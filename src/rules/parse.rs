@@ -12,7 +12,9 @@ impl std::str::FromStr for RuleSpec {
     /// Names: `epsilon` (`eps`, argument ε, default 1e-6 modern / 0.1 paper), `lrp0`,
     /// `zplus` (`plus`), `alphabeta` (`ab`, arguments α,β, default 2,1; also written
     /// `alpha2-beta1`, `alpha1-beta0`), `gamma` (argument γ, default 0.25), `flat`, `wsquare`
-    /// (`w2`), `zbox` (arguments low,high; none: the batch's extremes), `pass`. `@paper`
+    /// (`w2`), `zbox` (arguments low,high; none: the batch's extremes), `pass`,
+    /// `winner-take-all` (`wta`), `proportional` (`norm`), `lrn`, `layer-norm` (`layernorm`,
+    /// `attnlrp`: AttnLRP's rule for layer normalisation). `@paper`
     /// selects the paper convention, `@nobias` the zero-bias switch.
     ///
     /// ```
@@ -91,6 +93,7 @@ impl std::str::FromStr for RuleSpec {
             "lrn" => Rule::Lrn,
             "gate" => Rule::Gate,
             "uniform" => Rule::Uniform,
+            "layer-norm" | "layernorm" | "attnlrp" => Rule::LayerNorm,
             other => {
                 // alphaA-betaB
                 let ab = other
@@ -101,7 +104,7 @@ impl std::str::FromStr for RuleSpec {
                     Some((alpha, beta)) => Rule::AlphaBeta { alpha, beta },
                     None => {
                         return Err(bad(format!(
-                            "unknown rule `{name}` (epsilon, lrp0, zplus, alphabeta, alpha2-beta1, gamma, flat, wsquare, zbox, pass, winner-take-all, proportional, lrn)"
+                            "unknown rule `{name}` (epsilon, lrp0, zplus, alphabeta, alpha2-beta1, gamma, flat, wsquare, zbox, pass, winner-take-all, proportional, lrn, layer-norm)"
                         )))
                     }
                 }

@@ -177,6 +177,16 @@ ONNX_CASES = {
     "identity": ("test_identity", 18, "[1,1,2,2]"),
     "softmax_example": ("test_softmax_example", 18, "[1,3], default axis -1"),
     "softmax_large_number": ("test_softmax_large_number", 18, "large inputs (max subtracted)"),
+    "layernorm_4d_axis1": ("test_layer_normalization_4d_axis1", 17, "axis 1: over C,H,W, scale and bias [3,4,5]"),
+    "layernorm_4d_axis2": ("test_layer_normalization_4d_axis2", 17, "axis 2: over H,W"),
+    "layernorm_4d_axis_negative_1": (
+        "test_layer_normalization_4d_axis_negative_1",
+        17,
+        "axis -1: over W, scale and bias [5]",
+    ),
+    "layernorm_default_axis": ("test_layer_normalization_default_axis", 17, "default axis (-1)"),
+    "layernorm_2d_axis1": ("test_layer_normalization_2d_axis1", 17, "2-D, axis 1"),
+    "layernorm_4d_axis0": ("test_layer_normalization_4d_axis0", 17, "axis 0: over the batch (refused)"),
 }
 
 
@@ -679,6 +689,32 @@ def custom_cases():
         ],
         x4,
         {"shape": np.array([4, 1, 1], dtype=np.int64)},
+    )
+
+    # LayerNormalization (opset 17)
+    case(
+        "layernorm_4d_axis_neg1_no_bias",
+        17,
+        "axis -1 on [2,4,7,7], scale [7], no bias, epsilon 1e-3",
+        [n("LayerNormalization", ["x", "scale"], ["y"], axis=-1, epsilon=1e-3)],
+        x4,
+        {"scale": randn(40, 7)},
+    )
+    case(
+        "layernorm_4d_axis1_no_bias",
+        17,
+        "axis 1 on [2,4,7,7] (over C,H,W), scale [4,7,7], no bias",
+        [n("LayerNormalization", ["x", "scale"], ["y"], axis=1)],
+        x4,
+        {"scale": randn(41, 4, 7, 7)},
+    )
+    case(
+        "layernorm_4d_axis1_broadcast_scale",
+        17,
+        "axis 1, scale and bias [4,1,1] broadcast over H,W, stash_type 1",
+        [n("LayerNormalization", ["x", "scale", "bias"], ["y"], axis=1, stash_type=1)],
+        x4,
+        {"scale": randn(42, 4, 1, 1), "bias": randn(43, 4, 1, 1)},
     )
     return cases
 

@@ -13,7 +13,8 @@
 //! | [`conv`] | Conv, ConvTranspose |
 //! | [`gemm`] | Gemm, MatMul (constant right-hand side) |
 //! | [`pool`] | MaxPool, AveragePool, GlobalAveragePool, ReduceMean (spatial) |
-//! | [`norm`] | BatchNormalization, LRN |
+//! | [`norm`] | BatchNormalization, LRN, LayerNormalization |
+//! | [`fuse_norm`] | the layer normalisation older exports spell out (ReduceMean … Add), fused before import |
 //! | [`arith`] | Add, Sum, Sub, Mul, Div |
 //! | [`shape`] | Flatten, Reshape, Concat, Pad |
 //! | [`layout`] | Transpose, Slice, Split, Gather |
@@ -68,6 +69,7 @@ pub mod conv;
 pub mod decode;
 pub mod fold;
 pub mod fuse_act;
+pub mod fuse_norm;
 pub mod gemm;
 pub mod layout;
 pub mod norm;
@@ -105,6 +107,7 @@ pub const OPS: &[(&str, BuildFn)] = &[
     ("ReduceMean", pool::reduce_mean),
     ("BatchNormalization", norm::batch_norm),
     ("LRN", norm::lrn),
+    ("LayerNormalization", norm::layer_norm),
     ("Add", arith::arith),
     ("Sum", arith::arith),
     ("Sub", arith::arith),
@@ -281,8 +284,9 @@ fn import<T: std::borrow::Borrow<TensorProto>>(
     let (batch, shape) = input_shape(data, file)?;
     imp.batch = batch;
     imp.b.input(data.name(), &shape);
-    let nodes = fuse_act::fuse(&imp, &graph.node, &graph.output);
-    for (i, node) in nodes.iter().enumerate() {
+    let acts = fuse_act::fuse(&imp, &graph.node, &graph.output);
+    let nodes = fuse_norm::fuse(&imp, &acts);
+    for (i, node) in nodes.iter().map(AsRef::as_ref).enumerate() {
         if node.name().is_empty() {
             // Many exporters leave nodes unnamed; name them after their first output so
             // that errors and rule overrides can refer to them.
