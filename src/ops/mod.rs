@@ -8,7 +8,8 @@
 //!   with any modified weights and its transpose, which every linear LRP rule is written over
 //!   (see [`crate::rules`]);
 //! - every other layer says which [`Route`]s it offers for relevance (pass it on unchanged,
-//!   winner-take-all, proportional to the inputs, the paper's LRN rule) and carries them out.
+//!   winner-take-all, proportional to the inputs, the paper's LRN rule, AttnLRP's layer-norm
+//!   rule) and carries them out.
 //!
 //! Operators know nothing of rules, composites or files: which route or rule a layer gets is
 //! the composite's choice ([`crate::composite`]), how a rule turns into products of a

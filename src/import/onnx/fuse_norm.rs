@@ -39,8 +39,9 @@ use std::collections::{HashMap, HashSet};
 /// The attribute that marks a fused node: the number of normalised axes from `axis`.
 pub(super) const FUSED_AXES: &str = "lrp_fused_axes";
 
-/// How deep [`Graphlet::constant_like`] follows producers before giving up.
-const MAX_CONST_DEPTH: usize = 16;
+/// How many producers [`Graphlet::constant_like`] looks at before giving up (a constant
+/// operand is an initializer, a `Constant` node or a short chain such as `Unsqueeze` of one).
+const MAX_CONST_NODES: usize = 64;
 
 /// The nodes with their producers and readers, by tensor name.
 struct Graphlet<'n> {
@@ -147,24 +148,29 @@ impl<'n> Graphlet<'n> {
         }
     }
 
-    /// Whether `t` is computed from constants only (the folder will evaluate it).
-    fn constant_like(&self, imp: &Importer<'_>, t: &str, depth: usize) -> bool {
-        if imp.is_const(t) {
-            return true;
+    /// Whether `t` is computed from constants only (the folder will evaluate it), looking at
+    /// no more than [`MAX_CONST_NODES`] producers.
+    fn constant_like(&self, imp: &Importer<'_>, t: &str) -> bool {
+        let mut stack = vec![t];
+        let mut seen = HashSet::new();
+        while let Some(t) = stack.pop() {
+            if imp.is_const(t) || !seen.insert(t) {
+                continue;
+            }
+            let Some(&p) = self.producer.get(t) else {
+                return false;
+            };
+            if seen.len() > MAX_CONST_NODES {
+                return false;
+            }
+            let node = &self.nodes[p];
+            let inputs = node.input.iter().filter(|x| !x.is_empty());
+            if inputs.clone().next().is_none() && node.op_type() != "Constant" {
+                return false;
+            }
+            stack.extend(inputs.map(String::as_str));
         }
-        if depth == 0 {
-            return false;
-        }
-        let Some(&p) = self.producer.get(t) else {
-            return false;
-        };
-        let inputs: Vec<&String> = self.nodes[p]
-            .input
-            .iter()
-            .filter(|x| !x.is_empty())
-            .collect();
-        (!inputs.is_empty() || self.nodes[p].op_type() == "Constant")
-            && inputs.iter().all(|x| self.constant_like(imp, x, depth - 1))
+        true
     }
 
     /// The axes a `ReduceMean` with `keepdims = 1` reduces, sorted.
@@ -189,7 +195,7 @@ impl<'n> Graphlet<'n> {
             [a, b] if b == t && a != t => Some(a.as_str()),
             _ => None,
         }
-        .filter(|c| self.constant_like(imp, c, MAX_CONST_DEPTH))
+        .filter(|c| self.constant_like(imp, c))
     }
 
     /// The pattern starting at the `ReduceMean` node `i`, if it is one.
