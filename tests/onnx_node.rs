@@ -273,6 +273,7 @@ node_cases! {
     split_opset11_attr_sum,
     gather_progression_axis3,
     gather_scalar_axis1,
+    gather_as_strided_head,
     matmul_channels_last_bias,
     reducemean_opset13_axes_attr,
     reducemean_opset18_axes_input,

@@ -855,6 +855,25 @@ def structural_cases(case, x4):
         x4,
         {"idx": np.array(2, dtype=np.int64)},
     )
+    # ConvNeXt's head as the dynamo exporter writes it (batch 1): the pooled tensor reshaped
+    # to [-1], batch merged in, then Gather with indices 0..C-1 of shape [1, C, 1, 1]
+    # (torch's as_strided), a channels-last round trip and Reshape [1, C].
+    case(
+        "gather_as_strided_head",
+        18,
+        "ReduceMean, Reshape [-1] (batch 1 merged), Gather as_strided, Transposes, Reshape [1,4]",
+        [
+            n("ReduceMean", ["x", "ax"], ["m"], keepdims=1),
+            n("Reshape", ["m", "flat"], ["r"]),
+            n("Gather", ["r", "idx"], ["g"], axis=0),
+            n("Transpose", ["g"], ["t"], perm=[0, 2, 3, 1]),
+            n("Transpose", ["t"], ["u"], perm=[0, 3, 1, 2]),
+            n("Reshape", ["u", "head"], ["y"]),
+        ],
+        randn(51, 1, 4, 7, 7),
+        {"ax": i64(-1, -2), "flat": i64(-1), "idx": np.arange(4, dtype=np.int64).reshape(1, 4, 1, 1),
+         "head": i64(1, 4)},
+    )
     # MatMul on channels-last data (nn.Linear in ConvNeXt), bias Add first as TorchScript
     # writes it.
     case(
