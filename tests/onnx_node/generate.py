@@ -189,6 +189,143 @@ ONNX_CASES = {
     "layernorm_4d_axis0": ("test_layer_normalization_4d_axis0", 17, "axis 0: over the batch (refused)"),
 }
 
+# The structural and linear operators of modern CNNs (issue 17): ConvTranspose lowered from 22
+# to 18 like Conv; Resize kept at 19 for two cases and lowered to 18 for the others (opset 19
+# only adds half_pixel_symmetric); Split at its own opsets. The package's Slice, Transpose,
+# ReduceMean and Shape cases have 1-D or 3-D data and are left out (custom cases below cover
+# the operators on 4-D data). Left out too: test_resize_downsample_scales_linear_align_corners,
+# whose expected output takes the resized length as the unrounded `scale * length` (2.4) in
+# align_corners' `(length - 1) / (length_resized - 1)`, where onnxruntime and PyTorch take
+# the output size (2), as lrp does: onnxruntime gives 4.0 where the case says 3.142857.
+ONNX_STRUCTURAL_CASES = {
+    "convtranspose": ("test_convtranspose", 18, "3x3 kernel, 2 output channels"),
+    "convtranspose_pads": ("test_convtranspose_pads", 18, "strides [3,2], pads [1,2,1,2]"),
+    "convtranspose_pad": ("test_convtranspose_pad", 18, "strides [3,2], output_padding [1,1]"),
+    "convtranspose_output_shape": (
+        "test_convtranspose_output_shape",
+        18,
+        "output_shape [10,8] (pads computed), strides [3,2]",
+    ),
+    "convtranspose_kernel_shape": (
+        "test_convtranspose_kernel_shape",
+        18,
+        "kernel_shape, output_padding and output_shape together",
+    ),
+    "convtranspose_dilations": ("test_convtranspose_dilations", 18, "dilations 2"),
+    "convtranspose_autopad_same": (
+        "test_convtranspose_autopad_same",
+        18,
+        "auto_pad SAME_UPPER, strides 2",
+    ),
+    "convtranspose_group_2": ("test_convtranspose_group_2", 18, "group 2"),
+    "convtranspose_group_2_image_3": (
+        "test_convtranspose_group_2_image_3",
+        18,
+        "group 2, batch 3",
+    ),
+    "resize_upsample_scales_nearest": (
+        "test_resize_upsample_scales_nearest",
+        19,
+        "opset 19, nearest, scales [1,1,2,3]",
+    ),
+    "resize_downsample_scales_nearest": (
+        "test_resize_downsample_scales_nearest",
+        18,
+        "nearest, scales [1,1,0.6,0.6]",
+    ),
+    "resize_upsample_sizes_nearest": (
+        "test_resize_upsample_sizes_nearest",
+        18,
+        "nearest, sizes [1,1,7,8]",
+    ),
+    "resize_downsample_sizes_nearest": (
+        "test_resize_downsample_sizes_nearest",
+        18,
+        "nearest, sizes [1,1,1,3]",
+    ),
+    "resize_upsample_scales_linear": (
+        "test_resize_upsample_scales_linear",
+        19,
+        "opset 19, linear, half_pixel, scales [1,1,2,2]",
+    ),
+    "resize_upsample_scales_linear_align_corners": (
+        "test_resize_upsample_scales_linear_align_corners",
+        18,
+        "linear, align_corners",
+    ),
+    "resize_downsample_scales_linear": (
+        "test_resize_downsample_scales_linear",
+        18,
+        "linear, scales [1,1,0.6,0.6]",
+    ),
+    "resize_downsample_sizes_linear_pytorch_half_pixel": (
+        "test_resize_downsample_sizes_linear_pytorch_half_pixel",
+        18,
+        "linear, pytorch_half_pixel, sizes [1,1,3,1] (an output of width 1)",
+    ),
+    "resize_upsample_sizes_nearest_floor_align_corners": (
+        "test_resize_upsample_sizes_nearest_floor_align_corners",
+        18,
+        "nearest_mode floor, align_corners",
+    ),
+    "resize_upsample_sizes_nearest_round_prefer_ceil_asymmetric": (
+        "test_resize_upsample_sizes_nearest_round_prefer_ceil_asymmetric",
+        18,
+        "nearest_mode round_prefer_ceil, asymmetric",
+    ),
+    "resize_upsample_sizes_nearest_ceil_half_pixel": (
+        "test_resize_upsample_sizes_nearest_ceil_half_pixel",
+        18,
+        "nearest_mode ceil, half_pixel",
+    ),
+    "resize_upsample_scales_nearest_axes_3_2": (
+        "test_resize_upsample_scales_nearest_axes_3_2",
+        18,
+        "axes [3,2] with two scales",
+    ),
+    "resize_upsample_sizes_nearest_axes_2_3": (
+        "test_resize_upsample_sizes_nearest_axes_2_3",
+        18,
+        "axes [2,3] with two sizes",
+    ),
+    # Outside the importer's scope (typed errors checked by tests/onnx_node.rs).
+    "resize_upsample_scales_cubic": (
+        "test_resize_upsample_scales_cubic",
+        18,
+        "cubic mode: not supported",
+    ),
+    "resize_downsample_scales_linear_antialias": (
+        "test_resize_downsample_scales_linear_antialias",
+        18,
+        "antialiased downscaling: not supported",
+    ),
+    "resize_upsample_sizes_nearest_not_larger": (
+        "test_resize_upsample_sizes_nearest_not_larger",
+        18,
+        "keep_aspect_ratio_policy not_larger: not supported",
+    ),
+    "resize_tf_crop_and_resize": (
+        "test_resize_tf_crop_and_resize",
+        18,
+        "tf_crop_and_resize: not supported",
+    ),
+    "split_equal_parts_2d_opset13": (
+        "test_split_equal_parts_2d_opset13",
+        13,
+        "[2,6] into 2 along axis 1 (first output checked)",
+    ),
+    "split_variable_parts_2d_opset13": (
+        "test_split_variable_parts_2d_opset13",
+        13,
+        "split [2,4] as an input (first output checked)",
+    ),
+    "split_2d_uneven_split_opset18": (
+        "test_split_2d_uneven_split_opset18",
+        18,
+        "num_outputs 3 on 8 columns: 3,3,2 (first output checked)",
+    ),
+}
+
 
 def rng(seed):
     return np.random.default_rng(seed)
@@ -222,8 +359,8 @@ def custom_cases():
     `ref` is None (use ReferenceEvaluator) or a function of the data input."""
     cases = []
 
-    def case(name, opset, covers, nodes, x, inits=None, ref=None):
-        cases.append((name, opset, covers, nodes, x, inits or {}, ref))
+    def case(name, opset, covers, nodes, x, inits=None, ref=None, torch_ref=None):
+        cases.append((name, opset, covers, nodes, x, inits or {}, ref, torch_ref))
 
     n = helper.make_node
     x4 = randn(1, 2, 4, 7, 7)
@@ -716,7 +853,452 @@ def custom_cases():
         x4,
         {"scale": randn(42, 4, 1, 1), "bias": randn(43, 4, 1, 1)},
     )
+    structural_cases(case, x4)
     return cases
+
+
+def torch_interpolate(**kw):
+    """A check of the expected output against PyTorch's F.interpolate with `kw`."""
+
+    def run(x):
+        import torch
+        import torch.nn.functional as F
+
+        return F.interpolate(torch.from_numpy(x), **kw).numpy()
+
+    return run
+
+
+def structural_cases(case, x4):
+    """Transpose, Slice, Split, Gather, Shape arithmetic, MatMul on channels-last data,
+    ReduceMean, Resize/Upsample, ConvTranspose and grouped/depthwise Conv (issue 17)."""
+    n = helper.make_node
+    i64 = lambda *v: np.array(v, dtype=np.int64)  # noqa: E731
+    # Transpose
+    case("transpose_channels_last", 13, "perm [0,2,3,1] (to channels last)",
+         [n("Transpose", ["x"], ["y"], perm=[0, 2, 3, 1])], x4)
+    case("transpose_moves_batch", 13, "perm [1,0,2,3] moves the batch: not supported",
+         [n("Transpose", ["x"], ["y"], perm=[1, 0, 2, 3])], x4)
+    case(
+        "channel_shuffle_5d",
+        13,
+        "ShuffleNet: Reshape to [2,2,2,7,7] (batch spelled out), Transpose [0,2,1,3,4], Reshape [2,-1,7,7]",
+        [
+            n("Reshape", ["x", "s5"], ["r"]),
+            n("Transpose", ["r"], ["t"], perm=[0, 2, 1, 3, 4]),
+            n("Reshape", ["t", "s4"], ["y"]),
+        ],
+        x4,
+        {"s5": i64(2, 2, 2, 7, 7), "s4": i64(2, -1, 7, 7)},
+    )
+    # Legacy exports' shape arithmetic: x.view(b, g, c // g, h, w) from Shape.
+    case(
+        "channel_shuffle_from_shape",
+        13,
+        "Shape, Gather, Div, Unsqueeze, Concat build the Reshape target (TorchScript export)",
+        [
+            n("Shape", ["x"], ["shape"]),
+            n("Gather", ["shape", "i0"], ["b"], axis=0),
+            n("Gather", ["shape", "i1"], ["c"], axis=0),
+            n("Gather", ["shape", "i2"], ["h"], axis=0),
+            n("Gather", ["shape", "i3"], ["w"], axis=0),
+            n("Div", ["c", "two"], ["cg"]),
+            n("Unsqueeze", ["b", "ax0"], ["b1"]),
+            n("Unsqueeze", ["cg", "ax0"], ["cg1"]),
+            n("Unsqueeze", ["h", "ax0"], ["h1"]),
+            n("Unsqueeze", ["w", "ax0"], ["w1"]),
+            n("Concat", ["b1", "two1", "cg1", "h1", "w1"], ["target"], axis=0),
+            n("Reshape", ["x", "target"], ["r"]),
+            n("Transpose", ["r"], ["t"], perm=[0, 2, 1, 3, 4]),
+            n("Concat", ["b1", "minus1", "h1", "w1"], ["back"], axis=0),
+            n("Reshape", ["t", "back"], ["y"]),
+        ],
+        x4,
+        {
+            "i0": np.array(0, dtype=np.int64), "i1": np.array(1, dtype=np.int64),
+            "i2": np.array(2, dtype=np.int64), "i3": np.array(3, dtype=np.int64),
+            "two": np.array(2, dtype=np.int64), "two1": i64(2), "minus1": i64(-1),
+            "ax0": i64(0),
+        },
+    )
+    # chunk(2, dim=1) as TorchScript exports it: bounds from Shape, Gather, Add, Div, Mul.
+    case(
+        "chunk_from_shape",
+        13,
+        "Slice bounds computed from Shape (torch.chunk, TorchScript export), two halves added",
+        [
+            n("Shape", ["x"], ["shape"]),
+            n("Gather", ["shape", "one"], ["c"], axis=0),
+            n("Add", ["c", "one"], ["c1"]),
+            n("Div", ["c1", "two"], ["half"]),
+            n("Mul", ["half", "one"], ["e0"]),
+            n("Slice", ["x", "zero", "e0", "one"], ["a"]),
+            n("Mul", ["half", "two"], ["e1"]),
+            n("Slice", ["x", "e0", "e1", "one"], ["b"]),
+            n("Add", ["a", "b"], ["y"]),
+        ],
+        x4,
+        {"zero": i64(0), "one": i64(1), "two": i64(2)},
+    )
+    case(
+        "shape_start_end_reshape",
+        15,
+        "Shape with start -2 (opset 15) feeds a Reshape target [-1, 4, 7, 7]",
+        [
+            n("Shape", ["x"], ["hw"], start=-2),
+            n("Concat", ["lead", "hw"], ["target"], axis=0),
+            n("Reshape", ["x", "target"], ["y"]),
+        ],
+        x4,
+        {"lead": i64(-1, 4)},
+    )
+    # Slice
+    case(
+        "slice_steps_negative",
+        13,
+        "starts/ends/axes/steps inputs: axis 3 backwards by 2, axis 2 by 3, INT64 bounds",
+        [n("Slice", ["x", "st", "en", "ax", "sp"], ["y"])],
+        x4,
+        {
+            "st": i64(-1, 1), "en": i64(-(2 ** 63), 2 ** 63 - 1),
+            "ax": i64(3, -2), "sp": i64(-2, 3),
+        },
+    )
+    case(
+        "slice_opset9_attrs",
+        9,
+        "opset 9: starts, ends, axes as attributes, channels 1..3",
+        [n("Slice", ["x"], ["y"], starts=[1, 0], ends=[3, 5], axes=[1, 3])],
+        x4,
+    )
+    case(
+        "slice_batch_whole",
+        13,
+        "an entry for the batch axis that keeps it whole (0 to INT64_MAX)",
+        [n("Slice", ["x", "st", "en", "ax"], ["y"])],
+        x4,
+        {"st": i64(0, 2), "en": i64(2 ** 63 - 1, 6), "ax": i64(0, 2)},
+    )
+    # Split: several outputs, recombined so that all of them are checked.
+    case(
+        "split_opset13_recombined",
+        13,
+        "split [1,3] along channels (input), the parts concatenated in reverse",
+        [n("Split", ["x", "sp"], ["a", "b"], axis=1), n("Concat", ["b", "a"], ["y"], axis=1)],
+        x4,
+        {"sp": i64(1, 3)},
+    )
+    case(
+        "split_opset18_num_outputs_uneven",
+        18,
+        "num_outputs 3 on 7 rows (3, 3, 1), concatenated as 3rd, 1st, 2nd",
+        [
+            n("Split", ["x"], ["a", "b", "c"], axis=2, num_outputs=3),
+            n("Concat", ["c", "a", "b"], ["y"], axis=2),
+        ],
+        x4,
+    )
+    case(
+        "split_opset11_attr_sum",
+        11,
+        "split attribute [2,2] along channels, the halves added (PyTorch chunk, dynamo)",
+        [n("Split", ["x"], ["a", "b"], axis=1, split=[2, 2]), n("Add", ["a", "b"], ["y"])],
+        x4,
+    )
+    # Gather on data with constant indices.
+    case(
+        "gather_progression_axis3",
+        13,
+        "indices [5,3,1] along the width",
+        [n("Gather", ["x", "idx"], ["y"], axis=3)],
+        x4,
+        {"idx": i64(5, 3, 1)},
+    )
+    case(
+        "gather_scalar_axis1",
+        13,
+        "scalar index 2 on the channels: the axis is dropped",
+        [n("Gather", ["x", "idx"], ["y"], axis=1)],
+        x4,
+        {"idx": np.array(2, dtype=np.int64)},
+    )
+    # ConvNeXt's head as the dynamo exporter writes it (batch 1): the pooled tensor reshaped
+    # to [-1], batch merged in, then Gather with indices 0..C-1 of shape [1, C, 1, 1]
+    # (torch's as_strided), a channels-last round trip and Reshape [1, C].
+    case(
+        "gather_as_strided_head",
+        18,
+        "ReduceMean, Reshape [-1] (batch 1 merged), Gather as_strided, Transposes, Reshape [1,4]",
+        [
+            n("ReduceMean", ["x", "ax"], ["m"], keepdims=1),
+            n("Reshape", ["m", "flat"], ["r"]),
+            n("Gather", ["r", "idx"], ["g"], axis=0),
+            n("Transpose", ["g"], ["t"], perm=[0, 2, 3, 1]),
+            n("Transpose", ["t"], ["u"], perm=[0, 3, 1, 2]),
+            n("Reshape", ["u", "head"], ["y"]),
+        ],
+        randn(51, 1, 4, 7, 7),
+        {"ax": i64(-1, -2), "flat": i64(-1), "idx": np.arange(4, dtype=np.int64).reshape(1, 4, 1, 1),
+         "head": i64(1, 4)},
+    )
+    # MatMul on channels-last data (nn.Linear in ConvNeXt), bias Add first as TorchScript
+    # writes it.
+    case(
+        "matmul_channels_last_bias",
+        13,
+        "Transpose to [N,H,W,C], MatMul by [4,6], Add bias [6] (first operand), Transpose back",
+        [
+            n("Transpose", ["x"], ["t"], perm=[0, 2, 3, 1]),
+            n("MatMul", ["t", "w"], ["m"]),
+            n("Add", ["b", "m"], ["a"]),
+            n("Transpose", ["a"], ["y"], perm=[0, 3, 1, 2]),
+        ],
+        x4,
+        {"w": randn(40, 4, 6), "b": randn(41, 6)},
+    )
+    # ReduceMean over the spatial axes.
+    case(
+        "reducemean_opset13_axes_attr",
+        13,
+        "axes [2,3] attribute, keepdims 0 (x.mean((2, 3)))",
+        [n("ReduceMean", ["x"], ["y"], axes=[2, 3], keepdims=0)],
+        x4,
+    )
+    case(
+        "reducemean_opset18_axes_input",
+        18,
+        "axes [-1,-2] input, keepdims 1 (adaptive_avg_pool2d(x, 1), dynamo)",
+        [n("ReduceMean", ["x", "ax"], ["y"], keepdims=1)],
+        x4,
+        {"ax": i64(-1, -2)},
+    )
+    case(
+        "reducemean_opset18_noop",
+        18,
+        "no axes with noop_with_empty_axes 1: the identity",
+        [n("ReduceMean", ["x"], ["y"], noop_with_empty_axes=1)],
+        x4,
+    )
+    case(
+        "reducemean_channels",
+        13,
+        "axes [1] (over the channels): not supported",
+        [n("ReduceMean", ["x"], ["y"], axes=[1])],
+        x4,
+    )
+    # Resize at older opsets and as PyTorch writes it; the pytorch modes checked against
+    # F.interpolate too.
+    case(
+        "resize_opset13_nearest_torch",
+        13,
+        "torch nearest x2: asymmetric, floor, scales [1,1,2,2]",
+        [n("Resize", ["x", "", "sc"], ["y"], mode="nearest", nearest_mode="floor",
+           coordinate_transformation_mode="asymmetric")],
+        x4,
+        {"sc": np.array([1, 1, 2, 2], dtype=np.float32)},
+        torch_ref=torch_interpolate(scale_factor=2, mode="nearest"),
+    )
+    case(
+        "resize_opset13_bilinear_torch",
+        13,
+        "torch bilinear x2, align_corners False: half_pixel, scales [1,1,2,2]",
+        [n("Resize", ["x", "", "sc"], ["y"], mode="linear",
+           coordinate_transformation_mode="half_pixel")],
+        x4,
+        {"sc": np.array([1, 1, 2, 2], dtype=np.float32)},
+        torch_ref=torch_interpolate(scale_factor=2, mode="bilinear", align_corners=False),
+    )
+    case(
+        "resize_opset11_bilinear_align_corners_sizes",
+        11,
+        "torch bilinear align_corners True to sizes [2,4,9,11] (roi and scales empty)",
+        [n("Resize", ["x", "roi", "sc", "sz"], ["y"], mode="linear",
+           coordinate_transformation_mode="align_corners")],
+        x4,
+        {"roi": np.zeros(0, dtype=np.float32), "sc": np.zeros(0, dtype=np.float32),
+         "sz": i64(2, 4, 9, 11)},
+        torch_ref=torch_interpolate(size=(9, 11), mode="bilinear", align_corners=True),
+    )
+    case(
+        "resize_opset13_pytorch_half_pixel_down",
+        13,
+        "linear, pytorch_half_pixel, sizes [2,4,4,3] (torch bilinear to a smaller size)",
+        [n("Resize", ["x", "", "", "sz"], ["y"], mode="linear",
+           coordinate_transformation_mode="pytorch_half_pixel")],
+        x4,
+        {"sz": i64(2, 4, 4, 3)},
+        # (An output of length 1 would differ: pytorch_half_pixel maps it to coordinate 0,
+        # PyTorch itself to the centre, (0 + ½)·L − ½.)
+        torch_ref=torch_interpolate(size=(4, 3), mode="bilinear", align_corners=False),
+    )
+    case(
+        "resize_opset13_nearest_half_pixel_mixed",
+        13,
+        "nearest round_prefer_floor, half_pixel, scales [1,1,1.5,0.5]",
+        [n("Resize", ["x", "", "sc"], ["y"], mode="nearest")],
+        x4,
+        {"sc": np.array([1, 1, 1.5, 0.5], dtype=np.float32)},
+    )
+    case(
+        "resize_opset11_linear_asymmetric",
+        11,
+        "linear, asymmetric, scales [1,1,2,1.5] (roi empty)",
+        [n("Resize", ["x", "roi", "sc"], ["y"], mode="linear",
+           coordinate_transformation_mode="asymmetric")],
+        x4,
+        {"roi": np.zeros(0, dtype=np.float32), "sc": np.array([1, 1, 2, 1.5], dtype=np.float32)},
+    )
+    case(
+        "resize_sizes_from_shape",
+        13,
+        "sizes built from Shape, Slice, Concat (torch F.interpolate(size=...), TorchScript export)",
+        [
+            n("Shape", ["x"], ["shape"]),
+            n("Slice", ["shape", "s0", "s2", "s0"], ["nc"]),
+            n("Concat", ["nc", "hw"], ["sz"], axis=0),
+            n("Resize", ["x", "", "", "sz"], ["y"], mode="nearest", nearest_mode="floor",
+              coordinate_transformation_mode="asymmetric"),
+        ],
+        x4,
+        {"s0": i64(0), "s2": i64(2), "hw": i64(10, 5)},
+        torch_ref=torch_interpolate(size=(10, 5), mode="nearest"),
+    )
+    case(
+        "upsample_opset9_nearest",
+        9,
+        "Upsample, nearest, scales input [1,1,2,3]",
+        [n("Upsample", ["x", "sc"], ["y"], mode="nearest")],
+        x4,
+        {"sc": np.array([1, 1, 2, 3], dtype=np.float32)},
+    )
+    case(
+        "resize_opset10_nearest",
+        10,
+        "Resize-10, nearest, scales [1,1,3,2] (asymmetric)",
+        [n("Resize", ["x", "sc"], ["y"], mode="nearest")],
+        x4,
+        {"sc": np.array([1, 1, 3, 2], dtype=np.float32)},
+        ref=repeat_nearest(3, 2),
+    )
+    case(
+        "upsample_opset7_linear",
+        7,
+        "Upsample-7, linear, scales attribute [1,1,2,2] (asymmetric)",
+        [n("Upsample", ["x"], ["y"], mode="linear", scales=[1.0, 1.0, 2.0, 2.0])],
+        x4,
+        ref=reference_resize(mode="linear", coordinate_transformation_mode="asymmetric",
+                             scales=[1, 1, 2, 2]),
+    )
+    # ConvTranspose as PyTorch writes it, and with what the package's cases leave out.
+    case(
+        "convtranspose_torch_k3_s2_p1_op1",
+        13,
+        "nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1), bias",
+        [n("ConvTranspose", ["x", "w", "b"], ["y"], strides=[2, 2], pads=[1, 1, 1, 1],
+           output_padding=[1, 1], kernel_shape=[3, 3])],
+        x4,
+        {"w": randn(42, 4, 3, 3, 3), "b": randn(43, 3)},
+        torch_ref=torch_conv_transpose(randn(42, 4, 3, 3, 3), randn(43, 3), stride=2,
+                                       padding=1, output_padding=1),
+    )
+    # The ReferenceEvaluator of onnx 1.23.2 fails on grouped dilated ConvTranspose (a reshape
+    # error): the expected output is PyTorch's F.conv_transpose2d without padding, cropped by
+    # the pads.
+    case(
+        "convtranspose_group_dilation_asym_pads",
+        11,
+        "group 2, dilations [2,1], strides [2,3], pads [1,0,2,1], bias",
+        [n("ConvTranspose", ["x", "w", "b"], ["y"], group=2, dilations=[2, 1],
+           strides=[2, 3], pads=[1, 0, 2, 1])],
+        x4,
+        {"w": randn(44, 4, 3, 3, 2), "b": randn(45, 6)},
+        ref=torch_conv_transpose(randn(44, 4, 3, 3, 2), randn(45, 6), crop=(1, 0, 2, 1),
+                                 groups=2, dilation=(2, 1), stride=(2, 3)),
+    )
+    case(
+        "convtranspose_depthwise_autopad_same_lower",
+        11,
+        "depthwise (group 4), auto_pad SAME_LOWER, strides 2, 4x4 kernel",
+        [n("ConvTranspose", ["x", "w"], ["y"], group=4, strides=[2, 2], auto_pad="SAME_LOWER")],
+        x4,
+        {"w": randn(46, 4, 1, 4, 4)},
+    )
+    # Depthwise and grouped convolution with other paddings.
+    case(
+        "conv_depthwise_same_lower_even_kernel",
+        11,
+        "depthwise, auto_pad SAME_LOWER, strides 2, 4x4 kernel (asymmetric padding)",
+        [n("Conv", ["x", "w", "b"], ["y"], group=4, strides=[2, 2], auto_pad="SAME_LOWER")],
+        x4,
+        {"w": randn(47, 4, 1, 4, 4), "b": randn(48, 4)},
+    )
+    case(
+        "conv_grouped_same_upper_strided",
+        11,
+        "group 2, 6 outputs, auto_pad SAME_UPPER, strides [2,3], kernel 3x2",
+        [n("Conv", ["x", "w"], ["y"], group=2, strides=[2, 3], auto_pad="SAME_UPPER")],
+        x4,
+        {"w": randn(49, 6, 2, 3, 2)},
+    )
+    case(
+        "conv_depthwise_multiplier_asym_pads",
+        13,
+        "depthwise with channel multiplier 2 (group 4, 8 outputs), pads [0,1,2,1]",
+        [n("Conv", ["x", "w"], ["y"], group=4, pads=[0, 1, 2, 1])],
+        x4,
+        {"w": randn(50, 8, 1, 3, 3)},
+    )
+
+
+def repeat_nearest(sh, sw):
+    """Nearest upsampling by integer scales as the ONNX reference's Upsample computes it
+    (np.repeat; its Resize does not implement opset 10)."""
+
+    def run(x):
+        return np.repeat(np.repeat(x, sh, axis=2), sw, axis=3)
+
+    run.source = "numpy np.repeat (the ONNX reference's Upsample for integer nearest scales)"
+    return run
+
+
+def reference_resize(**attrs):
+    """The ReferenceEvaluator's output of the equivalent Resize-13 (for Upsample-7, which
+    it does not implement for linear): asymmetric coordinates, `attrs` as Resize's."""
+
+    def run(x):
+        scales = np.array(attrs.pop("scales"), dtype=np.float32)
+        node = helper.make_node("Resize", ["x", "", "sc"], ["y"], **attrs)
+        graph = helper.make_graph(
+            [node], "resize13",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+            [numpy_helper.from_array(scales, "sc")],
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+        return ReferenceEvaluator(model).run(None, {"x": x})[0]
+
+    run.source = "onnx.reference.ReferenceEvaluator of the equivalent Resize-13"
+    return run
+
+
+def torch_conv_transpose(w, b, crop=None, **kw):
+    """PyTorch's F.conv_transpose2d with weight `w`, bias `b` and `kw`, then (ONNX pads)
+    `crop` = (top, left, bottom, right) rows and columns removed."""
+
+    def run(x):
+        import torch
+        import torch.nn.functional as F
+
+        y = F.conv_transpose2d(
+            torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), **kw
+        ).numpy()
+        if crop is not None:
+            t, l, bt, r = crop
+            y = y[:, :, t : y.shape[2] - bt, l : y.shape[3] - r]
+        return np.ascontiguousarray(y)
+
+    run.source = "torch.nn.functional.conv_transpose2d"
+    return run
 
 
 def ort_run(model, x):
@@ -773,7 +1355,7 @@ def onnx_case(name, case, opset, covers, manifest):
     check_and_write(name, model, x, np.asarray(outputs[0]), meta, manifest, *tol)
 
 
-def custom_case(name, opset, covers, nodes, x, inits, ref, manifest):
+def custom_case(name, opset, covers, nodes, x, inits, ref, torch_ref, manifest):
     x_name, x = x if isinstance(x, tuple) else ("x", x)
     out = nodes[-1].output[0]
     graph = helper.make_graph(
@@ -790,7 +1372,13 @@ def custom_case(name, opset, covers, nodes, x, inits, ref, manifest):
         source = "custom, onnx.reference.ReferenceEvaluator"
     else:
         y = ref(x)
-        source = f"custom, {REF_NUMPY}"
+        source = f"custom, {getattr(ref, 'source', REF_NUMPY)}"
+    if torch_ref is not None:
+        # PyTorch's own result for the operation the model spells out.
+        np.testing.assert_allclose(
+            torch_ref(x), y, rtol=RTOL, atol=ATOL, err_msg=f"{name}: torch"
+        )
+        source += "; agrees with PyTorch"
     # Declare the output shape now that it is known.
     vi = model.graph.output[0]
     model.graph.output.remove(vi)
@@ -810,14 +1398,14 @@ def main():
     by_name = {c.name: c for c in collect_testcases()}
     manifest = []
     failed = []
-    for name, (case_name, opset, covers) in ONNX_CASES.items():
+    for name, (case_name, opset, covers) in {**ONNX_CASES, **ONNX_STRUCTURAL_CASES}.items():
         try:
             onnx_case(name, by_name[case_name], opset, covers, manifest)
         except Exception as e:  # noqa: BLE001
             failed.append(f"{name}: {e}")
-    for name, opset, covers, nodes, x, inits, ref in custom_cases():
+    for name, opset, covers, nodes, x, inits, ref, torch_ref in custom_cases():
         try:
-            custom_case(name, opset, covers, nodes, x, inits, ref, manifest)
+            custom_case(name, opset, covers, nodes, x, inits, ref, torch_ref, manifest)
         except Exception as e:  # noqa: BLE001
             failed.append(f"{name}: {e}")
     if failed:

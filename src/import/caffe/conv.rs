@@ -1,30 +1,40 @@
-//! Linear layers: `Convolution` and `InnerProduct`.
+//! Linear layers: `Convolution`, `Deconvolution` and `InnerProduct`.
 //!
 //! - `Convolution` → [`Op::Conv`]: `num_output`, `kernel_size`/`stride`/`pad` (one value, two
 //!   values or the `_h`/`_w` fields), `dilation`, `group`, `bias_term`; weight blob
 //!   `[M, C/group, kh, kw]`, bias `[M]`.
+//! - `Deconvolution` → [`Op::ConvTranspose`]: the same parameters; weight blob
+//!   `[C, M/group, kh, kw]` (input channels first), bias `[M]`; `pad` crops the output
+//!   (`OH = stride·(H − 1) + dilation·(kh − 1) + 1 − 2·pad`).
 //! - `InnerProduct` → [`Op::Dense`]: flattens C×H×W in Caffe order; `num_output`,
 //!   `bias_term`, `transpose` (weight stored `[K, M]`); weight `[M, K]`, bias `[M]`.
 //!
-//! Not covered: 1-D and 3-D convolutions, `axis` ≠ 1, `Deconvolution`, inner products over
-//! other axes.
+//! Not covered: 1-D and 3-D convolutions, `axis` ≠ 1, inner products over other axes.
 
 use super::builder::{canonical_axis, hw_pair, Builder};
 use super::source::{Init, Want};
 use crate::error::Result;
 use crate::import::checked_product;
 use crate::import::proto::caffe::LayerParameter;
-use crate::ops::{Conv2d, Dense, Op};
+use crate::ops::{Conv2d, ConvTranspose2d, Dense, Op};
 use ndarray::{Array1, Array2, Ix2, Ix4};
 
-pub(super) fn convolution(
-    b: &mut Builder<'_>,
-    layer: &LayerParameter,
-    inputs: &[Vec<usize>],
-) -> Result<Op> {
-    let x = b.one_input(layer, inputs)?;
+/// The parameters a `Convolution` or `Deconvolution` layer shares.
+struct Window {
+    c: usize,
+    m: usize,
+    g: usize,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    pad: [usize; 2],
+    dilation: [usize; 2],
+    bias: bool,
+}
+
+/// Read and check the `convolution_param` of `layer` on per-sample input `x`.
+fn window(b: &Builder<'_>, layer: &LayerParameter, x: &[usize]) -> Result<Window> {
     let p = layer.convolution_param.clone().unwrap_or_default();
-    let [c, _, _] = x.as_slice() else {
+    let [c, _, _] = x else {
         return Err(b.err(
             layer,
             format!("needs a C×H×W input, got per-sample shape {x:?}"),
@@ -58,12 +68,31 @@ pub(super) fn convolution(
             ),
         ));
     }
-    let fan_in = c / g * kernel[0] * kernel[1];
+    Ok(Window {
+        c,
+        m,
+        g,
+        kernel,
+        stride,
+        pad,
+        dilation,
+        bias: p.bias_term(),
+    })
+}
+
+/// The weight blob of `shape` and the bias `[m]` (if the layer has one) of `layer`.
+fn weight_and_bias(
+    b: &mut Builder<'_>,
+    layer: &LayerParameter,
+    shape: Vec<usize>,
+    fan_in: usize,
+    m: Option<usize>,
+) -> Result<(ndarray::Array4<f32>, Option<Array1<f32>>)> {
     let mut wants = vec![Want {
-        shape: vec![m, c / g, kernel[0], kernel[1]],
+        shape,
         init: Init::He(fan_in),
     }];
-    if p.bias_term() {
+    if let Some(m) = m {
         wants.push(Want {
             shape: vec![m],
             init: Init::Bias,
@@ -75,11 +104,44 @@ pub(super) fn convolution(
         .and_then(|w| w.into_dimensionality::<Ix4>().ok())
         .ok_or_else(|| b.err(layer, "weight blob is not 4-D"))?;
     let bias = blobs.next().map(|b| Array1::from_iter(b.iter().copied()));
-    let mut conv = Conv2d::new(w, bias).with_groups(g);
-    conv.stride = stride;
-    conv.dilation = dilation;
-    conv.pads = [pad[0], pad[1], pad[0], pad[1]];
+    Ok((w, bias))
+}
+
+pub(super) fn convolution(
+    b: &mut Builder<'_>,
+    layer: &LayerParameter,
+    inputs: &[Vec<usize>],
+) -> Result<Op> {
+    let x = b.one_input(layer, inputs)?;
+    let w = window(b, layer, &x)?;
+    let [kh, kw] = w.kernel;
+    let fan_in = w.c / w.g * kh * kw;
+    let shape = vec![w.m, w.c / w.g, kh, kw];
+    let (weight, bias) = weight_and_bias(b, layer, shape, fan_in, w.bias.then_some(w.m))?;
+    let mut conv = Conv2d::new(weight, bias).with_groups(w.g);
+    conv.stride = w.stride;
+    conv.dilation = w.dilation;
+    conv.pads = [w.pad[0], w.pad[1], w.pad[0], w.pad[1]];
     Ok(Op::Conv(conv))
+}
+
+pub(super) fn deconvolution(
+    b: &mut Builder<'_>,
+    layer: &LayerParameter,
+    inputs: &[Vec<usize>],
+) -> Result<Op> {
+    let x = b.one_input(layer, inputs)?;
+    let w = window(b, layer, &x)?;
+    let [kh, kw] = w.kernel;
+    // Each output sums over C/group inputs times the kernel taps that reach it.
+    let fan_in = w.c / w.g * kh * kw;
+    let shape = vec![w.c, w.m / w.g, kh, kw];
+    let (weight, bias) = weight_and_bias(b, layer, shape, fan_in, w.bias.then_some(w.m))?;
+    let mut t = ConvTranspose2d::new(weight, bias).with_groups(w.g);
+    t.stride = w.stride;
+    t.dilation = w.dilation;
+    t.pads = [w.pad[0], w.pad[1], w.pad[0], w.pad[1]];
+    Ok(Op::ConvTranspose(t))
 }
 
 pub(super) fn inner_product(

@@ -25,6 +25,7 @@
 //! | `Input`, `input:`/`input_dim`/`input_shape` | graph input | batch axis dropped |
 //! | `Data`, `ImageData`, `MemoryData`, … | graph input | only with `transform_param { crop_size }` (3 channels assumed) |
 //! | `Convolution` | [`Op::Conv`] | kernel/stride/pad (`_h`/`_w`), dilation, group, bias_term; 2-D only |
+//! | `Deconvolution` | [`Op::ConvTranspose`] | weight `[C, M/group, kh, kw]`; `pad` crops the output; 2-D only |
 //! | `InnerProduct` | [`Op::Dense`] | flattens C×H×W in Caffe order; `axis: 1` only; `transpose` |
 //! | `ReLU` | [`Op::Relu`] | `negative_slope ≠ 0` (leaky ReLU) is an error |
 //! | `Pooling` | [`Op::MaxPool`], [`Op::AvgPool`], [`Op::GlobalAvgPool`] | `CeilClip` rounding (Caffe's `CEIL`), `FLOOR`; AVE counts padding; global MAX is a full-size window |
@@ -278,6 +279,7 @@ type LayerFn = fn(&mut Builder<'_>, &LayerParameter, &[Vec<usize>]) -> Result<Op
 /// graph builder itself.)
 const LAYERS: &[(&str, LayerFn)] = &[
     ("Convolution", conv::convolution),
+    ("Deconvolution", conv::deconvolution),
     ("InnerProduct", conv::inner_product),
     ("Pooling", pool::pooling),
     ("LRN", norm::lrn),
@@ -424,5 +426,31 @@ mod tests {
             .collect();
         assert_eq!(outs, ["sum", "aux", "main"]);
         assert!(m.warnings.iter().any(|w| w.contains("SoftmaxWithLoss")));
+    }
+
+    #[test]
+    fn deconvolution_is_a_transposed_convolution() {
+        let n = net(r#"input: "data" input_shape { dim: 1 dim: 1 dim: 2 dim: 2 }
+            layer { name: "up" type: "Deconvolution" bottom: "data" top: "up"
+                    convolution_param { num_output: 1 kernel_size: 3 stride: 2 pad: 1 } }"#);
+        let mut w: HashMap<String, LayerBlobs> = HashMap::new();
+        // Weight [C=1, M=1, 3, 3] = 1..9, bias 0.5.
+        w.insert(
+            "up".into(),
+            vec![
+                (vec![1, 1, 3, 3], (1..=9).map(|v| v as f32).collect()),
+                (vec![1], vec![0.5]),
+            ],
+        );
+        let m = from_net_with_blobs(&n, &w, "t").unwrap();
+        // OH = 2·(2 − 1) + 3 − 2·1 = 3.
+        assert_eq!(m.graph.shape("up").unwrap(), &[1, 3, 3]);
+        let x = ArrayD::from_shape_vec(IxDyn(&[1, 1, 2, 2]), vec![1.0, 0.0, 0.0, 2.0]).unwrap();
+        let y = m.graph.forward(&x).unwrap();
+        // Full 5×5 output: x[0,0]·W at rows/cols 0..3, x[1,1]·W at 2..5; cropped by 1.
+        // Centre: 1·w[2,2] + 2·w[0,0] = 9 + 2 = 11.
+        assert_eq!(y[[0, 0, 1, 1]], 11.5);
+        assert_eq!(y[[0, 0, 0, 0]], 1.0 * 5.0 + 0.5);
+        assert_eq!(y[[0, 0, 2, 2]], 2.0 * 5.0 + 0.5);
     }
 }

@@ -11,10 +11,12 @@
 //!   `output_padding`, and the cropping from `pads`, from `output_shape` (its two spatial
 //!   sizes, or all four) or from `auto_pad` (`SAME_UPPER`/`SAME_LOWER`: output size input ×
 //!   stride; the odd unit of cropping goes to the end for `SAME_UPPER`, to the start for
-//!   `SAME_LOWER`, as the ONNX specification and reference implementation do).
+//!   `SAME_LOWER`, as the ONNX specification and reference implementation do; an output
+//!   larger than the uncropped one adds rows and columns at the end, as output padding).
 //!
 //! Not covered: 1-D and 3-D convolutions; a weight or bias computed from data; padding
-//! beyond 2²⁰; a ConvTranspose `output_shape` larger than the uncropped output.
+//! beyond 2²⁰; a ConvTranspose `output_shape` that needs rows or columns before the first
+//! (negative padding at the start).
 
 use super::attrs::{attribute_error, get_int, get_ints, get_string, pair};
 use super::{Ctx, Importer, Layer};
@@ -142,13 +144,15 @@ pub(super) fn conv_transpose(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Lay
     let mut t = ConvTranspose2d::new(w, bias).with_groups(group as usize);
     t.stride = strides;
     t.dilation = dil;
-    t.output_padding = out_pad;
-    t.pads = transpose_pads(node, &in_shape, [kh, kw], strides, dil, out_pad)?;
+    let (pads, extra) = transpose_pads(node, &in_shape, [kh, kw], strides, dil, out_pad)?;
+    t.pads = pads;
+    t.output_padding = [out_pad[0] + extra[0], out_pad[1] + extra[1]];
     Ok(Layer::on(Op::ConvTranspose(t), x))
 }
 
-/// The cropping `[top, left, bottom, right]` of a ConvTranspose: `pads`, or computed from
-/// `output_shape` or `auto_pad` (see the module documentation).
+/// The cropping `[top, left, bottom, right]` of a ConvTranspose and the rows and columns to
+/// add at the end beyond `output_padding`: from `pads`, or computed from `output_shape` or
+/// `auto_pad` (see the module documentation).
 fn transpose_pads(
     node: &NodeProto,
     in_shape: &[usize],
@@ -156,7 +160,7 @@ fn transpose_pads(
     s: [usize; 2],
     d: [usize; 2],
     out_pad: [usize; 2],
-) -> Result<[usize; 4]> {
+) -> Result<([usize; 4], [usize; 2])> {
     let auto = get_string(node, "auto_pad")?.unwrap_or("NOTSET");
     let target: Option<[i64; 2]> = match get_ints(node, "output_shape")? {
         Some(o) if o.len() == 2 || o.len() == 4 => Some([o[o.len() - 2], o[o.len() - 1]]),
@@ -183,13 +187,14 @@ fn transpose_pads(
     };
     let Some(target) = target else {
         if auto == "VALID" {
-            return Ok([0; 4]);
+            return Ok(([0; 4], [0; 2]));
         }
         return match get_ints(node, "pads")? {
-            None => Ok([0; 4]),
-            Some(p) if p.len() == 4 && p.iter().all(|&v| (0..1 << 20).contains(&v)) => {
-                Ok([p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize])
-            }
+            None => Ok(([0; 4], [0; 2])),
+            Some(p) if p.len() == 4 && p.iter().all(|&v| (0..1 << 20).contains(&v)) => Ok((
+                [p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize],
+                [0; 2],
+            )),
             Some(p) => Err(attribute_error(
                 node,
                 "pads",
@@ -198,29 +203,37 @@ fn transpose_pads(
         };
     };
     let mut pads = [0usize; 4];
+    let mut extra = [0usize; 2];
     for a in 0..2 {
         let full = s[a] * (in_shape[1 + a] - 1) + out_pad[a] + d[a] * (k[a] - 1) + 1;
         let total = full as i64 - target[a];
-        if target[a] < 1 || total < 0 {
+        // Floor division, as the ONNX reference implementation computes it: a negative
+        // total gives a negative pad, i.e. more output.
+        let half = total.div_euclid(2);
+        let (start, end) = if auto == "SAME_UPPER" {
+            (half, total - half)
+        } else {
+            (total - half, half)
+        };
+        if target[a] < 1 || start < 0 || target[a] >= 1 << 31 {
             return Err(attribute_error(
                 node,
                 "output_shape",
                 format!(
-                    "output size {} is not between 1 and the uncropped size {full}",
+                    "output size {} (uncropped {full}) needs padding before the first row or \
+                     column, which is not supported",
                     target[a]
                 ),
             ));
         }
-        let total = total as usize;
-        let (start, end) = if auto == "SAME_UPPER" {
-            (total / 2, total - total / 2)
+        pads[a] = start as usize;
+        if end >= 0 {
+            pads[a + 2] = end as usize;
         } else {
-            (total - total / 2, total / 2)
-        };
-        pads[a] = start;
-        pads[a + 2] = end;
+            extra[a] = (-end) as usize;
+        }
     }
-    Ok(pads)
+    Ok((pads, extra))
 }
 
 /// Padding `[top, left, bottom, right]` of a 2-D window (convolution or pooling) from `pads`

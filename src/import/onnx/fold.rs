@@ -15,7 +15,7 @@
 //! covered: any other operator on constants is an error naming the node.
 //!
 //! The shape arithmetic of legacy (TorchScript) exports starts from data: `Shape` of a data
-//! tensor is folded from its static shape ([`DATA_FOLDS`]), the batch axis reported as the
+//! tensor is folded from its static shape (the table `DATA_FOLDS`), the batch axis reported as the
 //! batch size the model's input declares (1 when it is symbolic). So `x.view(b, g, c / g, h,
 //! w)` (`Shape` → `Gather` → `Div` → `Unsqueeze` → `Concat` → `Reshape`) and `chunk`'s
 //! `Slice` bounds become constants, and the Reshape's target spells out the declared batch.
