@@ -120,14 +120,16 @@ fn external_bytes(
     let width = match DataType::try_from(tensor.data_type()) {
         Ok(DataType::Float | DataType::Int32) => 4,
         Ok(DataType::Double | DataType::Int64) => 8,
-        _ => return Err(tensor_error(
-            file,
-            tensor,
-            format!(
+        _ => {
+            return Err(tensor_error(
+                file,
+                tensor,
+                format!(
                 "external data of element type {} is not supported (FLOAT, DOUBLE, INT32, INT64)",
                 data_type_name(tensor.data_type())
             ),
-        )),
+            ))
+        }
     };
     let needed = count
         .checked_mul(width)
