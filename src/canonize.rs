@@ -8,6 +8,10 @@
 //!   axis (channels-last output) that takes an element-wise map whose values repeat for every
 //!   position, i.e. one per channel of the last axis: the bias `Add` of `nn.Linear` on
 //!   `[N, H, W, C]`.
+//! - A per-channel affine map after a [`Transpose`](crate::ops::Transpose) whose input a
+//!   linear layer computes for it alone moves before the transpose (as the element-wise map
+//!   with the same value for every position of a channel), where the previous step folds it:
+//!   ConvNeXt's layer scale, `γ ⊙ permute(Linear(x))`, becomes part of that `Linear`.
 //! - An affine map that no linear layer precedes is folded into the dense layer **after** it
 //!   (through Flatten/Reshape), or into the convolution after it:
 //!   `w'_{·c} = w_{·c} s_c`, `b' = b + Σ_c w_{·c} t_c` (the sum over the whole kernel).
@@ -62,6 +66,7 @@ pub fn canonize(graph: &Graph) -> Result<Graph> {
         let changed = remove_passthrough(&mut nodes, &mut outputs)
             || merge_affines(&mut nodes, &outputs)
             || fold_backward(&mut nodes, &outputs, &shapes)
+            || affine_before_transpose(&mut nodes, &outputs, &shapes)
             || fold_forward(&mut nodes, &outputs, &shapes);
         if !changed {
             break;
@@ -191,7 +196,9 @@ fn fold_backward(
         if let Op::Dense(d) = &nodes[i].op {
             if d.is_on_last_axis() {
                 // Channels last: per channel only when the values repeat for every position.
-                let total = shapes(&out).map_or(0, |v| v.iter().product());
+                // (The linear layer's output has the affine map's shape, and a name the original
+                // graph knows: the map's own output may be a name canonisation made.)
+                let total = shapes(&nodes[i].output).map_or(0, |v| v.iter().product());
                 match channels_last(&s, &t, d.out_features(), total) {
                     Some((s1, t1)) => (s, t) = (s1, t1),
                     None => continue,
@@ -230,6 +237,56 @@ fn fold_backward(
             nodes.remove(j);
             return true;
         }
+    }
+    false
+}
+
+/// Move a per-channel affine map that follows a transpose before it, when a linear layer
+/// feeding only that transpose can then take it (see the module documentation).
+fn affine_before_transpose(
+    nodes: &mut Vec<Node>,
+    outputs: &[String],
+    shapes: &dyn Fn(&str) -> Option<Vec<usize>>,
+) -> bool {
+    for i in 0..nodes.len() {
+        let Op::Transpose(tr) = &nodes[i].op else {
+            continue;
+        };
+        let producer = nodes.iter().position(|n| n.output == nodes[i].inputs[0]);
+        let linear_feeds_only_it = producer.is_some_and(|p| {
+            nodes[p].op.is_linear() && sole_reader(nodes, outputs, &nodes[p].output) == Some(i)
+        });
+        let Some(j) = sole_reader(nodes, outputs, &nodes[i].output) else {
+            continue;
+        };
+        let (Op::Affine(a), true) = (&nodes[j].op, linear_feeds_only_it) else {
+            continue;
+        };
+        let (Some(input), Some(out)) = (shapes(&nodes[i].inputs[0]), shapes(&nodes[i].output))
+        else {
+            continue;
+        };
+        let total: usize = input.iter().product();
+        if out.first() != Some(&a.scale().len()) || a.scale().len() == total {
+            continue;
+        }
+        // Input position → its channel: the index along the input axis that becomes axis 0.
+        let axis = tr.perm[0];
+        let stride: usize = input[axis + 1..].iter().product();
+        let channel = |k: usize| (k / stride) % input[axis];
+        let s = Array1::from_iter((0..total).map(|k| a.scale()[channel(k)]));
+        let t = Array1::from_iter((0..total).map(|k| a.shift()[channel(k)]));
+        let moved = format!("{}/before_{}", nodes[j].output, nodes[i].name);
+        let x = nodes[i].inputs[0].clone();
+        nodes[j].op = Op::Affine(Affine::new(s, t));
+        nodes[j].inputs = vec![x];
+        let after = std::mem::replace(&mut nodes[j].output, moved.clone());
+        nodes[i].inputs = vec![moved];
+        nodes[i].output = after;
+        // Keep the order topological: the affine map now runs before the transpose.
+        let node = nodes.remove(j);
+        nodes.insert(i, node);
+        return true;
     }
     false
 }
@@ -478,5 +535,38 @@ mod tests {
         let x = random(&[2, 3, 6, 5], 10);
         // Zero padding plus a constant that is 0 inside: the same numbers exactly.
         assert_eq!(back.forward(&x).unwrap(), g.forward(&x).unwrap());
+    }
+
+    #[test]
+    fn a_layer_scale_after_a_transpose_folds_into_the_dense_layer_before_it() {
+        // ConvNeXt: Linear on channels-last [H, W, C], permute to [C, H, W], γ per channel.
+        use crate::ops::{Dense, Transpose};
+        use ndarray::Array2;
+        let mut b = crate::GraphBuilder::new();
+        b.input("x", &[2, 3, 4]);
+        let w = Array2::from_shape_fn((5, 4), |(i, j)| (i as f32 - 2.0) * 0.3 + j as f32 * 0.1);
+        let fc = Dense::new(w, Some(Array1::from(vec![0.1, -0.2, 0.3, 0.0, 0.5]))).on_last_axis();
+        b.add("fc", Op::Dense(fc), &["x"]);
+        b.add(
+            "permute",
+            Op::Transpose(Transpose::new(vec![2, 0, 1])),
+            &["fc"],
+        );
+        let gamma = Affine::new(
+            Array1::from(vec![0.5, -2.0, 1.5, 0.25, 3.0]),
+            Array1::from(vec![0.0, 1.0, 0.0, -1.0, 0.0]),
+        );
+        b.add("scale", Op::Affine(gamma), &["permute"]);
+        let g = b.build(&["scale"]).unwrap();
+        let c = canonize(&g).unwrap();
+        let kinds: Vec<&str> = c.nodes().iter().map(|n| n.op.kind()).collect();
+        assert_eq!(kinds, ["Dense", "Transpose"]);
+        let x = crate::Tensor::from_shape_fn(ndarray::IxDyn(&[2, 2, 3, 4]), |i| {
+            (i[1] * 12 + i[2] * 4 + i[3]) as f32 * 0.1 - 1.0 + i[0] as f32
+        });
+        let (want, got) = (g.forward(&x).unwrap(), c.forward(&x).unwrap());
+        for (a, b) in got.iter().zip(want.iter()) {
+            assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{a} vs {b}");
+        }
     }
 }

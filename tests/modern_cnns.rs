@@ -37,13 +37,6 @@ fn tolerance(arch: &str, composite: &str) -> f32 {
     match (arch, composite) {
         ("mobilenet_v2", "epsilon_alpha2_beta1_flat") => 3e-4,
         ("regnet_y_400mf", "epsilon_alpha2_beta1_flat") => 1.5e-4,
-        // Measured 4.0e-4 (5.3e-5 under epsilon-plus-flat), where Zennit's float32 result is
-        // 7.7e-6 from its float64 one: not rounding noise. The one known difference: the
-        // reference folds ConvNeXt's layer scale into the preceding Linear, while our
-        // canonisation leaves it as an affine layer (pass) because a Transpose stands between
-        // them, which changes the ε of that Linear's rule relative to its output by 1/γ. Open
-        // in issue 17 until that fold exists and this returns to 1e-4.
-        ("convnext_tiny", "epsilon_alpha2_beta1_flat") => 5e-4,
         _ => 1e-4,
     }
 }
