@@ -3,6 +3,11 @@
 //! models (from `assets/` when present, else `../shared/models`) and the four zoo
 //! architectures; plus all 81 classes of the age model at once against one class.
 //!
+//! Also the full-size modern CNNs MobileNetV2, EfficientNet-B0 and ConvNeXt-Tiny (torchvision
+//! widths, seeded random weights, torch's default exporter) when they have been made:
+//! `/work/venv/bin/python tests/modern/generate.py --full target/modern-full` (needs torch;
+//! `LRP_MODERN_FULL` names another folder); without them those rows are skipped with a note.
+//!
 //! `cargo bench --bench lrp`; `LRP_BENCH_MODELS=gender,age` limits the models.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -35,6 +40,19 @@ fn models() -> Vec<(String, Graph)> {
         if keep(name) {
             if let Some(g) = shipped(file) {
                 out.push((name.to_string(), g));
+            }
+        }
+    }
+    let full = std::env::var("LRP_MODERN_FULL")
+        .unwrap_or_else(|_| format!("{}/target/modern-full", env!("CARGO_MANIFEST_DIR")));
+    for name in ["mobilenet_v2", "efficientnet_b0", "convnext_tiny"] {
+        if keep(name) {
+            let path = format!("{full}/{name}_full.onnx");
+            match lrp::import::onnx::load(&path) {
+                Ok(g) => out.push((name.to_string(), g)),
+                Err(e) => {
+                    eprintln!("skipping {name}: {e} (make it with tests/modern/generate.py --full)")
+                }
             }
         }
     }
