@@ -18,7 +18,7 @@
 //! ```
 
 use super::Tensor;
-use crate::error::{Error, NodeRef, Result};
+use crate::error::{NodeRef, Result};
 
 /// Parameters of the ELU: the scale `α` of the negative part.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -42,13 +42,7 @@ impl Elu {
 
     /// Validate `α` (finite); the output has the input's shape.
     pub fn output_shape(&self, node: &NodeRef, input: &[usize]) -> Result<Vec<usize>> {
-        if !self.alpha.is_finite() {
-            return Err(Error::param(
-                node,
-                format!("alpha must be finite, got {}", self.alpha),
-            ));
-        }
-        Ok(input.to_vec())
+        super::finite_params_same_shape(node, &[("alpha", self.alpha)], input)
     }
 
     /// `x` for `x ≥ 0`, `α·(e^x − 1)` otherwise (NaN stays NaN).

@@ -16,7 +16,7 @@
 //! ```
 
 use super::Tensor;
-use crate::error::{Error, NodeRef, Result};
+use crate::error::{NodeRef, Result};
 
 /// Parameters of the hard sigmoid: `y = max(0, min(1, alpha·x + beta))`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -56,16 +56,7 @@ impl HardSigmoid {
 
     /// Validate the parameters (finite); the output has the input's shape.
     pub fn output_shape(&self, node: &NodeRef, input: &[usize]) -> Result<Vec<usize>> {
-        if !(self.alpha.is_finite() && self.beta.is_finite()) {
-            return Err(Error::param(
-                node,
-                format!(
-                    "alpha and beta must be finite (alpha {}, beta {})",
-                    self.alpha, self.beta
-                ),
-            ));
-        }
-        Ok(input.to_vec())
+        super::finite_params_same_shape(node, &[("alpha", self.alpha), ("beta", self.beta)], input)
     }
 
     /// `max(0, min(1, α·x + β))` element-wise.

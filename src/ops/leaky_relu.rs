@@ -16,7 +16,7 @@
 //! ```
 
 use super::Tensor;
-use crate::error::{Error, NodeRef, Result};
+use crate::error::{NodeRef, Result};
 
 /// Parameters of the leaky ReLU: the negative slope.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -40,13 +40,7 @@ impl LeakyRelu {
 
     /// Validate the slope (finite); the output has the input's shape.
     pub fn output_shape(&self, node: &NodeRef, input: &[usize]) -> Result<Vec<usize>> {
-        if !self.alpha.is_finite() {
-            return Err(Error::param(
-                node,
-                format!("alpha must be finite, got {}", self.alpha),
-            ));
-        }
-        Ok(input.to_vec())
+        super::finite_params_same_shape(node, &[("alpha", self.alpha)], input)
     }
 
     /// `x` for `x ≥ 0`, `α·x` otherwise (NaN stays NaN).

@@ -569,6 +569,22 @@ impl Op {
     }
 }
 
+/// The shape rule of an element-wise operator with scalar parameters: an error naming `node`
+/// and the first parameter of `params` (name, value) that is not finite, else `input`'s shape.
+pub(crate) fn finite_params_same_shape(
+    node: &NodeRef,
+    params: &[(&str, f32)],
+    input: &[usize],
+) -> Result<Vec<usize>> {
+    match params.iter().find(|(_, v)| !v.is_finite()) {
+        Some((name, v)) => Err(Error::param(
+            node,
+            format!("{name} must be finite, got {v}"),
+        )),
+        None => Ok(input.to_vec()),
+    }
+}
+
 /// Flush subnormal values to zero; returns how many were flushed.
 ///
 /// Subnormal floats make x86 arithmetic several times slower; trained models (the shipped age
