@@ -19,7 +19,7 @@ if [ ! -x "$venv/bin/python" ]; then
   fi
   [ -n "$py" ] || { echo "no Python ≥ 3.11.11 found; set LRP_BENCH_PYTHON" >&2; exit 1; }
   "$py" -m venv "$venv"
-  "$venv/bin/pip" install --quiet "torch>=2.4" "zennit==1.0.0" "onnx>=1.16" "numpy>=1.26"
+  "$venv/bin/pip" install --quiet "torch>=2.4" "torchvision>=0.19" "zennit==1.0.0" "onnx>=1.16" "onnxruntime>=1.18" "pillow>=10" "numpy>=1.26"
 fi
 cargo build --release --example side_by_side --manifest-path "$root/Cargo.toml"
 exec "$venv/bin/python" "$root/benches/zennit/side_by_side.py" \

@@ -15,7 +15,17 @@ summation order; ours must then be within 1e-4 of the float64 result instead. Ze
 to what our presets do: LRN passes relevance (zennit.rules.Pass), residual sums and average
 pooling split it in proportion (Zennit's own Norm, already in its composites).
 
-Not part of CI: it needs torch (~1 GB) and takes about 10 minutes on 2 cores.
+Today's CNNs (`--models mobilenet_v2,efficientnet_b0,convnext_tiny`, or `--modern`): the
+full-size torchvision models that `tests/modern/generate.py --full DIR` exports (seeded random
+weights, 1000 classes, 224x224). Both sides start from the same state_dict: ours imports the
+ONNX file torch exported (and canonises it itself), Zennit gets the torch module rebuilt from
+`<arch>_full.pt` with the explicit canonisations of tests/modern/generate.py (residual sums
+as zennit.layer.Sum, the squeeze-and-excitation gate held constant, ConvNeXt's layer scale
+folded, LayerNorm's standard deviation detached under Epsilon) and Zennit's own BatchNorm
+merging. Their forward column is PyTorch's plain eval forward of that torchvision module.
+
+Not part of CI: it needs torch (~1 GB) and takes about 10 minutes on 2 cores (20 more with the
+three modern models).
 """
 
 import argparse
@@ -45,6 +55,42 @@ PRESETS = {
 }
 # Zennit's timings from the issue are at 2 threads; models in the order of the issue.
 MODELS = ["gender", "age", "adiencenet", "caffenet", "googlenet", "vgg16"]
+# Full-size torchvision models from tests/modern/generate.py --full (see the docstring).
+MODERN = ["mobilenet_v2", "efficientnet_b0", "convnext_tiny"]
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class Modern:
+    """A full-size model of tests/modern/generate.py: the ONNX file for our side, and the torch
+    module with the same weights, canonised for Zennit as the reference tests do."""
+
+    def __init__(self, name, folder):
+        sys.path.insert(0, os.path.join(ROOT, "tests", "modern"))
+        import generate  # noqa: E402 (needs torchvision; only imported for these models)
+
+        self.gen = generate
+        self.name = name
+        self.path = os.path.join(folder, f"{name}_full.onnx")
+        weights = os.path.join(folder, f"{name}_full.pt")
+        for f in (self.path, weights):
+            if not os.path.exists(f):
+                raise SystemExit(f"{f} is missing: run tests/modern/generate.py --full {folder}")
+        model = generate.FULL[name]["build"]()
+        model.load_state_dict(torch.load(weights))
+        self.plain = model.eval()
+        self.canonised, _ = generate.canonised_copy(name, self.plain)
+        for m in (self.plain, self.canonised):
+            for p in m.parameters():
+                p.requires_grad_(False)
+
+    def float64(self):
+        """A float64 canonised copy, made from the untouched module (as the reference tests
+        do: the float32 copy has had Zennit's BatchNorm merging applied and removed)."""
+        m, _ = self.gen.canonised_copy(self.name, copy.deepcopy(self.plain).double())
+        return m
+
+    def composite(self, preset):
+        return self.gen.make_composite(self.name, self.canonised, preset.replace("-", "_"))
 
 
 class Graph(torch.nn.Module):
@@ -223,7 +269,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--worker", required=True, help="path of the built side_by_side example")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--models", default=",".join(MODELS),
+                    help=f"comma-separated, from {MODELS + MODERN}")
+    ap.add_argument("--modern", action="store_true", help=f"append {','.join(MODERN)}")
+    ap.add_argument("--modern-dir", default=os.path.join(ROOT, "target", "modern-full"),
+                    help="where tests/modern/generate.py --full wrote the full-size models")
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--seconds", type=float, default=4.0, help="time budget per measurement and side")
     ap.add_argument("--json", help="write all numbers here")
@@ -242,13 +292,19 @@ def main():
         f"{platform.processor() or platform.machine()}, {time.strftime('%Y-%m-%d')}",
         flush=True,
     )
-    for name in args.models.split(","):
-        path = os.path.join(tmp, f"{name}.onnx")
-        w("export", name, path)
+    names = [n for n in args.models.split(",") if n] + (MODERN if args.modern else [])
+    for name in names:
+        modern = Modern(name, args.modern_dir) if name in MODERN else None
+        if modern is None:
+            path = os.path.join(tmp, f"{name}.onnx")
+            w("export", name, path)
+            model = Graph(path).eval()
+            for p in model.parameters():
+                p.requires_grad_(False)
+        else:
+            path = modern.path
+            model = modern.canonised
         w("load", name, path)
-        model = Graph(path).eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
         shape = onnx.load(path).graph.input[0].type.tensor_type.shape
         chw = [d.dim_value for d in shape.dim][1:]
         for batch in [int(b) for b in args.batches.split(",")]:
@@ -260,12 +316,17 @@ def main():
             for what in ["forward"] + list(PRESETS):
                 ours_out = os.path.join(tmp, f"{name}-{batch}-{what}-ours.npy")
                 if what == "forward":
+                    plain = model if modern is None else modern.plain
+
                     def theirs():
                         with torch.no_grad():
-                            return model(xt)
+                            return plain(xt)
                     ctx = None
                 else:
-                    composite = PRESETS[what](layer_map=[(torch.nn.LocalResponseNorm, Pass())])
+                    if modern is None:
+                        composite = PRESETS[what](layer_map=[(torch.nn.LocalResponseNorm, Pass())])
+                    else:
+                        composite = modern.composite(what)
                     ctx = composite.context(model)
                     ctx.__enter__()
 
@@ -301,8 +362,11 @@ def main():
                         # Is the relevance itself ill-conditioned in float32 (max-pool winners
                         # decided by rounding)? Ask Zennit in float64: if float32 Zennit misses
                         # it by as much as we miss Zennit, no float32 code can agree to 1e-4.
-                        m64 = copy.deepcopy(model).double()
-                        c64 = PRESETS[what](layer_map=[(torch.nn.LocalResponseNorm, Pass())])
+                        m64 = copy.deepcopy(model).double() if modern is None else modern.float64()
+                        if modern is None:
+                            c64 = PRESETS[what](layer_map=[(torch.nn.LocalResponseNorm, Pass())])
+                        else:
+                            c64 = modern.composite(what)
                         with c64.context(m64):
                             r64 = zennit_explain(m64, c64, xt.double()).detach().numpy()
                         s64 = float(np.abs(r64).max())
@@ -340,7 +404,7 @@ def main():
     print()
     print("| model | batch | forward: ours / PyTorch ms | ε+flat: ours / Zennit ms | × | α2β1+flat: ours / Zennit ms | × | α2β1 / own forward |")
     print("|---|---|---|---|---|---|---|---|")
-    for name in args.models.split(","):
+    for name in names:
         for batch in [int(b) for b in args.batches.split(",")]:
             r = {x["what"]: x for x in results if x["model"] == name and x["batch"] == batch}
             f, e, a = r["forward"], r["epsilon-plus-flat"], r["epsilon-alpha2-beta1-flat"]
