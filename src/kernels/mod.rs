@@ -3,6 +3,7 @@
 //! Everything here works on raw contiguous `f32` slices and knows nothing of layers or rules.
 
 pub mod conv;
+pub mod elementwise;
 pub mod im2col;
 
 use rayon::prelude::*;

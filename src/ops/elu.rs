@@ -48,7 +48,7 @@ impl Elu {
     /// `x` for `x ≥ 0`, `α·(e^x − 1)` otherwise (NaN stays NaN).
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let a = self.alpha;
-        x.mapv(|v| if v < 0.0 { a * v.exp_m1() } else { v })
+        crate::kernels::elementwise::map(x, |v| if v < 0.0 { a * v.exp_m1() } else { v })
     }
 }
 

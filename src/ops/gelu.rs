@@ -80,7 +80,7 @@ impl Gelu {
             GeluApprox::Erf => gelu_erf,
             GeluApprox::Tanh => gelu_tanh,
         };
-        x.mapv(|v| {
+        crate::kernels::elementwise::map(x, |v| {
             if v == f32::NEG_INFINITY {
                 // x·Φ(x) → 0; the product −∞·0 would be NaN.
                 -0.0

@@ -18,7 +18,7 @@ use super::Tensor;
 
 /// `1 / (1 + e^{−x})` element-wise (0 and 1 in the limits; NaN stays NaN).
 pub fn sigmoid(x: &Tensor) -> Tensor {
-    x.mapv(|v| 1.0 / (1.0 + (-v).exp()))
+    crate::kernels::elementwise::map(x, |v| 1.0 / (1.0 + (-v).exp()))
 }
 
 pass_through!(

@@ -24,7 +24,7 @@ use super::Tensor;
 
 /// `x / (1 + e^{−x})` element-wise (−0 for very negative `x`; NaN stays NaN).
 pub fn silu(x: &Tensor) -> Tensor {
-    x.mapv(|v| v / (1.0 + (-v).exp()))
+    crate::kernels::elementwise::map(x, |v| v / (1.0 + (-v).exp()))
 }
 
 pass_through!(

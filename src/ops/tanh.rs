@@ -18,7 +18,7 @@ use super::Tensor;
 
 /// `tanh(x)` element-wise (±1 in the limits; NaN stays NaN).
 pub fn tanh(x: &Tensor) -> Tensor {
-    x.mapv(f32::tanh)
+    crate::kernels::elementwise::map(x, f32::tanh)
 }
 
 pass_through!(
