@@ -45,9 +45,13 @@
 //!
 //! ### `Invalid`
 //! An option is invalid: an unknown preset, a malformed rule or layer selector, an override
-//! that matches no layer, a target class the model does not have:
+//! that matches no layer, a target class the model does not have, a shard `K/N` out of
+//! range, two models or presets of one name (their outputs would share a folder, see
+//! [`dataset::distinct_names`](crate::dataset::distinct_names)):
 //! ```text
 //! target class 7 does not exist: the model has 2 classes (0..1)
+//! preset `paper` is given twice; each needs an output folder of its own
+//! shard `4/3`: expected K/N with 1 ≤ K ≤ N, e.g. 2/8
 //! unknown preset `epsilon-plux`; known presets: epsilon, alpha2-beta1, epsilon-plus, epsilon-plus-flat, epsilon-alpha2-beta1, epsilon-alpha2-beta1-flat, epsilon-gamma-box, paper
 //! ```
 //! *What to do:* use one of the values the message lists (`lrp info --colormaps` lists the

@@ -26,7 +26,7 @@
 //! | graph | [`graph`], [`ops`] | the graph, its forward pass; one file per operator: parameters, shape, forward, relevance primitives |
 //! | hot loops | [`kernels`] | GEMM, im2col/col2im, convolution products, parallel splits |
 //! | files in | [`import`], [`canonize`], [`preprocess`], [`model`], [`assets`], [`zoo`] | ONNX and Caffe decoding, canonisation, image preprocessing, shipped models, the paper's architectures |
-//! | files out | [`export`] | ONNX export |
+//! | files out | [`export`], [`dataset`] | ONNX export; whole datasets: input discovery, shards, output layout, atomic writes, manifests |
 //!
 //! `ops` knows nothing of rules, composites or files; `rules` knows operators only through
 //! [`ops::LinearMap`] and [`ops::Route`]; `composite` maps layers to rules without their
@@ -51,6 +51,7 @@ pub mod assets;
 pub mod canonize;
 pub mod compare;
 pub mod composite;
+pub mod dataset;
 pub mod error;
 pub mod explain;
 pub mod export;

@@ -44,14 +44,21 @@ fn default_explain_writes_heatmaps_and_a_figure() {
         stdout(&o)
     );
     let out = dir.join("lrp-out");
-    for face in ["astronaut", "grace_hopper"] {
+    // One folder per model and preset; the portraits' names keep their extensions.
+    for face in ["astronaut.png", "grace_hopper.jpg"] {
         for model in ["gender-v1", "age-v1"] {
             for preset in ["epsilon-plus-flat", "paper"] {
-                let f = out.join(format!("{face}_{model}_{preset}.png"));
+                let f = out.join(format!("{model}/{preset}/{face}.png"));
                 assert!(f.is_file(), "missing {}", f.display());
             }
         }
     }
+    let manifest = std::fs::read_to_string(out.join("manifest.jsonl")).unwrap();
+    assert_eq!(manifest.lines().count(), 8, "{manifest}");
+    assert!(
+        manifest.lines().all(|l| l.contains(r#""status":"ok""#)),
+        "{manifest}"
+    );
     let fig = lrp::heatmap::load_image(out.join("figure.png")).unwrap();
     assert!(
         fig.width() > 800 && fig.height() > 400,

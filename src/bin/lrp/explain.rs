@@ -1,15 +1,14 @@
-//! `lrp explain`: heatmap PNGs per image × model × preset × target, a labelled figure, and on
-//! request the raw relevance (.npy) and a JSON summary.
+//! `lrp explain`: heatmap PNGs per image × model × preset × target, a `manifest.jsonl`, a
+//! labelled figure of the first images, and on request the raw relevance (.npy). Folders
+//! stream through in batches (see `stream.rs`); a preprocessed `--input-npy` tensor is
+//! explained in one piece.
 
-use crate::common::{self, Face, InputArgs, ModelArgs, RuleArgs};
+use crate::common::{self, InputArgs, ModelArgs, RuleArgs};
+use crate::stream::{self, Destination};
 use anyhow::{anyhow, Context, Result};
 use clap::Args;
 use lrp::compare::ExplanationSummary;
-use lrp::explain::{Explainer, Explanation};
-use lrp::graph::{argmax, softmax};
-use lrp::heatmap::{self, Cell, Colormap, Figure, Normalize, Reduce, Row, Upsample};
-use lrp::model::Model;
-use lrp::preprocess::RgbImage;
+use lrp::explain::Explainer;
 use ndarray::Axis;
 use std::path::PathBuf;
 
@@ -24,13 +23,16 @@ pub struct ExplainArgs {
     /// What to explain: `predicted`, `all`, or class indices `I[,J…]`.
     #[arg(long, default_value = "predicted")]
     pub target: String,
-    /// Output folder.
+    /// Output folder: `<model>/<preset>/` mirrors the input tree, plus `manifest.jsonl` and
+    /// `figure.png`.
     #[arg(long, default_value = "lrp-out")]
     pub out: PathBuf,
-    /// Also write the raw input relevance as .npy (N×C×H×W, or N×K×C×H×W for several targets).
+    /// Also write the raw input relevance as .npy: per image `<name>.npy` (C×H×W, or K×C×H×W
+    /// for several targets); for `--input-npy` one N×C×H×W (N×K×C×H×W) file per model × preset.
     #[arg(long)]
     pub npy: bool,
-    /// Also write a JSON summary (prediction, probabilities, relevance sums, conservation).
+    /// Also record logits and the per-layer conservation report: in each manifest line
+    /// (`details`), or for `--input-npy` in `summary.json`.
     #[arg(long)]
     pub json: bool,
     /// Colour map (black-firered is the paper's; see `lrp info --colormaps`).
@@ -42,48 +44,57 @@ pub struct ExplainArgs {
     /// Upsample heatmaps bilinearly instead of the paper's blocky nearest-neighbour look.
     #[arg(long)]
     pub bilinear: bool,
-}
-
-/// How the heatmap PNGs of one run look.
-struct Look {
-    cmap: Colormap,
-    upsample: Upsample,
-    overlay: bool,
+    /// Images read, explained and written per batch (1–1024; memory grows with it, not with
+    /// the number of images).
+    #[arg(long, default_value_t = stream::DEFAULT_BATCH, value_name = "N")]
+    pub batch_size: usize,
+    /// Explain only shard K of N (1 ≤ K ≤ N): a fixed 1/N of the images, chosen by a hash of
+    /// each image's relative path, for the N jobs of a Slurm array or a Kubernetes indexed
+    /// Job writing into one folder. Writes `manifest.K-of-N.jsonl` and no figure; `lrp merge
+    /// DIR` joins the shards' manifests.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// Redo images the manifest already lists as done (by default a rerun skips them).
+    #[arg(long)]
+    pub force: bool,
+    /// Rows of figure.png: the first N images (at most 256; 0 for no figure).
+    #[arg(long, default_value_t = stream::DEFAULT_FIGURE_ROWS, value_name = "N")]
+    pub figure_rows: usize,
 }
 
 pub fn run(a: ExplainArgs) -> Result<()> {
+    if a.input.input_npy.is_some() {
+        return run_tensor(a);
+    }
+    let shard = a
+        .shard
+        .as_deref()
+        .map(|s| {
+            s.parse::<lrp::dataset::Shard>()
+                .map_err(|e| anyhow!("--shard: {e}"))
+        })
+        .transpose()?;
+    let out = a.out.clone();
+    stream::run(&a, Destination::Dataset { out, shard })
+}
+
+/// `--input-npy`: the tensor is in memory already; explain it in one piece per model ×
+/// preset and write `<model>_<preset>_relevance.npy` and `summary.json`.
+fn run_tensor(a: ExplainArgs) -> Result<()> {
     let models = common::load_models(&a.model)?;
-    let (npy, faces) = common::load_inputs(&a.input)?;
+    let path = a.input.input_npy.as_deref().expect("checked by the caller");
+    let x = common::read_npy(path)?;
     let comps = common::composites(&a.rules)?;
+    stream::check_names(&models, &comps, &a.model.models)?;
     let target = common::parse_target(&a.target)?;
-    let look = Look {
-        cmap: Colormap::from_name(&a.colormap)?,
-        upsample: if a.bilinear {
-            Upsample::Bilinear
-        } else {
-            Upsample::Nearest
-        },
-        overlay: a.overlay,
-    };
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;
-    let default_run = a.model.models.is_empty() && a.input.images.is_empty() && npy.is_none();
-    let names: Vec<String> = faces.iter().map(|f| f.name.clone()).collect();
-
     let mut summary = Vec::new();
-    let mut rows: Vec<Row> = faces
-        .iter()
-        .map(|f| Row::new(f.crop.clone()).label(f.name.clone()))
-        .collect();
-    let total = (models.len() * comps.len()) as u64;
-    let bar = common::progress(total * (faces.len().max(1) as u64), "explaining");
     for model in &models {
-        let x = common::model_input(model, &faces, npy.as_ref())?;
         for comp in &comps {
             let e = Explainer::new(model.graph.clone(), comp)
                 .and_then(|ex| ex.explain(&x, &target))
                 .with_context(|| format!("model {}", model.name))?;
-            bar.inc(faces.len().max(1) as u64);
             let tag = format!("{}_{}", model.name, comp.name());
             if a.npy {
                 let path = a.out.join(format!("{tag}_relevance.npy"));
@@ -92,90 +103,16 @@ pub fn run(a: ExplainArgs) -> Result<()> {
                 } else {
                     e.relevance.clone()
                 };
-                ndarray_npy::write_npy(&path, &r)
-                    .map_err(|err| anyhow!("{}: {err}", path.display()))?;
+                lrp::dataset::write_atomic(&path, &stream::npy_bytes(&r, &path)?)?;
                 println!("{}", path.display());
             }
-            write_maps(&a.out, &look, model, &faces, &e, &tag, &mut rows)?;
-            summary.push(ExplanationSummary::new(model, comp.name(), &names, &e)?);
+            summary.push(ExplanationSummary::new(model, comp.name(), &[], &e)?);
         }
     }
-    bar.finish_and_clear();
     if a.json {
         let path = a.out.join("summary.json");
         lrp::compare::write_json(&path, &summary)?;
         println!("{}", path.display());
-    }
-    if !faces.is_empty() {
-        let columns = models.iter().flat_map(|m| {
-            comps
-                .iter()
-                .map(move |c| format!("{} · {}", m.name, c.name()))
-        });
-        let mut figure = Figure::new(columns)
-            .colormap(look.cmap.clone())
-            .upsample(look.upsample);
-        if a.overlay {
-            figure = figure.overlay(0.6, 0.85);
-        }
-        for r in rows {
-            figure.push_row(r);
-        }
-        let path = a.out.join("figure.png");
-        figure.save(&path)?;
-        if default_run {
-            let names: Vec<&str> = comps.iter().map(|c| c.name()).collect();
-            println!(
-                "Explained the shipped gender and age models on {} portraits with {}.",
-                faces.len(),
-                names.join(" and ")
-            );
-        }
-        println!("figure: {}", path.display());
-    }
-    Ok(())
-}
-
-/// Write one heatmap PNG per image and map, and add the maps to the figure rows.
-fn write_maps(
-    out: &std::path::Path,
-    look: &Look,
-    model: &Model,
-    faces: &[Face],
-    e: &Explanation,
-    tag: &str,
-    rows: &mut [Row],
-) -> Result<()> {
-    let k = e.relevance.shape()[1];
-    for (i, face) in faces.iter().enumerate() {
-        let logits = e.logits.row(i).to_vec();
-        let (probs, pred) = (softmax(&logits), argmax(&logits));
-        for j in 0..k {
-            let r = e.relevance.slice(ndarray::s![i, j, .., .., ..]);
-            let map = heatmap::reduce(r, Reduce::Sum)?;
-            let norm = heatmap::normalize(&map, &Normalize::default())?;
-            let class = e.targets.get(i).and_then(|t| t.get(j)).copied();
-            let suffix = match class {
-                Some(c) if k > 1 => format!("_class{c}"),
-                _ => String::new(),
-            };
-            let display = model.preprocess.display_image(&face.crop);
-            let (h, w) = (display.height() as usize, display.width() as usize);
-            let img = heatmap::render_upsampled(&norm.map, &look.cmap, h, w, look.upsample)?;
-            heatmap::save_png(&img, out.join(format!("{}_{tag}{suffix}.png", face.name)))?;
-            if look.overlay {
-                let up = heatmap::upsample(&norm.map, h, w, look.upsample)?;
-                let ov = heatmap::overlay(&display, &up, &look.cmap, 0.6, 0.85)?;
-                let path = out.join(format!("{}_{tag}{suffix}_overlay.png", face.name));
-                heatmap::save_png(&ov, path)?;
-            }
-            if j == 0 {
-                let shown = class.unwrap_or(pred);
-                let cell = Cell::new(map).prediction(&model.label(shown), probs[shown]);
-                let row = std::mem::replace(&mut rows[i], Row::new(RgbImage::new(1, 1)));
-                rows[i] = row.cell(cell);
-            }
-        }
     }
     Ok(())
 }

@@ -1,10 +1,12 @@
-//! `lrp figure`: the labelled figure of `lrp explain` alone, at a path of one's choice.
+//! `lrp figure`: the labelled figure of `lrp explain` alone, written to exactly the path of
+//! `--out` and nowhere else (no heatmap files, no manifest).
 
 use crate::common::{InputArgs, ModelArgs, RuleArgs};
-use crate::explain::{self, ExplainArgs};
-use anyhow::{bail, Context, Result};
+use crate::explain::ExplainArgs;
+use crate::stream::{self, Destination};
+use anyhow::{bail, Result};
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct FigureArgs {
@@ -14,7 +16,7 @@ pub struct FigureArgs {
     input: InputArgs,
     #[command(flatten)]
     rules: RuleArgs,
-    /// Output PNG.
+    /// Output PNG (its folder is created if missing).
     #[arg(long, default_value = "lrp-out/figure.png")]
     out: PathBuf,
     /// Colour map.
@@ -23,38 +25,37 @@ pub struct FigureArgs {
     /// Blend heatmaps onto the faces.
     #[arg(long)]
     overlay: bool,
-}
-
-/// The folder of `path` (`.` for a bare file name).
-fn folder(path: &Path) -> PathBuf {
-    path.parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
+    /// Rows: the first N images (at most 256).
+    #[arg(long, default_value_t = stream::DEFAULT_FIGURE_ROWS, value_name = "N")]
+    figure_rows: usize,
+    /// Images explained per batch.
+    #[arg(long, default_value_t = stream::DEFAULT_BATCH, value_name = "N")]
+    batch_size: usize,
 }
 
 pub fn run(a: FigureArgs) -> Result<()> {
     if a.input.input_npy.is_some() {
         bail!("a figure needs images (--image), not --input-npy");
     }
+    if a.figure_rows == 0 {
+        bail!("--figure-rows 0: a figure needs at least one row");
+    }
+    let path = a.out.clone();
     let ex = ExplainArgs {
         model: a.model,
         input: a.input,
         rules: a.rules,
         target: "predicted".into(),
-        out: folder(&a.out),
+        out: path.clone(),
         npy: false,
         json: false,
         colormap: a.colormap,
         overlay: a.overlay,
         bilinear: false,
+        batch_size: a.batch_size,
+        shard: None,
+        force: false,
+        figure_rows: a.figure_rows,
     };
-    explain::run(ex)?;
-    let written = folder(&a.out).join("figure.png");
-    if written != a.out {
-        std::fs::rename(&written, &a.out)
-            .with_context(|| format!("cannot write {}", a.out.display()))?;
-        println!("figure: {}", a.out.display());
-    }
-    Ok(())
+    stream::run(&ex, Destination::FigureOnly(path))
 }

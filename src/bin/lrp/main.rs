@@ -14,6 +14,8 @@ mod explain;
 mod figure;
 mod forward;
 mod info;
+mod merge;
+mod stream;
 
 use clap::{Parser, Subcommand};
 
@@ -45,6 +47,9 @@ enum Command {
     /// Compare heatmaps of models × presets over many images: similarity matrices, average
     /// maps, pixel-flipping curves and AOPC, spectral clustering.
     Compare(compare::CompareArgs),
+    /// Join the manifests of the shards (`--shard K/N`) that wrote into one folder into its
+    /// manifest.jsonl.
+    Merge(merge::MergeArgs),
 }
 
 fn main() {
@@ -55,6 +60,7 @@ fn main() {
         Command::Figure(a) => figure::run(a),
         Command::Info(a) => info::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::Merge(a) => merge::run(a),
     };
     if let Err(e) = result {
         // One line: the error and its causes, each only if it adds something (lrp's own
