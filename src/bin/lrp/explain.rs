@@ -118,7 +118,8 @@ pub fn run(a: ExplainArgs) -> Result<()> {
         if a.overlay {
             figure = figure.overlay(0.6, 0.85);
         }
-        for r in rows {
+        // Limits hook: a figure draws at most `MAX_FIGURE_ROWS` images (the first ones).
+        for r in rows.into_iter().take(heatmap::MAX_FIGURE_ROWS) {
             figure.push_row(r);
         }
         let path = a.out.join("figure.png");
