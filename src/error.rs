@@ -199,6 +199,18 @@
 //! notes.png: image: not a PNG or JPEG file (unrecognised signature)
 //! ```
 //! *What to do:* convert the image to PNG or JPEG.
+//!
+//! ### `MemoryLimit`
+//! Explaining one image with a model would need more memory than the limit allows
+//! ([`memory::Estimate::check`](crate::memory::Estimate::check)); refused from the graph's
+//! shapes, before anything is allocated. A 3×8×8 input padded by 5000 pixels, against a
+//! limit of 2 GiB:
+//! ```text
+//! pad5000.onnx: explaining one image needs about 8.2 GiB (activations 3.4 GiB, relevance 4.8 GiB per image, weights 432 B), more than the memory limit of 2.0 GiB
+//! ```
+//! *What to do:* the model's input or a layer is far larger than intended (check the sizes
+//! `lrp info` lists); if it is genuine, run where more memory is available or raise the
+//! limit (`--max-memory` on the command line).
 
 use std::fmt;
 
@@ -450,6 +462,24 @@ pub enum Error {
         /// The path (or a label such as `<memory>` for in-memory encoding).
         file: String,
         /// The encoder's or the file system's complaint.
+        detail: String,
+    },
+
+    /// Explaining would need more memory than the limit allows (estimated from the graph's
+    /// shapes before anything is allocated; see [`crate::memory`]).
+    #[error(
+        "{what}: explaining one image needs about {} ({detail}), more than the memory limit of {}",
+        crate::memory::format_bytes(*.needed),
+        crate::memory::format_bytes(*.limit)
+    )]
+    MemoryLimit {
+        /// The model (or graph) at fault.
+        what: String,
+        /// The estimated bytes for one image.
+        needed: u64,
+        /// The limit in bytes.
+        limit: u64,
+        /// The estimate's parts.
         detail: String,
     },
 }

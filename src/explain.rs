@@ -182,6 +182,13 @@ impl Explainer {
         &self.composite
     }
 
+    /// The rule node `node` (graph order) was prepared with: `None` for nodes off the path
+    /// to the logits (and indices beyond the graph). [`crate::memory::Estimate::of_explainer`]
+    /// reads the sizes of what was prepared from it.
+    pub fn prepared(&self, node: usize) -> Option<&Prepared> {
+        self.steps.get(node)?.as_ref().map(|(_, p)| p)
+    }
+
     /// The rule each node got, as [`RuleSpec::describe`] writes it, in graph order (`None`
     /// for nodes off the path to the logits).
     pub fn rule_names(&self) -> Vec<(String, Option<String>)> {

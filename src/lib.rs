@@ -21,6 +21,7 @@
 //! |---|---|---|
 //! | command line | `src/bin/lrp` | arguments, progress bars, output file layout |
 //! | arrays → pictures, numbers | [`heatmap`], [`compare`] | colour maps, figures, similarity, pixel flipping, clustering |
+//! | limits | [`memory`] | bytes an explanation needs (from shapes, before allocating), the memory the process may use |
 //! | explaining | [`explain`], [`composite`] | the [`Explainer`](explain::Explainer) (forward, seed, walk back, conservation); which rule each layer gets |
 //! | rules | [`rules`] | each LRP rule once, as data over the operators' primitives |
 //! | graph | [`graph`], [`ops`] | the graph, its forward pass; one file per operator: parameters, shape, forward, relevance primitives |
@@ -59,6 +60,7 @@ pub mod graph;
 pub mod heatmap;
 pub mod import;
 pub mod kernels;
+pub mod memory;
 pub mod model;
 pub mod ops;
 pub mod preprocess;

@@ -79,10 +79,14 @@ pub struct Spectral {
 /// documentation.
 ///
 /// Errors: [`Error::Compare`] for fewer than 2 maps, 0 clusters or more clusters than
-/// maps, grid or neighbours 0, or a failed eigendecomposition; [`Error::NonFinite`] for NaN
-/// in a map.
+/// maps, grid or neighbours 0, a grid beyond [`MAX_GRID`](super::MAX_GRID), more clusters or
+/// neighbours than [`MAX_CLUSTERS`](super::MAX_CLUSTERS), or a failed eigendecomposition;
+/// [`Error::NonFinite`] for NaN in a map.
 pub fn spectral_clustering(maps: &[Array2<f32>], cfg: &SpectralConfig) -> Result<Spectral> {
     let n = maps.len();
+    super::check_range("clustering grid", cfg.grid, super::MAX_GRID)?;
+    super::check_range("clusters", cfg.clusters, super::MAX_CLUSTERS)?;
+    super::check_range("clustering neighbours", cfg.neighbors, super::MAX_CLUSTERS)?;
     if n < 2 || cfg.clusters == 0 || cfg.clusters > n || cfg.grid == 0 || cfg.neighbors == 0 {
         return Err(Error::Compare(format!(
             "spectral clustering of {n} maps into {} clusters with {} neighbours on a {}×{} grid: \

@@ -78,9 +78,7 @@ impl Baseline {
                 Ok(Array3::from_shape_fn((c, h, w), |(k, _, _)| v[k]))
             }
             Baseline::Blur { radius } => {
-                if *radius == 0 {
-                    return Err(Error::Compare("blur radius must be at least 1".into()));
-                }
+                super::check_range("blur radius", *radius, super::MAX_FLIP_PATCH)?;
                 Ok(box_blur(x, *radius))
             }
             Baseline::Image(b) => {
@@ -243,13 +241,12 @@ fn patch_grid(h: usize, w: usize, p: usize) -> (usize, usize) {
 /// Patch indices (row-major over the `ceil(H/p)`×`ceil(W/p)` patch grid) in the order they
 /// are removed: by relevance sum per patch (ties by index), or a seeded permutation.
 ///
-/// Errors: [`Error::Compare`] for patch 0 or an empty map; [`Error::NonFinite`] for NaN or
-/// infinity in the map.
+/// Errors: [`Error::Compare`] for an empty map or a patch outside
+/// `1..=`[`MAX_FLIP_PATCH`](super::MAX_FLIP_PATCH); [`Error::NonFinite`] for NaN or infinity
+/// in the map.
 pub fn patch_order(map: &Array2<f32>, patch: usize, order: &Order) -> Result<Vec<usize>> {
     super::check_map(map, "heatmap")?;
-    if patch == 0 {
-        return Err(Error::Compare("patch size must be at least 1".into()));
-    }
+    super::check_range("patch size", patch, super::MAX_FLIP_PATCH)?;
     let (h, w) = map.dim();
     let (gh, gw) = patch_grid(h, w, patch);
     let mut sums = vec![0.0f64; gh * gw];
@@ -280,7 +277,9 @@ pub fn patch_order(map: &Array2<f32>, patch: usize, order: &Order) -> Result<Vec
 /// `H`×`W`).
 ///
 /// Errors: [`Error::Compare`] for a patch order that does not fit the patch grid, zero
-/// steps, batch or patch, a class beyond the logits; the graph's errors for a wrong input.
+/// batch, steps outside `1..=`[`MAX_FLIP_STEPS`](super::MAX_FLIP_STEPS), a patch outside
+/// `1..=`[`MAX_FLIP_PATCH`](super::MAX_FLIP_PATCH), a class beyond the logits; the graph's
+/// errors for a wrong input.
 pub fn flip_curve(
     graph: &Graph,
     x: ArrayView3<f32>,
@@ -295,6 +294,8 @@ pub fn flip_curve(
             cfg.patch, cfg.steps, cfg.batch
         )));
     }
+    super::check_range("flip steps", cfg.steps, super::MAX_FLIP_STEPS)?;
+    super::check_range("patch size", cfg.patch, super::MAX_FLIP_PATCH)?;
     let (gh, gw) = patch_grid(h, w, cfg.patch);
     let total = gh * gw;
     let mut seen = vec![false; total];

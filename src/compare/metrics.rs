@@ -23,7 +23,10 @@ use serde::ser::{Serialize, SerializeStruct, Serializer};
 /// the cell's footprint, with fractional pixel overlaps weighted by their area (so the mean of
 /// the map is kept, also when the sizes do not divide). Upsampling repeats values.
 ///
-/// Errors: [`Error::Compare`] for an empty map or grid.
+/// Errors: [`Error::Compare`] for an empty map or grid, or one beyond the heatmap module's
+/// output bounds ([`MAX_SIDE`](crate::heatmap::MAX_SIDE) per side,
+/// [`MAX_PIXELS`](crate::heatmap::MAX_PIXELS) for the grid and for each of the two weight
+/// matrices, `h × map height` and `w × map width`): checked before anything is allocated.
 ///
 /// ```
 /// use lrp::compare::resize_area;
@@ -42,6 +45,14 @@ pub fn resize_area(map: &Array2<f32>, h: usize, w: usize) -> Result<Array2<f32>>
         )));
     }
     let (ih, iw) = map.dim();
+    let (side, pixels) = (crate::heatmap::MAX_SIDE, crate::heatmap::MAX_PIXELS);
+    let within = |a: usize, b: usize| (a as u128) * (b as u128) <= pixels as u128;
+    if h > side || w > side || !within(h, w) || !within(h, ih) || !within(w, iw) {
+        return Err(Error::Compare(format!(
+            "cannot resize a {ih}×{iw} map to {h}×{w}: at most {side} per side and {pixels} \
+             values per grid and weight matrix"
+        )));
+    }
     if (ih, iw) == (h, w) {
         return Ok(map.clone());
     }
@@ -276,6 +287,9 @@ impl Metric {
 /// area-averaged onto the grid with [`resize_area`]). The result is symmetric with
 /// `metric(a, a)` on the diagonal.
 ///
+/// Errors: [`Error::Compare`] for no maps, sources with different numbers of maps, or a
+/// grid outside `1..=`[`MAX_GRID`](super::MAX_GRID); [`Error::NonFinite`] for NaN in a map.
+///
 /// ```
 /// use lrp::compare::{similarity_matrix, Metric};
 /// use ndarray::arr2;
@@ -289,6 +303,7 @@ pub fn similarity_matrix(
     metric: Metric,
     grid: usize,
 ) -> Result<Array2<f32>> {
+    super::check_range("similarity grid", grid, super::MAX_GRID)?;
     let n = items.len();
     let images = items.first().map_or(0, Vec::len);
     if n == 0 || images == 0 {

@@ -51,6 +51,32 @@ pub use summary::ExplanationSummary;
 use crate::error::{Error, Result};
 use ndarray::Array2;
 
+/// Largest side of the common grid heatmaps are area-averaged onto for similarities and
+/// clustering (a 512×512 map is 1 MiB; network inputs are smaller).
+pub const MAX_GRID: usize = 512;
+
+/// Most pixel-flipping steps of one curve: each step is a forward pass per image.
+pub const MAX_FLIP_STEPS: usize = 10_000;
+
+/// Largest pixel-flipping patch side, and blur radius of [`Baseline::Blur`], in pixels.
+pub const MAX_FLIP_PATCH: usize = 4096;
+
+/// Most random orders averaged per image for the random-order flipping baseline.
+pub const MAX_RANDOM_RUNS: usize = 1000;
+
+/// Most clusters, and neighbours per map, of the spectral clustering.
+pub const MAX_CLUSTERS: usize = 1000;
+
+/// Fails with [`Error::Compare`] naming `what` unless `1 ≤ value ≤ max`.
+pub(crate) fn check_range(what: &str, value: usize, max: usize) -> Result<()> {
+    if value == 0 || value > max {
+        return Err(Error::Compare(format!(
+            "{what} must be between 1 and {max}, got {value}"
+        )));
+    }
+    Ok(())
+}
+
 /// Fails with [`Error::Compare`] unless `map` has pixels and only finite values.
 pub(crate) fn check_map(map: &Array2<f32>, what: &str) -> Result<()> {
     if map.is_empty() {

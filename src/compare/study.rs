@@ -247,7 +247,10 @@ impl Study {
     /// image: `models × (presets + 1) × images` steps in all.
     ///
     /// Errors: [`Error::Invalid`] for a target other than predicted or one class, a grid,
-    /// patch or step count of 0, no model, preset or image; then those of preprocessing,
+    /// patch or step count of 0, a setting beyond its bound ([`MAX_GRID`](super::MAX_GRID),
+    /// [`MAX_FLIP_PATCH`](super::MAX_FLIP_PATCH), [`MAX_FLIP_STEPS`](super::MAX_FLIP_STEPS),
+    /// [`MAX_RANDOM_RUNS`](super::MAX_RANDOM_RUNS), [`MAX_CLUSTERS`](super::MAX_CLUSTERS) for
+    /// clusters and neighbours), no model, preset or image; then those of preprocessing,
     /// explaining and the metrics.
     pub fn run(
         models: &[Model],
@@ -541,6 +544,23 @@ fn validate(
             "grid ({}), flip patch ({}) and flip steps ({}) must be at least 1",
             c.grid, c.flip_patch, c.flip_steps
         )));
+    }
+    // Bounded before anything is explained, so that a bad setting fails at once rather than
+    // after the explanations (or with an allocation the size of the setting).
+    let bounds = [
+        ("grid", c.grid, super::MAX_GRID),
+        ("flip patch", c.flip_patch, super::MAX_FLIP_PATCH),
+        ("flip steps", c.flip_steps, super::MAX_FLIP_STEPS),
+        ("random runs", c.random_runs.max(1), super::MAX_RANDOM_RUNS),
+        ("clusters", c.clusters.max(1), super::MAX_CLUSTERS),
+        ("neighbours", c.neighbors.max(1), super::MAX_CLUSTERS),
+    ];
+    for (what, value, max) in bounds {
+        if value > max {
+            return Err(Error::Invalid(format!(
+                "{what} ({value}) must be at most {max}"
+            )));
+        }
     }
     if models.is_empty() || presets.is_empty() || images.is_empty() {
         return Err(Error::Invalid(format!(

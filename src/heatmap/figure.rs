@@ -234,6 +234,14 @@ impl Figure {
         if self.rows.is_empty() {
             return Err(Error::Heatmap("figure has no rows".into()));
         }
+        if self.rows.len() > super::MAX_FIGURE_ROWS {
+            return Err(Error::Heatmap(format!(
+                "figure has {} rows, more than the {} a figure shows; draw a selection of the \
+                 images",
+                self.rows.len(),
+                super::MAX_FIGURE_ROWS
+            )));
+        }
         let (cw, ch) = self.cell;
         if cw == 0 || ch == 0 || cw > 8192 || ch > 8192 {
             return Err(Error::Heatmap(format!(
@@ -279,11 +287,15 @@ impl Figure {
 
     /// Draws the figure.
     ///
-    /// Errors: [`Error::Heatmap`] for a figure without rows, a row with more heatmaps than
-    /// columns, an empty image or map, a zero cell size; [`Error::NonFinite`] for NaN in a map.
+    /// Errors: [`Error::Heatmap`] for a figure without rows or with more than
+    /// [`MAX_FIGURE_ROWS`](super::MAX_FIGURE_ROWS), a row with more heatmaps than columns, an
+    /// empty image or map, a zero cell size, a figure larger than
+    /// [`MAX_FIGURE_SIDE`](super::MAX_FIGURE_SIDE) per side or
+    /// [`MAX_FIGURE_PIXELS`](super::MAX_FIGURE_PIXELS) in all (checked before the image is
+    /// allocated); [`Error::NonFinite`] for NaN in a map.
     pub fn render(&self) -> Result<RgbImage> {
         self.check()?;
-        let l = self.layout();
+        let l = self.layout()?;
         let mut img = RgbImage::from_pixel(l.width, l.height, WHITE);
         let mut y = l.margin;
         if let Some(title) = &self.title {
@@ -306,8 +318,8 @@ impl Figure {
         Ok(img)
     }
 
-    /// Where everything goes.
-    fn layout(&self) -> Layout {
+    /// Where everything goes; an error when the figure would exceed the size bounds.
+    fn layout(&self) -> Result<Layout> {
         let px = self.font_px;
         let (_, _, line) = metrics(px);
         let line_h = line.ceil() as u32;
@@ -315,7 +327,6 @@ impl Figure {
         let gap = pad;
         let margin = pad + 2;
         let (cw, ch) = self.cell;
-        let ncols = 1 + self.columns.len() as u32;
 
         // Colour bar geometry (right of the grid, beside the first row).
         let bar_w = (px * 1.1).round() as u32;
@@ -340,36 +351,45 @@ impl Figure {
             0
         };
         let header_h = line_h + pad / 2;
-        let row_label_h: Vec<u32> = self
-            .rows
-            .iter()
-            .map(|r| {
-                let n = r
-                    .cells
-                    .iter()
-                    .flatten()
-                    .map(|c| c.lines.len())
-                    .chain([r.lines.len()])
-                    .max()
-                    .unwrap_or(0) as u32;
-                if n == 0 {
-                    pad
-                } else {
-                    n * line_h + pad
-                }
-            })
-            .collect();
-        let grid_w = ncols * cw + (ncols - 1) * gap;
-        let width = margin + grid_w + bar_block_w + margin;
-        let height = margin
-            + title_h
-            + header_h
-            + self.rows.len() as u32 * ch
-            + row_label_h.iter().sum::<u32>()
-            + margin;
+        // The sizes that grow with the rows, columns and label lines, in u64 and checked
+        // against the bounds before anything narrower holds them.
+        let big = u64::from;
+        let label_h = |r: &Row| -> u64 {
+            let n = r
+                .cells
+                .iter()
+                .flatten()
+                .map(|c| c.lines.len())
+                .chain([r.lines.len()])
+                .max()
+                .unwrap_or(0) as u64;
+            n.saturating_mul(big(line_h)).saturating_add(big(pad))
+        };
+        let labels: Vec<u64> = self.rows.iter().map(label_h).collect();
+        let ncols = 1 + self.columns.len() as u64;
+        let grid_w = ncols
+            .saturating_mul(big(cw))
+            .saturating_add((ncols - 1).saturating_mul(big(gap)));
+        let width = grid_w.saturating_add(big(2 * margin + bar_block_w));
+        let height = (self.rows.len() as u64)
+            .saturating_mul(big(ch))
+            .saturating_add(labels.iter().fold(0u64, |a, &b| a.saturating_add(b)))
+            .saturating_add(big(2 * margin + title_h + header_h));
         // Bar and caption must fit beside the first row even when the grid is short.
-        let height = height.max(margin + title_h + header_h + ch + 2 * line_h + margin);
-        Layout {
+        let height = height.max(big(2 * margin + title_h + header_h + ch + 2 * line_h));
+        let (side, pixels) = (super::MAX_FIGURE_SIDE, super::MAX_FIGURE_PIXELS);
+        if width > side || height > side || width.saturating_mul(height) > pixels {
+            return Err(Error::Heatmap(format!(
+                "a figure of {} rows and {ncols} columns of {cw}×{ch} cells would be {width}×{height} \
+                 pixels; at most {side} per side and {pixels} in all: draw fewer rows, columns or \
+                 smaller cells",
+                self.rows.len()
+            )));
+        }
+        // Every size below is at most `side`, so u32 holds it.
+        let (grid_w, width, height) = (grid_w as u32, width as u32, height as u32);
+        let row_label_h: Vec<u32> = labels.into_iter().map(|h| h as u32).collect();
+        Ok(Layout {
             px,
             line_h,
             pad,
@@ -388,7 +408,7 @@ impl Figure {
             grid_w,
             width,
             height,
-        }
+        })
     }
 
     /// One row at height `y`: the input image, its labels, and the cells with theirs.

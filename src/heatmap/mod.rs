@@ -54,6 +54,25 @@ pub use render::{
 };
 pub use text::{draw_text, fit as fit_text, text_width};
 
+/// Largest side, in pixels, of a map or image this module makes ([`upsample`],
+/// [`render_upsampled`]): the image loader's default side limit
+/// ([`LoadLimits`](crate::preprocess::LoadLimits)), so any loaded face can get a heatmap of
+/// its own size.
+pub const MAX_SIDE: usize = 16384;
+
+/// Most pixels of a map or image this module makes (2²⁶, 64 megapixels: 256 MiB of `f32`):
+/// the image loader's default pixel limit.
+pub const MAX_PIXELS: usize = 1 << 26;
+
+/// Most rows a [`Figure`] draws; a figure of more images is refused (show a selection).
+pub const MAX_FIGURE_ROWS: usize = 100;
+
+/// Largest side of a [`Figure`] in pixels (PNG viewers and the `u32` geometry stay safe).
+pub const MAX_FIGURE_SIDE: u64 = 32768;
+
+/// Most pixels of a [`Figure`] (2²⁷: 384 MiB as 8-bit RGB).
+pub const MAX_FIGURE_PIXELS: u64 = 1 << 27;
+
 use crate::error::{Error, Result};
 use crate::ops::Tensor;
 use ndarray::{Array2, Array4, ArrayView3, Axis};

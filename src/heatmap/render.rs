@@ -64,7 +64,9 @@ pub fn render(map: &Array2<f32>, cmap: &Colormap) -> Result<RgbImage> {
 /// face crop). Upsample the normalised values, then colour them: colours of interpolated
 /// values stay on the colour map.
 ///
-/// Errors: [`Error::Heatmap`] for an empty map or a zero target size, [`Error::NonFinite`].
+/// Errors: [`Error::Heatmap`] for an empty map, a zero target size or one beyond
+/// [`MAX_SIDE`](super::MAX_SIDE) per side or [`MAX_PIXELS`](super::MAX_PIXELS) in all
+/// (checked before anything is allocated), [`Error::NonFinite`].
 ///
 /// ```
 /// use lrp::heatmap::{upsample, Upsample};
@@ -84,6 +86,13 @@ pub fn upsample(
     if height == 0 || width == 0 {
         return Err(Error::Heatmap(format!(
             "cannot resample to {height}×{width}"
+        )));
+    }
+    let (side, pixels) = (super::MAX_SIDE, super::MAX_PIXELS);
+    if height > side || width > side || height as u128 * width as u128 > pixels as u128 {
+        return Err(Error::Heatmap(format!(
+            "cannot resample to {height}×{width}: at most {side} pixels per side and {pixels} \
+             in all"
         )));
     }
     let (h, w) = map.dim();
@@ -119,7 +128,8 @@ pub fn upsample(
     Ok(out)
 }
 
-/// [`upsample`] then [`render`].
+/// [`upsample`] then [`render`], with the errors of both (a target size beyond
+/// [`MAX_SIDE`](super::MAX_SIDE) or [`MAX_PIXELS`](super::MAX_PIXELS) among them).
 pub fn render_upsampled(
     map: &Array2<f32>,
     cmap: &Colormap,

@@ -92,6 +92,16 @@ impl LinearPlan {
         &self.rule
     }
 
+    /// How many values were prepared for the layer beside its own weights: weight variants,
+    /// the stacked `[W⁺; W⁻]` of the sign-split form and fixed normalisers (what
+    /// [`crate::memory::Estimate::of_explainer`] counts).
+    pub fn prepared_values(&self) -> usize {
+        let variants: usize = self.variants.values().map(Vec::len).sum();
+        let fixed: usize = self.fixed.iter().flatten().map(Vec::len).sum();
+        let stacked = self.split.as_ref().map_or(0, |s| s.stacked.len());
+        variants + fixed + stacked
+    }
+
     pub(super) fn weights<'s>(&'s self, layer: &'s dyn LinearMap, v: WVar) -> &'s [f32] {
         match (v, &self.split) {
             (WVar::W, _) => layer.weight_values(),

@@ -32,6 +32,90 @@ pub struct ModelArgs {
     /// centre crop, RGB/255, ImageNet mean and std: for torchvision and timm classifiers).
     #[arg(long, value_enum, default_value = "auto")]
     pub preprocess: PreprocessArg,
+    /// Most memory an explanation may use, e.g. `4G`, `512M` (`0` or `none`: no check).
+    /// Default: 3/4 of the smallest of the available RAM, the cgroup's memory limit (a Slurm
+    /// or Kubernetes job's) and the address-space limit (`ulimit -v`). A model that needs
+    /// more for one image is refused when it is loaded, with the estimate.
+    #[arg(long, value_name = "SIZE", value_parser = parse_max_memory)]
+    pub max_memory: Option<MaxMemory>,
+}
+
+/// The `--max-memory` setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MaxMemory {
+    /// `0` or `none`: no check.
+    Off,
+    /// A size in bytes.
+    Bytes(u64),
+}
+
+fn parse_max_memory(s: &str) -> std::result::Result<MaxMemory, String> {
+    match lrp::memory::parse_size(s) {
+        Ok(Some(b)) => Ok(MaxMemory::Bytes(b)),
+        Ok(None) => Ok(MaxMemory::Off),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The memory budget of a run and where it comes from, for messages.
+#[derive(Clone, Debug)]
+pub struct MemoryBudget {
+    /// Bytes.
+    pub bytes: u64,
+    /// `--max-memory 2.0 GiB`, or `3/4 of the cgroup memory limit of 8.0 GiB`.
+    pub origin: String,
+}
+
+impl ModelArgs {
+    /// The memory budget of `--max-memory`, or the default (3/4 of what the process may use);
+    /// `None` when the check is off or no limit is known.
+    pub fn memory_budget(&self) -> Option<MemoryBudget> {
+        use lrp::memory::{format_bytes, Limits, DEFAULT_FRACTION};
+        match self.max_memory {
+            Some(MaxMemory::Off) => None,
+            Some(MaxMemory::Bytes(bytes)) => Some(MemoryBudget {
+                bytes,
+                origin: format!("--max-memory {}", format_bytes(bytes)),
+            }),
+            None => {
+                let limits = Limits::detect();
+                let (bytes, source) = limits.default_budget()?;
+                let (num, den) = DEFAULT_FRACTION;
+                let whole = limits.smallest().map_or(0, |(v, _)| v);
+                Some(MemoryBudget {
+                    bytes,
+                    origin: format!("{num}/{den} of the {source} of {}", format_bytes(whole)),
+                })
+            }
+        }
+    }
+}
+
+/// Refuses `model` when explaining one image with it would need more than `budget`: one line
+/// with the estimate, the limit and what to do. The estimate assumes the costliest rules and
+/// counts the weights twice (the model's copy and the explainer's).
+pub fn check_memory(model: &Model, what: &str, budget: &MemoryBudget) -> Result<()> {
+    let est = lrp::memory::Estimate::of_graph(&model.graph);
+    if let Err(e) = est.check(what, est.weights, budget.bytes) {
+        bail!(
+            "{e} ({}); check the model's input size, run where more memory is available or \
+             raise --max-memory (0 turns the check off)",
+            budget.origin
+        );
+    }
+    Ok(())
+}
+
+/// The most images of `model` one explanation batch may hold under `budget` (at least 1; no
+/// bound without a budget): what a batch size must not exceed.
+pub fn max_batch(model: &Model, budget: Option<&MemoryBudget>) -> usize {
+    match budget {
+        None => usize::MAX,
+        Some(b) => {
+            let est = lrp::memory::Estimate::of_graph(&model.graph);
+            est.max_batch(b.bytes.saturating_sub(est.weights)).max(1)
+        }
+    }
 }
 
 /// The `--preprocess` choices.
@@ -134,7 +218,24 @@ pub struct Face {
     pub crop: RgbImage,
 }
 
+/// The models of `--model` (or the shipped ones), each checked against the memory budget
+/// ([`check_memory`]).
 pub fn load_models(a: &ModelArgs) -> Result<Vec<Model>> {
+    let models = load_unchecked(a)?;
+    if let Some(budget) = a.memory_budget() {
+        for (i, m) in models.iter().enumerate() {
+            // Named by the file the user gave, or the shipped model's name.
+            let what = a
+                .models
+                .get(i)
+                .map_or_else(|| m.name.clone(), |p| p.display().to_string());
+            check_memory(m, &what, &budget)?;
+        }
+    }
+    Ok(models)
+}
+
+fn load_unchecked(a: &ModelArgs) -> Result<Vec<Model>> {
     if a.models.is_empty() {
         if a.weights.is_some() || a.mean.is_some() {
             bail!("--weights and --mean need a --model");

@@ -30,30 +30,31 @@ pub struct CompareArgs {
     #[arg(long, default_value = "lrp-out/compare")]
     out: PathBuf,
     /// Side of the common grid heatmaps are area-averaged onto for similarities and
-    /// clustering.
+    /// clustering (1 to 512).
     #[arg(long, value_name = "N", default_value_t = 16)]
     grid: usize,
-    /// Side of the square patches removed by pixel flipping, in network input pixels.
+    /// Side of the square patches removed by pixel flipping, in network input pixels (1 to
+    /// 4096).
     #[arg(long, value_name = "P", default_value_t = 4)]
     flip_patch: usize,
     /// Pixel-flipping steps; each removes ceil(patches / S) patches, so the last step has
-    /// replaced the whole image.
+    /// replaced the whole image (1 to 10000).
     #[arg(long, value_name = "S", default_value_t = 32)]
     flip_steps: usize,
     /// What removed patches become: `mean` (0 in the network input), `zero` (black pixels)
     /// or `blur` (box blur with the patch size as radius).
     #[arg(long, value_name = "B", default_value = "mean")]
     flip_baseline: String,
-    /// Random orders per image (averaged) for the random-flipping baseline.
+    /// Random orders per image (averaged) for the random-flipping baseline (at most 1000).
     #[arg(long, value_name = "R", default_value_t = 3)]
     random_runs: usize,
     /// Seed of the random orders and of the k-means initialisation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Number of clusters of the spectral clustering (per model × preset).
+    /// Number of clusters of the spectral clustering (per model × preset; at most 1000).
     #[arg(long, value_name = "K", default_value_t = 2)]
     clusters: usize,
-    /// Neighbours per heatmap in the clustering's affinity graph.
+    /// Neighbours per heatmap in the clustering's affinity graph (at most 1000).
     #[arg(long, value_name = "N", default_value_t = 5)]
     neighbors: usize,
     /// Colour map of the average heatmaps.
@@ -69,6 +70,20 @@ fn config(a: &CompareArgs) -> Result<StudyConfig> {
     };
     if a.grid == 0 || a.flip_patch == 0 || a.flip_steps == 0 {
         bail!("--grid, --flip-patch and --flip-steps must be at least 1");
+    }
+    // Every size is bounded before anything is explained (the library checks the same).
+    let bounds = [
+        ("--grid", a.grid, compare::MAX_GRID),
+        ("--flip-patch", a.flip_patch, compare::MAX_FLIP_PATCH),
+        ("--flip-steps", a.flip_steps, compare::MAX_FLIP_STEPS),
+        ("--random-runs", a.random_runs, compare::MAX_RANDOM_RUNS),
+        ("--clusters", a.clusters, compare::MAX_CLUSTERS),
+        ("--neighbors", a.neighbors, compare::MAX_CLUSTERS),
+    ];
+    for (option, value, max) in bounds {
+        if value > max {
+            bail!("{option} {value}: at most {max}");
+        }
     }
     let flip_baseline = match a.flip_baseline.as_str() {
         "mean" => FlipBaseline::Mean,
@@ -108,6 +123,26 @@ pub fn run(a: CompareArgs) -> Result<()> {
             .map(|Face { name, crop }| (name, crop))
             .collect()
     };
+    // The study explains all images of a model at once: they must fit the memory budget.
+    if let Some(budget) = a.model.memory_budget() {
+        for m in &models {
+            let most = common::max_batch(m, Some(&budget));
+            if images.len() > most {
+                let est = lrp::memory::Estimate::of_graph(&m.graph);
+                let needed = est.for_batch(images.len(), 1).saturating_add(est.weights);
+                bail!(
+                    "{}: comparing {} images at once needs about {}, more than the memory limit \
+                     of {} ({}); at most {most} images fit: compare fewer images or raise \
+                     --max-memory",
+                    m.name,
+                    images.len(),
+                    lrp::memory::format_bytes(needed),
+                    lrp::memory::format_bytes(budget.bytes),
+                    budget.origin
+                );
+            }
+        }
+    }
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;
 

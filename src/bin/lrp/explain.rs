@@ -57,7 +57,7 @@ pub struct ExplainArgs {
     /// Redo images the manifest already lists as done (by default a rerun skips them).
     #[arg(long)]
     pub force: bool,
-    /// Rows of figure.png: the first N images (at most 256; 0 for no figure).
+    /// Rows of figure.png: the first N images (at most 100; 0 for no figure).
     #[arg(long, default_value_t = stream::DEFAULT_FIGURE_ROWS, value_name = "N")]
     pub figure_rows: usize,
 }

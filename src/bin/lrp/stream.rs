@@ -34,8 +34,8 @@ pub const DEFAULT_BATCH: usize = 16;
 pub const MAX_BATCH: usize = 1024;
 /// Default `--figure-rows`.
 pub const DEFAULT_FIGURE_ROWS: usize = 24;
-/// Largest `--figure-rows`.
-pub const MAX_FIGURE_ROWS: usize = 256;
+/// Largest `--figure-rows`: what the library's figure draws.
+pub const MAX_FIGURE_ROWS: usize = lrp::heatmap::MAX_FIGURE_ROWS;
 
 /// Where the results go.
 pub enum Destination {
@@ -381,7 +381,12 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
         let (job_tx, job_rx) = sync_channel::<Message>(2 * a.batch_size * nm * nc + 8);
         let (sources, todo, face_box) = (&sources, &todo, a.input.face_box);
         let preprocs_ref = &preprocs;
-        let batch_size = a.batch_size;
+        // The batch must also fit the memory budget of every model (--max-memory).
+        let budget = a.model.memory_budget();
+        let batch_size = models
+            .iter()
+            .map(|m| common::max_batch(m, budget.as_ref()))
+            .fold(a.batch_size, usize::min);
         let shape = (nc, rows.len(), batch_size);
         scope.spawn(move || read_batches(sources, todo, face_box, preprocs_ref, shape, batch_tx));
         let writer = {
