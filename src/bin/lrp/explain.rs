@@ -94,7 +94,7 @@ pub fn run(a: ExplainArgs) -> Result<()> {
                 };
                 ndarray_npy::write_npy(&path, &r)
                     .map_err(|err| anyhow!("{}: {err}", path.display()))?;
-                println!("{}", path.display());
+                outln!("{}", path.display());
             }
             write_maps(&a.out, &look, model, &faces, &e, &tag, &mut rows)?;
             summary.push(ExplanationSummary::new(model, comp.name(), &names, &e)?);
@@ -104,7 +104,7 @@ pub fn run(a: ExplainArgs) -> Result<()> {
     if a.json {
         let path = a.out.join("summary.json");
         lrp::compare::write_json(&path, &summary)?;
-        println!("{}", path.display());
+        outln!("{}", path.display());
     }
     if !faces.is_empty() {
         let columns = models.iter().flat_map(|m| {
@@ -125,13 +125,13 @@ pub fn run(a: ExplainArgs) -> Result<()> {
         figure.save(&path)?;
         if default_run {
             let names: Vec<&str> = comps.iter().map(|c| c.name()).collect();
-            println!(
+            outln!(
                 "Explained the shipped gender and age models on {} portraits with {}.",
                 faces.len(),
                 names.join(" and ")
             );
         }
-        println!("figure: {}", path.display());
+        outln!("figure: {}", path.display());
     }
     Ok(())
 }

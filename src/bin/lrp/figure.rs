@@ -54,7 +54,7 @@ pub fn run(a: FigureArgs) -> Result<()> {
     if written != a.out {
         std::fs::rename(&written, &a.out)
             .with_context(|| format!("cannot write {}", a.out.display()))?;
-        println!("figure: {}", a.out.display());
+        outln!("figure: {}", a.out.display());
     }
     Ok(())
 }
