@@ -191,6 +191,28 @@
 //! ```
 //! *What to do:* pick one of the listed names.
 //!
+//! ### `FileTooLarge`
+//! A file is larger than the limit for its kind ([`files`](crate::files): 4 GiB for models,
+//! weights and `.npy` inputs, 256 MiB for images and mean images, 64 MiB for prototxt and
+//! label files, 256 MiB from a pipe or device); a regular file is refused from its size,
+//! before it is read:
+//! ```text
+//! huge.png: 300000000 bytes exceed the limit of 268435456 bytes for an image
+//! /dev/zero: more than 268435456 bytes (the limit for an image); not a regular file, read up to the limit
+//! ```
+//! *What to do:* check that the path names the file meant; a genuine larger file can be read
+//! with [`read_bounded`](crate::files::read_bounded) and a higher limit through the library.
+//!
+//! ### `NonFiniteOutput`
+//! A model's logits hold NaN or infinity for an input (weights that overflow, an input far
+//! outside the range the model was trained on), so there is no prediction to report or
+//! explain:
+//! ```text
+//! overflow: output 0 of input 0 is inf; the model produces no finite logits for it
+//! ```
+//! *What to do:* check the input's preprocessing (`--input-npy` values, the mean image) and
+//! the model's weights.
+//!
 //! ### `Image`
 //! An image cannot be decoded (not a PNG or JPEG, corrupt, truncated) or encoded (a PNG of
 //! no pixels); failing to read or write the file itself is [`Io`](Error::Io) or
@@ -250,6 +272,82 @@ impl fmt::Display for NodeRef {
 /// ```
 pub fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The longest message, in characters, that [`sanitize`] lets through whole.
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+
+/// `message` made safe for a terminal, as one line of at most [`MAX_MESSAGE_CHARS`]
+/// characters: [`one_line`], then [`sanitize_with`] with that bound. Every message the `lrp`
+/// command line prints (errors, warnings) goes through it; names from model files (node,
+/// layer, tensor names) can hold anything.
+///
+/// ```
+/// use lrp::error::sanitize;
+/// assert_eq!(sanitize("node `a\x1b[2Jb` (Relu):\n  bad"), "node `a\\x1b[2Jb` (Relu): bad");
+/// let long = "x".repeat(1 << 20);
+/// let cut = sanitize(&long);
+/// assert!(cut.chars().count() < 2100 && cut.ends_with("… (1046576 more characters)"));
+/// ```
+pub fn sanitize(message: &str) -> String {
+    sanitize_with(&one_line(message), MAX_MESSAGE_CHARS)
+}
+
+/// `text` made safe for a terminal, with at most `max_chars` of its characters kept; the one
+/// sanitiser of everything the command line prints ([`sanitize`] for messages, and line by
+/// line for its standard output):
+///
+/// - every control character (C0 — line breaks and tabs included —, DEL, C1) and the Unicode
+///   characters that reorder, hide or break text (bidirectional overrides and isolates,
+///   zero-width characters, line and paragraph separators) is written as an escape, `\x1b`
+///   or `\u{202e}`, so that nothing from a file can move the cursor, change colours, start a
+///   new line or disguise the text; spaces stay as they are;
+/// - a longer text is cut after `max_chars` characters with `… (N more characters)`.
+///
+/// ```
+/// use lrp::error::sanitize_with;
+/// assert_eq!(sanitize_with("a\u{202e}b\x07  c\n", 100), "a\\u{202e}b\\x07  c\\x0a");
+/// assert_eq!(sanitize_with("abcdef", 3), "abc… (3 more characters)");
+/// ```
+pub fn sanitize_with(text: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_chars.saturating_mul(4)) + 32);
+    let mut chars = text.chars();
+    for (kept, c) in chars.by_ref().enumerate() {
+        if kept == max_chars {
+            // What is left, this character included.
+            let rest = 1 + chars.count();
+            out.push_str(&format!("… ({rest} more characters)"));
+            return out;
+        }
+        if c.is_control() || is_hidden(c) {
+            let code = c as u32;
+            if code < 0x100 {
+                out.push_str(&format!("\\x{code:02x}"));
+            } else {
+                out.push_str(&format!("\\u{{{code:x}}}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The detail of [`Error::FileTooLarge`].
+fn too_large(size: &Option<u64>, limit: &u64, kind: &str) -> String {
+    match size {
+        Some(size) => format!("{size} bytes exceed the limit of {limit} bytes for {kind}"),
+        None => format!(
+            "more than {limit} bytes (the limit for {kind}); not a regular file, read up to the limit"
+        ),
+    }
+}
+
+/// Unicode format characters that reorder or hide text on a terminal, and the Unicode line
+/// and paragraph separators.
+fn is_hidden(c: char) -> bool {
+    matches!(c,
+        '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
 }
 
 /// All errors of the `lrp` crate.
@@ -454,6 +552,34 @@ pub enum Error {
         name: String,
         /// The valid names, comma-separated.
         valid: String,
+    },
+
+    /// A file is larger than the limit for its kind (see [`files`](crate::files)): refused
+    /// from its size before it is read, or, for a pipe or a device, once the limit is read.
+    #[error("{file}: {}", too_large(.size, .limit, .kind))]
+    FileTooLarge {
+        /// The path as given.
+        file: String,
+        /// What the file was read as, e.g. `an image`.
+        kind: &'static str,
+        /// The file's size, when it is a regular file.
+        size: Option<u64>,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+
+    /// A model's output holds NaN or infinity for an input: the model computes nothing
+    /// meaningful there, and no prediction or explanation is made from it.
+    #[error("{model}: output {index} of input {sample} is {value}; the model produces no finite logits for it")]
+    NonFiniteOutput {
+        /// The model's name.
+        model: String,
+        /// The input (row of the batch).
+        sample: usize,
+        /// The first non-finite output of that row.
+        index: usize,
+        /// Its value (NaN or ±inf).
+        value: f32,
     },
 
     /// An image could not be encoded, decoded or written.

@@ -275,6 +275,8 @@ impl Explainer {
         let classes: usize = g.tensors()[self.logits].shape.iter().product();
         let logits = Array2::from_shape_vec((n, classes), logits_t.iter().copied().collect())
             .map_err(|e| Error::Graph(format!("logits: {e}")))?;
+        // NaN or infinite logits have no prediction to explain.
+        crate::graph::check_finite_logits(g.name(), &logits)?;
 
         // Seed.
         let (k, targets, seed) = self.seed(&logits, target)?;

@@ -393,6 +393,14 @@ impl Graph {
             .map_err(|e| Error::Graph(format!("logits: {e}")))
     }
 
+    /// [`Graph::logits`], refused with [`Error::NonFiniteOutput`] (naming the graph) when
+    /// any of them is NaN or infinite; see [`check_finite_logits`].
+    pub fn finite_logits(&self, x: &Tensor) -> Result<Array2<f32>> {
+        let logits = self.logits(x)?;
+        check_finite_logits(self.name(), &logits)?;
+        Ok(logits)
+    }
+
     /// Total number of learned parameters.
     pub fn num_params(&self) -> usize {
         self.nodes.iter().map(|n| n.op.num_params()).sum()
@@ -543,6 +551,9 @@ impl GraphBuilder {
             }
         }
         let out = node.op.output_shape(&nref, &shapes)?;
+        // Each tensor within the bound a built graph enforces, so that the shape rules of
+        // later nodes work on sizes whose products cannot overflow.
+        Budget::default().add(&|| nref.to_string(), &out)?;
         self.shapes.insert(node.output.clone(), out.clone());
         self.nodes.push(node);
         Ok(out)
@@ -558,6 +569,31 @@ impl GraphBuilder {
     pub fn build(self, outputs: &[&str]) -> Result<Graph> {
         Graph::new(self.inputs, self.nodes, outputs)
     }
+}
+
+/// `Ok` when every logit (`[n, classes]`) is finite; otherwise [`Error::NonFiniteOutput`]
+/// naming `model`, the first input row and the first output in it that is NaN or infinite.
+/// A model whose logits are not finite has made no prediction: nothing should be printed or
+/// explained as if it had.
+///
+/// ```
+/// use ndarray::array;
+/// assert!(lrp::graph::check_finite_logits("m", &array![[1.0, 2.0]]).is_ok());
+/// let err = lrp::graph::check_finite_logits("m", &array![[1.0, 2.0], [f32::NAN, 0.0]]).unwrap_err();
+/// assert_eq!(err.to_string(), "m: output 0 of input 1 is NaN; the model produces no finite logits for it");
+/// ```
+pub fn check_finite_logits(model: &str, logits: &Array2<f32>) -> Result<()> {
+    for (sample, row) in logits.outer_iter().enumerate() {
+        if let Some((index, &value)) = row.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::NonFiniteOutput {
+                model: model.to_string(),
+                sample,
+                index,
+                value,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The values of all tensors of one sample, bounded before anything is run.

@@ -98,8 +98,15 @@ impl Model {
                         ),
                     });
                 }
-                // The shipped models, given as files, get their names and labels.
-                if let Ok(bytes) = std::fs::read(path) {
+                // The shipped models, given as files, get their names and labels (read only
+                // when the size is one of theirs).
+                let len = std::fs::metadata(path).map_or(0, |m| m.len());
+                let shipped = [assets::GENDER_V1_ONNX.len(), assets::AGE_V1_ONNX.len()];
+                let bytes = shipped
+                    .contains(&(len as usize))
+                    .then(|| crate::files::read_bounded(path, len, "a model file").ok())
+                    .flatten();
+                if let Some(bytes) = bytes {
                     if bytes == assets::GENDER_V1_ONNX {
                         return Self::with_labels(Self::gender()?, labels);
                     }
@@ -193,10 +200,8 @@ impl Model {
     fn with_labels(mut model: Model, labels: Option<&Path>) -> Result<Model> {
         if let Some(l) = labels {
             let file = l.display().to_string();
-            let text = std::fs::read_to_string(l).map_err(|source| Error::Io {
-                file: file.clone(),
-                source,
-            })?;
+            let text =
+                crate::files::read_text_bounded(l, crate::files::MAX_TEXT_BYTES, "a labels file")?;
             model.labels = assets::parse_labels(&text);
             let classes = model.classes();
             if model.labels.len() != classes {

@@ -56,15 +56,13 @@ pub mod proto {
         include_bytes!(concat!(env!("OUT_DIR"), "/lrp_descriptors.bin"));
 }
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use std::path::Path;
 
-/// Reads a whole file, naming it in the error.
-pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| Error::Io {
-        file: path.display().to_string(),
-        source,
-    })
+/// Reads a whole file of at most `limit` bytes (see [`crate::files`]), naming it and `kind`
+/// in the error.
+pub(crate) fn read_file(path: &Path, limit: u64, kind: &'static str) -> Result<Vec<u8>> {
+    crate::files::read_bounded(path, limit, kind)
 }
 
 /// Product of `dims` with overflow checking; `None` on overflow.

@@ -217,8 +217,8 @@ impl Conv2d {
                 format!(
                     "kernel {kh}×{kw} (dilation {:?}) exceeds the padded input {}×{} (input {h}×{w}, pads {:?})",
                     self.dilation,
-                    h + pt + pb,
-                    w + pl + pr,
+                    h.saturating_add(pt).saturating_add(pb),
+                    w.saturating_add(pl).saturating_add(pr),
                     self.pads
                 ),
             )),

@@ -136,11 +136,14 @@ impl ConvTranspose2d {
 
     /// Output size along one axis, or `None` when the cropping leaves nothing.
     fn out_len(&self, a: usize, input: usize) -> Option<usize> {
-        let full = self.stride[a] * (input - 1)
-            + self.output_padding[a]
-            + self.dilation[a] * (self.kernel()[a] - 1)
-            + 1;
-        full.checked_sub(self.pads[a] + self.pads[a + 2])
+        // Checked: an empty input or kernel, or sizes from a file, give `None` (an error
+        // naming the node) rather than wrapping.
+        let full = self.stride[a]
+            .checked_mul(input.checked_sub(1)?)?
+            .checked_add(self.output_padding[a])?
+            .checked_add(self.dilation[a].checked_mul(self.kernel()[a].checked_sub(1)?)?)?
+            .checked_add(1)?;
+        full.checked_sub(self.pads[a].checked_add(self.pads[a + 2])?)
             .filter(|&o| o > 0)
     }
 

@@ -69,7 +69,7 @@ impl Lrn {
     pub fn window(&self, c: usize, channels: usize) -> std::ops::Range<usize> {
         let before = self.size.saturating_sub(1) / 2;
         let after = self.size.saturating_sub(1) - before;
-        c.saturating_sub(before)..(c + after + 1).min(channels)
+        c.saturating_sub(before)..c.saturating_add(after).saturating_add(1).min(channels)
     }
 
     /// Validate parameters against a per-sample input `[C, …]`; the output has the same shape.
@@ -181,7 +181,7 @@ impl Lrn {
                 let xi = &xs[(sample / k) * c * plane..(sample / k + 1) * c * plane];
                 let ts = &t[sample * c * plane..(sample + 1) * c * plane];
                 let lo = ch.saturating_sub(after);
-                let hi = (ch + before + 1).min(c);
+                let hi = ch.saturating_add(before).saturating_add(1).min(c);
                 for (p, (o, &rv)) in op.iter_mut().zip(rp).enumerate() {
                     let xc = xi[ch * plane + p];
                     let mut cross = 0f32;

@@ -622,8 +622,12 @@ pub(crate) fn window_out(
     stride: usize,
     dilation: usize,
 ) -> Option<usize> {
-    let padded = input + pad_begin + pad_end;
-    let span = dilation * (kernel - 1) + 1;
+    // Every term comes from a file: checked, so that absurd pads or kernels give `None`
+    // (an error naming the node) rather than wrapping.
+    let padded = input.checked_add(pad_begin)?.checked_add(pad_end)?;
+    let span = dilation
+        .checked_mul(kernel.checked_sub(1)?)?
+        .checked_add(1)?;
     if span > padded || stride == 0 {
         None
     } else {

@@ -116,11 +116,23 @@ impl Pad {
                 return Err(Error::param(node, format!("fill value {v} is not finite")));
             }
         }
-        Ok(input
+        // Pads come from a file: a sum that overflows is an error naming the node, not a
+        // wrapped size.
+        input
             .iter()
             .zip(self.begin.iter().zip(&self.end))
-            .map(|(d, (b, e))| d + b + e)
-            .collect())
+            .map(|(d, (b, e))| {
+                d.checked_add(*b).and_then(|v| v.checked_add(*e)).ok_or_else(|| {
+                    Error::param(
+                        node,
+                        format!(
+                            "pads begin {:?} and end {:?} on input {input:?} overflow the size of a tensor",
+                            self.begin, self.end
+                        ),
+                    )
+                })
+            })
+            .collect()
     }
 
     /// Forward pass on `[N, …]` (validated by [`Pad::output_shape`]): fill, then copy each

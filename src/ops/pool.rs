@@ -156,7 +156,9 @@ impl Pool2d {
         k: usize,
         s: usize,
     ) -> Option<usize> {
-        let padded = n_in + pad_begin + pad_end;
+        // Kernel and pads come from a file: checked, `None` (an error naming the node)
+        // rather than wrapping.
+        let padded = n_in.checked_add(pad_begin)?.checked_add(pad_end)?;
         if k > padded || s == 0 {
             return None;
         }
@@ -166,7 +168,8 @@ impl Pool2d {
             PoolRounding::Ceil => q.div_ceil(s) + 1,
             PoolRounding::CeilClip => {
                 let out = q.div_ceil(s) + 1;
-                if out > 1 && (out - 1) * s >= n_in + pad_begin {
+                // (out − 1)·s ≤ q + s − 1 < padded + s: no overflow for s < 2⁶³.
+                if out > 1 && (out - 1).saturating_mul(s) >= n_in + pad_begin {
                     out - 1
                 } else {
                     out
@@ -228,8 +231,8 @@ impl Pool2d {
                 node,
                 format!(
                     "kernel {kh}×{kw} exceeds the padded input {}×{} (input {h}×{w}, pads {:?})",
-                    h + pt + pb,
-                    w + pl + pr,
+                    h.saturating_add(pt).saturating_add(pb),
+                    w.saturating_add(pl).saturating_add(pr),
                     self.pads
                 ),
             )),

@@ -151,8 +151,11 @@ impl Resize {
             _ => Err(Error::param(
                 node,
                 format!(
-                    "{:?} gives no output size between 1 and 2³¹ for input {h}×{w}",
-                    self.size
+                    "{} gives no output size between 1 and 2³¹ for input {h}×{w}",
+                    match self.size {
+                        ResizeSize::Scales([a, b]) => format!("scales {a}, {b}"),
+                        ResizeSize::Sizes([a, b]) => format!("sizes {a}×{b}"),
+                    }
                 ),
             )),
         }

@@ -47,9 +47,12 @@ impl Reshape {
 
     /// Validate against a per-sample input shape (same element count) and return the target.
     pub fn output_shape(&self, node: &NodeRef, input: &[usize]) -> Result<Vec<usize>> {
-        let have: usize = input.iter().product();
-        let want: usize = self.shape.iter().product();
-        if have != want {
+        // Checked: the target comes from a file, and a product that wraps could match.
+        let count = |s: &[usize]| s.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        let (have, want) = (count(input), count(&self.shape));
+        let show = |n: Option<usize>| n.map_or_else(|| "too many".to_string(), |n| n.to_string());
+        if have.is_none() || have != want {
+            let (have, want) = (show(have), show(want));
             return Err(Error::shape(
                 node,
                 format!(

@@ -67,7 +67,9 @@ fn span(start: i64, end: i64, step: i64, d: usize) -> Span {
         (s, if e > s { (e - s - 1) / step + 1 } else { 0 })
     } else {
         let (s, e) = (s.clamp(0, d - 1), e.clamp(-1, d - 1));
-        (s, if s > e { (s - e - 1) / (-step) + 1 } else { 0 })
+        // `unsigned_abs`: a step of i64::MIN from a file has no negation in i64.
+        let n = |s: i64, e: i64| ((s - e - 1) as u64 / step.unsigned_abs()) as i64 + 1;
+        (s, if s > e { n(s, e) } else { 0 })
     };
     Span {
         first: first.max(0) as usize,
@@ -120,7 +122,7 @@ impl Slice {
                 }
             } else {
                 // ndarray walks a negative step from the end of the range backwards.
-                let last = s.first - (s.len - 1) * (-s.step) as usize;
+                let last = s.first - (s.len - 1) * s.step.unsigned_abs() as usize;
                 SliceInfoElem::Slice {
                     start: last as isize,
                     end: Some(s.first as isize + 1),

@@ -69,10 +69,7 @@ pub fn load_rgb(path: impl AsRef<Path>) -> Result<RgbImage> {
 pub fn load_rgb_with(path: impl AsRef<Path>, limits: &LoadLimits) -> Result<RgbImage> {
     let path = path.as_ref();
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        file: file.clone(),
-        source,
-    })?;
+    let bytes = crate::files::read_bounded(path, crate::files::MAX_IMAGE_BYTES, "an image")?;
     decode_rgb_with(&bytes, &file, limits)
 }
 

@@ -255,7 +255,7 @@ fn load_unchecked(a: &ModelArgs) -> Result<Vec<Model>> {
             let model = Model::load(m, w, mean, labels)
                 .map_err(|e| naming_file(e, m, &[Some(m.as_path()), w, mean, labels]))?;
             for w in &model.warnings {
-                eprintln!("lrp: warning: {}: {w}", m.display());
+                errln!("lrp: warning: {}: {w}", m.display());
             }
             Ok(a.preprocess.apply(model))
         })
@@ -339,10 +339,10 @@ pub fn styled_bar(n: u64, what: &str, message: &str) -> ProgressBar {
     bar
 }
 
+/// A float32 `.npy` tensor, its declared size checked against the file before anything is
+/// allocated ([`lrp::files::read_npy_f32`]).
 pub fn read_npy(path: &Path) -> Result<Tensor> {
-    let x: ndarray::ArrayD<f32> = ndarray_npy::read_npy(path)
-        .map_err(|e| anyhow!("{}: cannot read a float32 .npy array: {e}", path.display()))?;
-    Ok(x)
+    Ok(lrp::files::read_npy_f32(path)?)
 }
 
 /// The composites of `--preset`, each with the overrides of the other rule options.

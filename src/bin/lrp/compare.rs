@@ -158,7 +158,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
     bar.finish_and_clear();
     let written = write_files(&study, &a.out, &cmap)?;
     print_summary(&study, models.len(), comps.len());
-    println!("wrote {} files to {}", written.len(), a.out.display());
+    outln!("wrote {} files to {}", written.len(), a.out.display());
     Ok(())
 }
 
@@ -217,7 +217,7 @@ fn write_files(study: &Study, dir: &Path, cmap: &Colormap) -> Result<Vec<PathBuf
             out.text("clusters.csv", &csv?)?;
             out.png("eigengap.png", &plot?)?;
         }
-        _ => eprintln!(
+        _ => errln!(
             "lrp: warning: clustering skipped: {} images for {} clusters",
             study.images.len(),
             study.config.clusters
@@ -228,7 +228,7 @@ fn write_files(study: &Study, dir: &Path, cmap: &Colormap) -> Result<Vec<PathBuf
 
 fn print_summary(study: &Study, models: usize, presets: usize) {
     let c = &study.config;
-    println!(
+    outln!(
         "Compared {models} model(s) × {presets} preset(s) on {} images (grid {}×{}, {}×{} flipping patches, {} steps, {} baseline).",
         study.images.len(),
         c.grid,
@@ -249,21 +249,26 @@ fn print_summary(study: &Study, models: usize, presets: usize) {
         .max()
         .unwrap_or(10)
         .max(10);
-    println!(
+    outln!(
         "{:<w$}  {:>10}  {:>11}  {:>12}",
-        "model · preset", "AOPC MoRF", "AOPC random", "conservation"
+        "model · preset",
+        "AOPC MoRF",
+        "AOPC random",
+        "conservation"
     );
     for (l, r) in labels.iter().zip(&rows) {
-        println!(
+        outln!(
             "{l:<w$}  {:>10.3}  {:>11.3}  {:>12.3}",
-            r.aopc_morf, r.aopc_random, r.conservation
+            r.aopc_morf,
+            r.aopc_random,
+            r.conservation
         );
     }
-    println!("mean similarity (averaged over images; off-diagonal pairs):");
+    outln!("mean similarity (averaged over images; off-diagonal pairs):");
     let fmt = |v: Option<f32>| v.map_or("     –".to_string(), |m| format!("{m:>6.3}"));
     for sim in &study.similarities {
         let (same_model, cross_model) = study.mean_similarity(sim);
-        println!(
+        outln!(
             "  {:<10} presets within a model {}   models with the same preset {}",
             sim.metric.name(),
             fmt(same_model),
@@ -271,7 +276,7 @@ fn print_summary(study: &Study, models: usize, presets: usize) {
         );
     }
     for (l, sizes, gap) in study.cluster_sizes() {
-        println!(
+        outln!(
             "  clusters of {l}: sizes {sizes:?}, eigengap after {} eigenvalue(s) {}",
             c.clusters,
             gap.map_or("–".into(), |g| format!("{g:.3}"))

@@ -104,7 +104,7 @@ fn run_tensor(a: ExplainArgs) -> Result<()> {
                     e.relevance.clone()
                 };
                 lrp::dataset::write_atomic(&path, &stream::npy_bytes(&r, &path)?)?;
-                println!("{}", path.display());
+                outln!("{}", path.display());
             }
             summary.push(ExplanationSummary::new(model, comp.name(), &[], &e)?);
         }
@@ -112,7 +112,7 @@ fn run_tensor(a: ExplainArgs) -> Result<()> {
     if a.json {
         let path = a.out.join("summary.json");
         lrp::compare::write_json(&path, &summary)?;
-        println!("{}", path.display());
+        outln!("{}", path.display());
     }
     Ok(())
 }

@@ -25,17 +25,19 @@ pub fn run(a: ForwardArgs) -> Result<()> {
     let (npy, faces) = common::load_inputs(&a.input)?;
     for model in &models {
         let x = common::model_input(model, &faces, npy.as_ref())?;
+        // NaN or infinite logits are no result: an error naming the model and the output.
         let logits = model.graph.logits(&x)?;
+        lrp::graph::check_finite_logits(&model.name, &logits)?;
         if let Some(path) = &a.npy {
             ndarray_npy::write_npy(path, &logits)
                 .map_err(|e| anyhow!("{}: {e}", path.display()))?;
-            println!("{}", path.display());
+            outln!("{}", path.display());
             continue;
         }
         for (i, row) in logits.outer_iter().enumerate() {
             let row = row.to_vec();
             let (probs, pred) = (softmax(&row), argmax(&row));
-            println!(
+            outln!(
                 "{}\t{}\t{} ({:.1}%)\tlogits {:?}",
                 model.name,
                 common::image_name(&faces, i),

@@ -54,13 +54,13 @@ struct LayerInfo<'a> {
 
 pub fn run(a: InfoArgs) -> Result<()> {
     if a.colormaps {
-        println!(
+        outln!(
             "colour maps: {}",
             Colormap::names().collect::<Vec<_>>().join(", ")
         );
-        println!("presets:");
+        outln!("presets:");
         for p in lrp::composite::PRESET_TABLE {
-            println!("  {:<27} {}", p.name, p.description);
+            outln!("  {:<27} {}", p.name, p.description);
         }
         return Ok(());
     }
@@ -100,13 +100,13 @@ pub fn run(a: InfoArgs) -> Result<()> {
         }
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        outln!("{}", serde_json::to_string_pretty(&all)?);
     }
     Ok(())
 }
 
 fn print_table(m: &ModelInfo) {
-    println!(
+    outln!(
         "{}: input {:?}, output {:?}, {} parameters{}; rules: {}",
         m.model,
         m.input_shape,
@@ -117,12 +117,15 @@ fn print_table(m: &ModelInfo) {
             .unwrap_or_default(),
         m.preset
     );
-    println!(
+    outln!(
         "  {:<32} {:<14} {:<18} {:>10}  rule",
-        "layer", "kind", "output", "params"
+        "layer",
+        "kind",
+        "output",
+        "params"
     );
     for l in &m.layers {
-        println!(
+        outln!(
             "  {:<32} {:<14} {:<18} {:>10}  {}",
             l.name,
             l.kind,

@@ -1,12 +1,30 @@
 //! The `lrp` command line: LRP heatmaps of convolutional networks.
 //!
 //! `lrp explain` with no arguments explains the two shipped face models on the two shipped
-//! portraits and writes heatmaps and a labelled figure to `./lrp-out/`. Every error is one
-//! line on stderr and a non-zero exit status.
+//! portraits and writes heatmaps and a labelled figure to `./lrp-out/`. Every error, usage
+//! errors included, is one line on stderr (`lrp: error: …`) and exit status 1; `--help` and
+//! `--version` print as usual with status 0. Everything printed goes through the library's one
+//! sanitiser ([`lrp::error::sanitize`]): no control characters from a file reach the terminal
+//! and no message runs longer than a bound. Output to a closed pipe (`lrp forward … | head
+//! -1`) ends the run quietly.
 //!
 //! One file per subcommand (argument handling, progress bars and the layout of the output
 //! files); what they compute lives in the library. `common.rs` holds the options and loaders
 //! the subcommands share.
+
+/// Print one line (or several, each sanitised) on standard output; see [`out::line`].
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::out::line(&format!($($arg)*))
+    };
+}
+
+/// Print one sanitised line on standard error; see [`out::err_line`].
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::out::err_line(&format!($($arg)*))
+    };
+}
 
 mod common;
 mod compare;
@@ -16,6 +34,7 @@ mod forward;
 mod info;
 mod merge;
 mod stream;
+mod out;
 
 use clap::{Parser, Subcommand};
 
@@ -53,7 +72,13 @@ enum Command {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => out::usage_error(e),
+    };
+    if let Err(e) = out::thread_pool() {
+        out::fail(&e);
+    }
     let result = match cli.command {
         Command::Explain(a) => explain::run(a),
         Command::Forward(a) => forward::run(a),
@@ -63,18 +88,6 @@ fn main() {
         Command::Merge(a) => merge::run(a),
     };
     if let Err(e) = result {
-        // One line: the error and its causes, each only if it adds something (lrp's own
-        // errors already include the I/O error they wrap).
-        let mut msg = e.to_string();
-        for cause in e.chain().skip(1) {
-            let c = cause.to_string();
-            if !msg.contains(&c) {
-                msg.push_str(": ");
-                msg.push_str(&c);
-            }
-        }
-        // Whatever a dependency's message holds, the answer stays one line.
-        eprintln!("lrp: error: {}", lrp::error::one_line(&msg));
-        std::process::exit(1);
+        out::fail(&e);
     }
 }

@@ -41,7 +41,7 @@ pub fn run(a: MergeArgs) -> Result<()> {
             })
             .count();
         let failed = entries.len() - ok;
-        println!(
+        outln!(
             "{}: {} entries ({ok} ok, {failed} failed{}{})",
             dir.join("manifest.jsonl").display(),
             entries.len(),

@@ -282,7 +282,7 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
         Some(out) => {
             let (latest, damaged) = manifest::latest_in(out)?;
             if damaged > 0 {
-                eprintln!(
+                errln!(
                     "lrp: warning: {damaged} damaged manifest line(s) in {} skipped (a killed run?)",
                     out.display()
                 );
@@ -333,7 +333,7 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
     }
     if sources.is_empty() {
         match shard {
-            Some(s) => println!("shard {s} holds no images"),
+            Some(s) => outln!("shard {s} holds no images"),
             None => bail!("no PNG or JPEG images found in the given paths"),
         }
     }
@@ -458,18 +458,18 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
             let default_run = a.model.models.is_empty() && a.input.images.is_empty();
             if default_run && out.is_some() {
                 let names: Vec<&str> = comps.iter().map(|c| c.name()).collect();
-                println!(
+                outln!(
                     "Explained the shipped gender and age models on {} portraits with {}.",
                     sources.len(),
                     names.join(" and ")
                 );
             }
-            println!("figure: {}", path.display());
+            outln!("figure: {}", path.display());
         }
     }
     if let Some(p) = &manifest_path {
         if total_work > 0 || skipped > 0 {
-            println!(
+            outln!(
                 "manifest: {} ({} entries written, {} of {} images already done)",
                 p.display(),
                 tally.written,
@@ -901,7 +901,7 @@ fn write_results(
             lrp::error::one_line(&format!("{input}: {message}"))
         };
         if total > 1 {
-            bar.suspend(|| eprintln!("lrp: error: {line}"));
+            bar.suspend(|| errln!("lrp: error: {line}"));
         }
         tally.first_error.get_or_insert(line);
     };

@@ -22,6 +22,7 @@
 use super::format_error;
 use super::upgrade::{dims_to_usize, normalize_net};
 use crate::error::{Error, Result};
+use crate::files::{MAX_MEAN_BYTES, MAX_MODEL_BYTES};
 use crate::import::proto::caffe::{
     BlobProto, BlobShape, LayerParameter, NetParameter, V1LayerParameter,
 };
@@ -42,7 +43,10 @@ pub fn decode_net(bytes: &[u8], file: &str) -> Result<NetParameter> {
 /// Reads and decodes the `.caffemodel` at `path` (see [`decode_net`]).
 pub fn read_caffemodel(path: impl AsRef<Path>) -> Result<NetParameter> {
     let path = path.as_ref();
-    decode_net(&read_file(path)?, &path.display().to_string())
+    decode_net(
+        &read_file(path, MAX_MODEL_BYTES, "a caffemodel")?,
+        &path.display().to_string(),
+    )
 }
 
 /// Decodes a binary `BlobProto` (a mean `.binaryproto`).
@@ -56,14 +60,20 @@ pub fn decode_blob(bytes: &[u8], file: &str) -> Result<BlobProto> {
 /// Reads and decodes the `.binaryproto` at `path` (see [`decode_blob`]).
 pub fn read_binaryproto(path: impl AsRef<Path>) -> Result<BlobProto> {
     let path = path.as_ref();
-    decode_blob(&read_file(path)?, &path.display().to_string())
+    decode_blob(
+        &read_file(path, MAX_MEAN_BYTES, "a blob file")?,
+        &path.display().to_string(),
+    )
 }
 
 /// Reads the mean image at `path` as a C×H×W array (see [`mean_image`]).
 pub fn read_mean_image(path: impl AsRef<Path>) -> Result<Array3<f32>> {
     let path = path.as_ref();
     let file = path.display().to_string();
-    mean_image(&decode_blob(&read_file(path)?, &file)?, &file)
+    mean_image(
+        &decode_blob(&read_file(path, MAX_MEAN_BYTES, "a mean image")?, &file)?,
+        &file,
+    )
 }
 
 /// The shape of `blob`: its `shape` if present, else the legacy `[num, channels, height,

@@ -6,7 +6,8 @@ use super::source::Source;
 use super::upgrade::{net_inputs, normalize_net};
 use super::{format_error, layer_label, logits_of, CaffeModel, LAYERS};
 use crate::error::{Error, NodeRef, Result};
-use crate::graph::{Graph, Node};
+use crate::graph::{Graph, Node, MAX_ACTIVATION_VALUES};
+use crate::import::checked_product;
 use crate::import::proto::caffe::{LayerParameter, NetParameter, NetStateRule, Phase};
 use std::collections::{HashMap, HashSet};
 
@@ -121,6 +122,16 @@ impl Builder<'_> {
             ));
         }
         let shape = declared[1..].to_vec();
+        // Bounded before any layer's shape rule multiplies the dimensions.
+        if checked_product(&shape).is_none_or(|n| n > MAX_ACTIVATION_VALUES) {
+            return Err(format_error(
+                self.file,
+                what,
+                format!(
+                    "input `{name}` of shape {declared:?} exceeds {MAX_ACTIVATION_VALUES} values per sample"
+                ),
+            ));
+        }
         self.inputs.push((name.to_string(), shape.clone()));
         self.shapes.insert(name.to_string(), shape);
         self.current.insert(name.to_string(), name.to_string());
@@ -286,6 +297,12 @@ impl Builder<'_> {
             return Err(self.err(
                 layer,
                 format!("produces an empty tensor of shape {shape:?}"),
+            ));
+        }
+        if checked_product(&shape).is_none_or(|n| n > MAX_ACTIVATION_VALUES) {
+            return Err(self.err(
+                layer,
+                format!("output shape {shape:?} exceeds {MAX_ACTIVATION_VALUES} values per sample"),
             ));
         }
         let out = self.tensor_name(&name);

@@ -80,6 +80,21 @@ fn window(b: &Builder<'_>, layer: &LayerParameter, x: &[usize]) -> Result<Window
     })
 }
 
+/// Inputs per output of a convolution, `C/group · kh · kw`: kernel sizes are any `u32` of
+/// the file, so the product is checked (an error naming the layer, not a wrapped size).
+fn fan_in(b: &Builder<'_>, layer: &LayerParameter, w: &Window) -> Result<usize> {
+    let [kh, kw] = w.kernel;
+    checked_product(&[w.c / w.g, kh, kw]).ok_or_else(|| {
+        b.err(
+            layer,
+            format!(
+                "kernel {kh}×{kw} over {} input channels per group overflows the weight size",
+                w.c / w.g
+            ),
+        )
+    })
+}
+
 /// The weight blob of `shape` and the bias `[m]` (if the layer has one) of `layer`.
 fn weight_and_bias(
     b: &mut Builder<'_>,
@@ -115,7 +130,7 @@ pub(super) fn convolution(
     let x = b.one_input(layer, inputs)?;
     let w = window(b, layer, &x)?;
     let [kh, kw] = w.kernel;
-    let fan_in = w.c / w.g * kh * kw;
+    let fan_in = fan_in(b, layer, &w)?;
     let shape = vec![w.m, w.c / w.g, kh, kw];
     let (weight, bias) = weight_and_bias(b, layer, shape, fan_in, w.bias.then_some(w.m))?;
     let mut conv = Conv2d::new(weight, bias).with_groups(w.g);
@@ -134,7 +149,7 @@ pub(super) fn deconvolution(
     let w = window(b, layer, &x)?;
     let [kh, kw] = w.kernel;
     // Each output sums over C/group inputs times the kernel taps that reach it.
-    let fan_in = w.c / w.g * kh * kw;
+    let fan_in = fan_in(b, layer, &w)?;
     let shape = vec![w.c, w.m / w.g, kh, kw];
     let (weight, bias) = weight_and_bias(b, layer, shape, fan_in, w.bias.then_some(w.m))?;
     let mut t = ConvTranspose2d::new(weight, bias).with_groups(w.g);

@@ -194,7 +194,10 @@ pub fn load_raw(
     let mut model = match caffemodel {
         Some(path) => {
             let file = path.display().to_string();
-            let weights = decode_caffemodel(&read_file(path)?, &file)?;
+            let weights = decode_caffemodel(
+                &read_file(path, crate::files::MAX_MODEL_BYTES, "a caffemodel")?,
+                &file,
+            )?;
             let source = Source::stored(&weights, path.display().to_string());
             build(&parsed.message, source, &file)?.0
         }

@@ -111,7 +111,7 @@ pub(super) fn conv_transpose(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Lay
             format!("must be ≥ 1, got {group}"),
         ));
     }
-    let m = w.shape()[1] * group as usize;
+    let m = w.shape()[1].saturating_mul(group as usize);
     let bias = match imp.optional_constant(node, 2)?.map(|b| b.floats()) {
         Some(b) if b.len() != m => {
             return Err(imp.unsupported(
@@ -173,7 +173,11 @@ fn transpose_pads(
         }
         None => match auto {
             "SAME_UPPER" | "SAME_LOWER" => {
-                Some([(in_shape[1] * s[0]) as i64, (in_shape[2] * s[1]) as i64])
+                // Input axes < 2³¹ and strides < 2²⁰: the products fit in i64.
+                Some([
+                    in_shape[1].saturating_mul(s[0]) as i64,
+                    in_shape[2].saturating_mul(s[1]) as i64,
+                ])
             }
             "NOTSET" | "" | "VALID" => None,
             other => {
@@ -205,8 +209,24 @@ fn transpose_pads(
     let mut pads = [0usize; 4];
     let mut extra = [0usize; 2];
     for a in 0..2 {
-        let full = s[a] * (in_shape[1 + a] - 1) + out_pad[a] + d[a] * (k[a] - 1) + 1;
-        let total = full as i64 - target[a];
+        // Checked: an empty axis or kernel, or absurd sizes, are an error, not a wrap.
+        let full = in_shape[1 + a]
+            .checked_sub(1)
+            .and_then(|n| s[a].checked_mul(n))
+            .and_then(|v| v.checked_add(out_pad[a]))
+            .and_then(|v| Some(v.checked_add(d[a].checked_mul(k[a].checked_sub(1)?)?)? + 1))
+            .filter(|&v| v < 1 << 40)
+            .ok_or_else(|| {
+                attribute_error(
+                    node,
+                    "output_shape",
+                    format!(
+                        "undefined for kernel {k:?}, stride {s:?}, dilation {d:?} on input \
+                         {in_shape:?}"
+                    ),
+                )
+            })?;
+        let total = (full as i64).saturating_sub(target[a]);
         // Floor division, as the ONNX reference implementation computes it: a negative
         // total gives a negative pad, i.e. more output.
         let half = total.div_euclid(2);
@@ -234,6 +254,20 @@ fn transpose_pads(
         }
     }
     Ok((pads, extra))
+}
+
+/// The total SAME padding of one axis of size `n` for kernel `k`, stride `s` and dilation
+/// `d`: `(⌈n/s⌉ − 1)·s + d·(k − 1) + 1 − n`, at least 0; `None` for a zero size, kernel or
+/// stride, or on overflow.
+fn same_total(n: usize, k: usize, s: usize, d: usize) -> Option<usize> {
+    let o = n.checked_div(s)?.checked_add(usize::from(n % s != 0))?;
+    let span = d.checked_mul(k.checked_sub(1)?)?.checked_add(1)?;
+    Some(
+        o.checked_sub(1)?
+            .checked_mul(s)?
+            .checked_add(span)?
+            .saturating_sub(n),
+    )
 }
 
 /// Padding `[top, left, bottom, right]` of a 2-D window (convolution or pooling) from `pads`
@@ -264,9 +298,18 @@ pub(super) fn pads(
             let mut out = [0usize; 4];
             for a in 0..2 {
                 let n = in_shape[1 + a];
-                let o = n.div_ceil(s[a]);
-                let span = d[a] * (k[a] - 1) + 1;
-                let total = ((o - 1) * s[a] + span).saturating_sub(n);
+                // Checked: a zero kernel or an empty input axis (from the file) has no
+                // SAME padding; it is an error naming the node, not a wrapped size.
+                let total = same_total(n, k[a], s[a], d[a]).ok_or_else(|| {
+                    attribute_error(
+                        node,
+                        "auto_pad",
+                        format!(
+                            "{auto} is undefined for kernel {k:?}, stride {s:?}, dilation {d:?} \
+                             on input {in_shape:?}"
+                        ),
+                    )
+                })?;
                 let (lo, hi) = if auto == "SAME_UPPER" {
                     (total / 2, total - total / 2)
                 } else {

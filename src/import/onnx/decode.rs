@@ -15,6 +15,7 @@
 //! error there.
 
 use crate::error::{Error, Result};
+use crate::files::MAX_MODEL_BYTES;
 use crate::import::proto::onnx::{
     tensor_proto::{DataLocation, DataType},
     ModelProto, TensorProto,
@@ -44,7 +45,10 @@ fn decode_from(buf: impl prost::bytes::Buf, file: &str) -> Result<ModelProto> {
 pub fn read_model(path: impl AsRef<Path>) -> Result<ModelProto> {
     let path = path.as_ref();
     let file = path.display().to_string();
-    let mut model = decode_from(bytes::Bytes::from(read_file(path)?), &file)?;
+    let mut model = decode_from(
+        bytes::Bytes::from(read_file(path, MAX_MODEL_BYTES, "a model file")?),
+        &file,
+    )?;
     let dir = path.parent().unwrap_or(Path::new("."));
     resolve_external(&mut model, dir, &file)?;
     Ok(model)
@@ -148,7 +152,11 @@ fn external_bytes(
     let bytes = match files.get(&location) {
         Some(b) => b.clone(),
         None => {
-            let b = bytes::Bytes::from(read_file(&dir.join(relative))?);
+            let b = bytes::Bytes::from(read_file(
+                &dir.join(relative),
+                MAX_MODEL_BYTES,
+                "external tensor data",
+            )?);
             files.insert(location.clone(), b.clone());
             b
         }

@@ -61,6 +61,9 @@ impl Const {
             // The shape of an integer constant always matches its values (see `tensor_const`
             // and the folders below); an empty array stands in should it ever not.
             Const::I(v, s) => {
+                if checked_product(s) != Some(v.len()) {
+                    return ArrayD::zeros(IxDyn(&[0]));
+                }
                 ArrayD::from_shape_vec(IxDyn(s), v.iter().map(|&x| x as f32).collect())
                     .unwrap_or_else(|_| ArrayD::zeros(IxDyn(&[0])))
             }
@@ -268,10 +271,16 @@ fn reshaped(imp: &Importer<'_>, node: &NodeProto, input: &[usize]) -> Result<Vec
         "Flatten" => {
             let axis = get_int(node, "axis")?.unwrap_or(1).max(0) as usize;
             let axis = axis.min(input.len());
-            s = vec![
-                input[..axis].iter().product(),
-                input[axis..].iter().product(),
-            ];
+            let (outer, inner) = (
+                checked_product(&input[..axis]),
+                checked_product(&input[axis..]),
+            );
+            let (Some(outer), Some(inner)) = (outer, inner) else {
+                return Err(
+                    imp.unsupported(node, format!("cannot flatten {input:?}: too many values"))
+                );
+            };
+            s = vec![outer, inner];
         }
         "Squeeze" => {
             let axes = axes(imp, node)?;
@@ -298,9 +307,11 @@ fn reshaped(imp: &Importer<'_>, node: &NodeProto, input: &[usize]) -> Result<Vec
 /// Reshape, Flatten, Squeeze and Unsqueeze: the same values under another shape.
 fn reshape(imp: &Importer<'_>, node: &NodeProto) -> Result<Const> {
     let v = imp.constant(node, 0)?;
-    let n = v.shape().iter().product::<usize>();
+    // Checked products: a target whose product wraps to the constant's count would
+    // otherwise pass and leave a shape no array can take.
+    let n = checked_product(v.shape());
     let shape = reshaped(imp, node, v.shape())?;
-    if shape.iter().product::<usize>() != n {
+    if n.is_none() || checked_product(&shape) != n {
         return Err(imp.unsupported(node, format!("cannot reshape {:?} to {shape:?}", v.shape())));
     }
     Ok(match v {
@@ -481,8 +492,12 @@ fn gather(imp: &Importer<'_>, node: &NodeProto) -> Result<Const> {
     let mut out_shape = shape[..a].to_vec();
     out_shape.extend_from_slice(indices.shape());
     out_shape.extend_from_slice(&shape[a + 1..]);
-    let (outer, inner): (usize, usize) =
-        (shape[..a].iter().product(), shape[a + 1..].iter().product());
+    let (Some(outer), Some(inner)) = (
+        checked_product(&shape[..a]),
+        checked_product(&shape[a + 1..]),
+    ) else {
+        return Err(imp.unsupported(node, format!("data of shape {shape:?} is too large")));
+    };
     imp.claim(
         node,
         &out_shape,
@@ -595,7 +610,10 @@ fn concat(imp: &Importer<'_>, node: &NodeProto) -> Result<Const> {
                 ),
             ));
         }
-        out_shape[a] += s[a];
+        // Empty constants may declare any size on the other axes: checked.
+        out_shape[a] = out_shape[a]
+            .checked_add(s[a])
+            .ok_or_else(|| imp.unsupported(node, format!("concatenated axis {a} overflows")))?;
     }
     let integer = parts.iter().all(|p| matches!(p, Const::I(..)));
     imp.claim(node, &out_shape, if integer { 2 } else { 1 })?;

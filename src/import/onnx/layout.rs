@@ -140,8 +140,9 @@ fn split_sizes(imp: &Importer<'_>, node: &NodeProto, d: usize, n: usize) -> Resu
         get_ints(node, "split")?.map(<[i64]>::to_vec)
     };
     if let Some(sizes) = given {
-        if sizes.len() != n || sizes.iter().any(|&s| s < 0) || sizes.iter().sum::<i64>() != d as i64
-        {
+        // A checked sum: sizes from the file could add up past i64 and wrap to `d`.
+        let sum = sizes.iter().try_fold(0i64, |a, &s| a.checked_add(s));
+        if sizes.len() != n || sizes.iter().any(|&s| s < 0) || sum != Some(d as i64) {
             return Err(imp.unsupported(
                 node,
                 format!("split sizes {sizes:?} for {n} outputs of an axis of size {d}"),

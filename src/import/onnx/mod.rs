@@ -362,7 +362,14 @@ fn input_shape(input: &ValueInfoProto, file: &str) -> Result<(i64, Vec<usize>)> 
                 i + 1
             ))),
         })
-        .collect::<Result<_>>()?;
+        .collect::<Result<Vec<usize>>>()?;
+    // Bounded here, before the shape rules of the nodes multiply the dimensions.
+    if crate::import::checked_product(&shape).is_none_or(|n| n > crate::MAX_ACTIVATION_VALUES) {
+        return Err(fail(format!(
+            "shape {shape:?} exceeds {} values per sample",
+            crate::MAX_ACTIVATION_VALUES
+        )));
+    }
     Ok((batch, shape))
 }
 

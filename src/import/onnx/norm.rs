@@ -108,7 +108,9 @@ pub(super) fn layer_norm(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> 
         ));
     }
     let end = match fused {
-        Some(count) if count >= 1 && first + count <= rank => first + count,
+        Some(count) if count >= 1 && first.checked_add(count).is_some_and(|e| e <= rank) => {
+            first + count
+        }
         Some(count) => {
             return Err(imp.unsupported(
                 node,

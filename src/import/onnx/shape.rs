@@ -203,7 +203,10 @@ pub(super) fn resolve_shape(
     target: &[i64],
     input: &[usize],
 ) -> std::result::Result<Vec<usize>, String> {
-    let total: usize = input.iter().product();
+    // Checked products throughout: the target comes from the file, and a product that
+    // wraps could match the input's count.
+    let product = |s: &[usize]| crate::import::checked_product(s).ok_or("too many elements");
+    let total: usize = product(input)?;
     let mut out = Vec::with_capacity(target.len());
     let mut infer = None;
     for (i, &t) in target.iter().enumerate() {
@@ -218,13 +221,13 @@ pub(super) fn resolve_shape(
         }
     }
     if let Some(i) = infer {
-        let known: usize = out.iter().product();
+        let known: usize = product(&out)?;
         if known == 0 || total % known != 0 {
             return Err("the size cannot be inferred".into());
         }
         out[i] = total / known;
     }
-    if out.iter().product::<usize>() != total {
+    if product(&out)? != total {
         return Err(format!("{total} elements do not fit"));
     }
     Ok(out)

@@ -341,7 +341,7 @@ pub(super) fn name_suffix(fields: &[Field]) -> String {
                 Value::Scalar(Scalar {
                     tok: Tok::Str(s), ..
                 }),
-            ) => Some(format!("({:?})", String::from_utf8_lossy(s))),
+            ) => Some(format!("(\"{}\")", String::from_utf8_lossy(s))),
             _ => None,
         })
         .unwrap_or_default()

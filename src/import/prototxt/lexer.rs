@@ -30,7 +30,7 @@ impl fmt::Display for Tok {
         match self {
             Tok::Ident(s) => write!(f, "identifier `{s}`"),
             Tok::Number(s) => write!(f, "number `{s}`"),
-            Tok::Str(s) => write!(f, "string {:?}", String::from_utf8_lossy(s)),
+            Tok::Str(s) => write!(f, "string \"{}\"", String::from_utf8_lossy(s)),
             Tok::Punct(c) => write!(f, "`{c}`"),
             Tok::Eof => write!(f, "end of input"),
         }
@@ -141,7 +141,7 @@ impl<'a> Lexer<'a> {
                 return Err(parse_error(
                     self.file,
                     pos,
-                    format!("unexpected character {c:?}"),
+                    format!("unexpected character `{c}`"),
                 ));
             };
             tokens.push(Token { tok, pos });

@@ -120,7 +120,7 @@ pub fn parse_net(text: &str, file: &str) -> Result<Parsed<NetParameter>> {
 pub fn read_net(path: impl AsRef<Path>) -> Result<Parsed<NetParameter>> {
     let path = path.as_ref();
     let file = path.display().to_string();
-    let bytes = super::read_file(path)?;
+    let bytes = super::read_file(path, crate::files::MAX_TEXT_BYTES, "a prototxt")?;
     let text = std::str::from_utf8(&bytes).map_err(|e| {
         let (line, column) = position_of_byte(&bytes, e.valid_up_to());
         Error::Parse {
