@@ -228,7 +228,7 @@
 //! shapes, before anything is allocated. A 3×8×8 input padded by 5000 pixels, against a
 //! limit of 2 GiB:
 //! ```text
-//! pad5000.onnx: explaining one image needs about 8.2 GiB (activations 3.4 GiB, relevance 4.8 GiB per image, weights 432 B), more than the memory limit of 2.0 GiB
+//! pad5000.onnx: explaining one image needs about 14.9 GiB (activations 6.0 GiB, relevance 7.5 GiB per image, weights 432 B + 1.5 GiB prepared by the rules), more than the memory limit of 2.0 GiB
 //! ```
 //! *What to do:* the model's input or a layer is far larger than intended (check the sizes
 //! `lrp info` lists); if it is genuine, run where more memory is available or raise the

@@ -440,6 +440,36 @@ fn compare_heatmaps_of_models_with_different_input_sizes() {
     assert_names(&msg, &["compare: ", "map 1", "[64, 64]", "map 0 [32, 32]"]);
 }
 
+/// `MemoryLimit`: a 3×8×8 input padded by 5000 pixels by a convolution, checked against a
+/// limit of 2 GiB before anything is run.
+#[test]
+fn memory_limit_input_padded_by_5000_pixels() {
+    let bytes = onnx_model(
+        vec![conv_weight(4, 3)],
+        vec![
+            node(
+                "Conv",
+                "conv1",
+                &["x", "w"],
+                vec![ints("pads", &[5000, 5000, 5000, 5000])],
+            ),
+            node("GlobalAveragePool", "gap", &["conv1"], vec![]),
+            node("Flatten", "flat", &["gap"], vec![]),
+        ],
+    );
+    let g = lrp::import::onnx::from_bytes(&bytes, "pad5000.onnx").unwrap();
+    let est = lrp::memory::Estimate::of_graph(&g);
+    let err = est.check("pad5000.onnx", 0, 2 << 30).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::MemoryLimit { .. }), "{err:?}");
+    assert_eq!(
+        msg,
+        "pad5000.onnx: explaining one image needs about 14.9 GiB (activations 6.0 GiB, \
+         relevance 7.5 GiB per image, weights 432 B + 1.5 GiB prepared by the rules), more \
+         than the memory limit of 2.0 GiB"
+    );
+}
+
 /// `UnknownName`: a misspelt colour map.
 #[test]
 fn unknown_colour_map_name() {
@@ -505,7 +535,7 @@ fn catalogue_lists_every_variant() {
         .map(|l| l.split([' ', '(', '{']).next().unwrap())
         .collect();
     // A new variant needs a test in this file and a section in the catalogue.
-    assert_eq!(variants.len(), 20, "{variants:?}");
+    assert_eq!(variants.len(), 21, "{variants:?}");
     for v in variants {
         assert!(
             src.contains(&format!("//! ### `{v}`\n")),
