@@ -522,6 +522,56 @@ fn image_text_file_named_png_and_unwritable_png() {
     assert!(matches!(missing, Error::Io { .. }), "{missing:?}");
 }
 
+#[test]
+fn file_too_large_image_and_endless_device() {
+    let dir = tempdir("too-large");
+    // A sparse file: its size is all that is looked at.
+    let path = dir.join("huge.png");
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(300_000_000)
+        .unwrap();
+    let err = lrp::preprocess::load_rgb(&path).unwrap_err();
+    assert!(matches!(err, Error::FileTooLarge { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: 300000000 bytes exceed the limit of 268435456 bytes for an image",
+            display(&path)
+        )
+    );
+    #[cfg(unix)]
+    {
+        let err = lrp::preprocess::load_rgb("/dev/zero").unwrap_err();
+        assert!(matches!(err, Error::FileTooLarge { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "/dev/zero: more than 268435456 bytes (the limit for an image); not a regular file, read up to the limit"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn non_finite_output_of_weights_that_overflow() {
+    let bytes = onnx_model(
+        vec![support::floats("w", &[2, 3, 8, 8], vec![1e38; 384])],
+        vec![
+            node("Conv", "conv", &["x", "w"], vec![]),
+            node("Flatten", "flat", &["conv"], vec![int("axis", 1)]),
+        ],
+    );
+    let mut g = lrp::import::onnx::from_bytes(&bytes, "overflow.onnx").unwrap();
+    g.set_name("overflow");
+    let x = Tensor::from_elem(ndarray::IxDyn(&[1, 3, 8, 8]), 1.0);
+    let err = g.finite_logits(&x).unwrap_err();
+    assert!(matches!(err, Error::NonFiniteOutput { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "overflow: output 0 of input 0 is inf; the model produces no finite logits for it"
+    );
+}
+
 /// The error catalogue (module docs of `lrp::error`) has a section for every variant.
 #[test]
 fn catalogue_lists_every_variant() {
@@ -535,7 +585,7 @@ fn catalogue_lists_every_variant() {
         .map(|l| l.split([' ', '(', '{']).next().unwrap())
         .collect();
     // A new variant needs a test in this file and a section in the catalogue.
-    assert_eq!(variants.len(), 21, "{variants:?}");
+    assert_eq!(variants.len(), 23, "{variants:?}");
     for v in variants {
         assert!(
             src.contains(&format!("//! ### `{v}`\n")),
