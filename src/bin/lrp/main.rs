@@ -33,8 +33,8 @@ mod figure;
 mod forward;
 mod info;
 mod merge;
-mod stream;
 mod out;
+mod stream;
 
 use clap::{Parser, Subcommand};
 
