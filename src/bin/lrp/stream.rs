@@ -133,19 +133,25 @@ fn settings(a: &ExplainArgs) -> String {
         .face_box
         .map(|b| format!("{},{},{},{}", b.left, b.top, b.right, b.bottom))
         .unwrap_or_else(|| "none".into());
+    // Plain values, as a user would type them (`default` where the option was not given).
+    fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+        v.map_or_else(|| "default".to_string(), |v| v.to_string())
+    }
+    let preprocess = clap::ValueEnum::to_possible_value(&m.preprocess)
+        .map_or_else(|| "auto".to_string(), |v| v.get_name().to_string());
     format!(
-        "colormap={} upsample={} overlay={} npy={} json={} face-box={} preprocess={:?} \
-         flat={:?} epsilon={:?} stabilizer={:?} rules=[{}]",
+        "colormap={} upsample={} overlay={} npy={} json={} face-box={} preprocess={} \
+         flat={} epsilon={} stabilizer={} rules=[{}]",
         a.colormap,
         if a.bilinear { "bilinear" } else { "nearest" },
         a.overlay,
         a.npy,
         a.json,
         fb,
-        m.preprocess,
-        a.rules.flat,
-        a.rules.epsilon,
-        a.rules.stabilizer,
+        preprocess,
+        opt(a.rules.flat),
+        opt(a.rules.epsilon),
+        opt(a.rules.stabilizer),
         a.rules.rules.join(" ")
     )
 }
