@@ -111,6 +111,7 @@ pub mod affine;
 pub mod avg_pool;
 pub mod clip;
 pub mod concat;
+pub mod const_concat;
 pub mod conv;
 pub mod conv_transpose;
 pub mod dense;
@@ -123,6 +124,7 @@ pub mod layer_norm;
 pub mod leaky_relu;
 pub mod linear;
 pub mod lrn;
+pub mod matmul;
 pub mod max_pool;
 pub mod mul;
 pub mod pad;
@@ -534,6 +536,10 @@ registry! {
     Resize(Resize) => Resize,
     /// Layer normalisation over trailing (or one block of) per-sample axes.
     LayerNorm(LayerNorm) => LayerNorm,
+    /// Concatenation of data with constant blocks (a vision transformer's class token).
+    ConstConcat(const_concat::ConstConcat) => const_concat::ConstConcat,
+    /// Matrix product of two activations (attention scores and context).
+    MatMul => matmul::MatMul,
 }
 
 impl Op {
