@@ -68,3 +68,44 @@ fn vit_and_deit_from_both_exporters_match_onnxruntime() {
     }
     println!("{}", report.join("\n"));
 }
+
+/// Input relevance under `attnlrp` and `cp-lrp` against LXT 2.1 on the same weights
+/// (`tests/vit/generate.py`: LXT's rules bound to the torch modules, gradient × input in float64,
+/// LRP-0 on linear layers; the presets use ε = stabiliser = 1e-9): elementwise within 1e-4 of
+/// max |R| (measured: 1.8e-6 to 1.5e-5).
+#[test]
+fn attnlrp_and_cp_lrp_match_lxt() {
+    use lrp::composite::Composite;
+    use lrp::explain::{Explainer, Target};
+    let text = std::fs::read_to_string(format!("{DATA}/manifest.json")).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let x: ArrayD<f32> = read_npy(format!("{DATA}/input_48.npy")).unwrap();
+    let mut report = Vec::new();
+    let mut failures = Vec::new();
+    for model in ["vit_b_16", "deit_tiny"] {
+        for exporter in ["dynamo", "legacy"] {
+            let g = onnx::load(format!("{DATA}/{model}_{exporter}.onnx")).unwrap();
+            let mut line = format!("{model:<9} {exporter:<7}");
+            for (config, preset) in [("attnlrp", "attnlrp"), ("cp_lrp", "cp-lrp")] {
+                let reference = &manifest["models"][model]["lxt"][config];
+                let want: ArrayD<f32> =
+                    read_npy(format!("{DATA}/{}", reference["file"].as_str().unwrap())).unwrap();
+                let target = reference["target"].as_u64().unwrap() as usize;
+                let ex = Explainer::new(g.clone(), &Composite::preset(preset).unwrap())
+                    .unwrap_or_else(|e| panic!("{model} {exporter} {preset}: {e}"));
+                let e = ex.explain(&x, &Target::Class(target)).unwrap();
+                let r = e.relevance.index_axis(Axis(0), 0).to_owned();
+                let err = rel_err(&r, &want);
+                line.push_str(&format!("  {preset} {err:.1e}"));
+                if err > 1e-4 {
+                    failures.push(format!(
+                        "{model} {exporter} {preset}: off by {err:e} of max|R|"
+                    ));
+                }
+            }
+            report.push(line);
+        }
+    }
+    println!("{}", report.join("\n"));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -273,6 +273,10 @@ pub enum Route {
     /// AttnLRP's rule for layer normalisation: the normalisation as a linear map with its
     /// standard deviation held constant, under the ε-rule (see [`layer_norm`]).
     LayerNormLinear,
+    /// AttnLRP's rule for a softmax inside the network: the first-order expansion at its
+    /// input with the bias term, `R_in = x ⊙ (R_out − s ⊙ Σ R_out)` along the softmax axis
+    /// (see [`softmax`]).
+    SoftmaxTaylor,
 }
 
 impl Route {
@@ -286,6 +290,7 @@ impl Route {
             Route::Gate => "gate",
             Route::Uniform => "uniform",
             Route::LayerNormLinear => "layer-norm",
+            Route::SoftmaxTaylor => "softmax",
         }
     }
 }
