@@ -72,7 +72,9 @@ fn vit_and_deit_from_both_exporters_match_onnxruntime() {
 /// Input relevance under `attnlrp` and `cp-lrp` against LXT 2.1 on the same weights
 /// (`tests/vit/generate.py`: LXT's rules bound to the torch modules, gradient × input in float64,
 /// LRP-0 on linear layers; the presets use ε = stabiliser = 1e-9): elementwise within 1e-4 of
-/// max |R| (measured: 1.8e-6 to 1.5e-5).
+/// max |R| (measured: 1.8e-6 to 1.5e-5). Per layer: every MatMul keeps its relevance total to
+/// 1e-5 of the explained logit (the ε rule on a bias-free product conserves); the softmax
+/// totals are printed (AttnLRP's softmax rule does not conserve).
 #[test]
 fn attnlrp_and_cp_lrp_match_lxt() {
     use lrp::composite::Composite;
@@ -94,9 +96,31 @@ fn attnlrp_and_cp_lrp_match_lxt() {
                 let ex = Explainer::new(g.clone(), &Composite::preset(preset).unwrap())
                     .unwrap_or_else(|e| panic!("{model} {exporter} {preset}: {e}"));
                 let e = ex.explain(&x, &Target::Class(target)).unwrap();
+                // Per-layer conservation where the rules promise it: the products of two
+                // activations (uniform and gate are ε rules without bias) keep their total;
+                // the softmax rule does not (its bias term), so it is only reported.
+                let (mut worst_product, mut softmax) = (0f32, (0f32, 0f32));
+                for c in &e.conservation {
+                    let (o, i) = (c.relevance_out[0], c.relevance_in[0]);
+                    match c.kind {
+                        "MatMul" => worst_product = worst_product.max((o - i).abs()),
+                        "Softmax" => softmax = (softmax.0 + o, softmax.1 + i),
+                        _ => {}
+                    }
+                }
+                let logit = reference["logit"].as_f64().unwrap() as f32;
+                if worst_product > 1e-5 * logit {
+                    failures.push(format!(
+                        "{model} {exporter} {preset}: a MatMul lost {worst_product:e} of its relevance"
+                    ));
+                }
+                line.push_str(&format!(
+                    "  {preset}: MatMul ΣR kept to {worst_product:.0e}, Softmax ΣR {:.3} -> {:.3},",
+                    softmax.0, softmax.1
+                ));
                 let r = e.relevance.index_axis(Axis(0), 0).to_owned();
                 let err = rel_err(&r, &want);
-                line.push_str(&format!("  {preset} {err:.1e}"));
+                line.push_str(&format!(" vs LXT {err:.1e}"));
                 if err > 1e-4 {
                     failures.push(format!(
                         "{model} {exporter} {preset}: off by {err:e} of max|R|"

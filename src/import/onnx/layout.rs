@@ -307,6 +307,8 @@ pub(super) fn gather(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
             && idx.len() == shape.iter().product::<usize>()
             && idx_shape.first() == Some(&1)
         {
+            // The leading 1 of the indices gives the batch back.
+            imp.out_batch = Some(Batch::At(0));
             return Ok(Layer::on(
                 Op::Reshape(Reshape::new(idx_shape[1..].to_vec())),
                 x,

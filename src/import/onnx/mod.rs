@@ -402,7 +402,7 @@ fn import<T: std::borrow::Borrow<TensorProto>>(
         }
         if imp.batch_of(o) != Batch::At(0) {
             return Err(fmt(format!(
-                "graph output `{o}` does not have its batch axis first ({:?})",
+                "graph output `{o}` does not have its batch axis first ({:?}): the graph moves the batch axis and does not move it back",
                 imp.batch_of(o)
             )));
         }
