@@ -35,6 +35,19 @@
 //! | `epsilon-alpha2-beta1-flat` | flat | α2β1 | ε | pass | AttnLRP |
 //! | `epsilon-gamma-box` | zᴮ | γ = 0.25 | ε | pass | AttnLRP |
 //! | `paper` | paper flat on the lowest `n` convolutions | paper α2β1 | paper ε = 0.1 | paper | AttnLRP (ε = 1e-6) |
+//! | `attnlrp` | – | ε = 1e-9 | ε = 1e-9 | pass | AttnLRP |
+//! | `cp-lrp` | – | ε = 1e-9 | ε = 1e-9 | pass | AttnLRP |
+//!
+//! The transformer presets follow LXT 2.1 (Achtibat et al., ICML 2024), whose gradient ×
+//! input with LRP-0 on linear layers they match (ε = stabiliser = 1e-9 here, see
+//! `transformer` in the source): GELU and other activations
+//! pass (LXT's identity rule), LayerNorm with its standard deviation constant, residual sums
+//! proportional, constant additions that cannot be folded (a position embedding) as biases
+//! under the ε-rule ([`Rule::Proportional`] on `Affine`). `attnlrp` gives a softmax inside
+//! the network AttnLRP's rule `R_x = x ⊙ (R_s − s ⊙ Σ R_s)` ([`Rule::Softmax`]) and products
+//! of two activations the uniform rule (half to each operand by the ε-rule; LXT's division of
+//! the gradient of q, k by 4 and of v by 2); `cp-lrp` (Ali et al., ICML 2022) holds the
+//! attention weights constant ([`Rule::Gate`]: all relevance to the values).
 //!
 //! Every preset gives `Resize` ε = 1e-6 (in its convention): Zennit has no rule for
 //! interpolation and passes the gradient through it, which is LRP-0; α-β would multiply the
@@ -78,7 +91,7 @@ pub struct Preset {
 }
 
 /// The named presets, in the order of the table in the module documentation.
-pub const PRESET_TABLE: [Preset; 8] = [
+pub const PRESET_TABLE: [Preset; 10] = [
     Preset {
         name: "epsilon",
         description: "ε = 1e-6 on every linear layer",
@@ -126,7 +139,32 @@ pub const PRESET_TABLE: [Preset; 8] = [
         description: "the ICCV 2017 paper: paper flat on the lowest convolutions, α2β1, ε = 0.1, the LRN rule",
         build: paper,
     },
+    Preset {
+        name: "attnlrp",
+        description: "AttnLRP (transformers): ε on linear layers, the softmax rule, uniform products, constant additions as biases",
+        build: || transformer(Rule::Uniform),
+    },
+    Preset {
+        name: "cp-lrp",
+        description: "CP-LRP (transformers): as attnlrp, but attention weights held constant (relevance through the values only)",
+        build: || transformer(Rule::Gate),
+    },
 ];
+
+/// The transformer presets (LXT 2.1's AttnLRP and CP-LRP, see the module documentation):
+/// `products` for the products of activations (`uniform` for AttnLRP, `gate` for CP-LRP).
+///
+/// ε and every stabiliser are 1e-9, not the CNN presets' 1e-6: LXT's linear layers are LRP-0,
+/// and layer-norm outputs and attention products within 1e-4 of 0 are common enough that
+/// 1e-6 moved the input relevance of the test models by up to 6e-3 of max |R| (1e-9: ≤ 1.5e-5).
+fn transformer(products: Rule) -> Composite {
+    let e = m(Rule::Epsilon { epsilon: 1e-9 });
+    modern(e.clone(), e, None)
+        .with_rule(Selector::Category(Category::Product), m(products))
+        .with_rule(Selector::Kind("Softmax".into()), m(Rule::Softmax))
+        .with_rule(Selector::Kind("Affine".into()), m(Rule::Proportional))
+        .with_stabilizer(1e-9)
+}
 
 /// Names of the presets, in the order of [`PRESET_TABLE`].
 pub const PRESETS: [&str; PRESET_TABLE.len()] = {

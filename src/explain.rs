@@ -130,6 +130,26 @@ fn leads_to(graph: &Graph, logits: usize) -> Vec<bool> {
     nodes
 }
 
+/// The input of node `node` that a Softmax node computes (the attention weights of a
+/// matrix product), if exactly one does.
+fn softmax_operand(graph: &Graph, node: usize) -> Option<usize> {
+    let from_softmax: Vec<usize> = graph
+        .node_inputs(node)
+        .iter()
+        .enumerate()
+        .filter(|(_, &t)| {
+            graph.nodes().iter().enumerate().any(|(j, n)| {
+                graph.node_output(j) == t && matches!(n.op, crate::ops::Op::Softmax(_))
+            })
+        })
+        .map(|(k, _)| k)
+        .collect();
+    match from_softmax.as_slice() {
+        &[k] => Some(k),
+        _ => None,
+    }
+}
+
 impl Explainer {
     /// Prepare `graph` for explanations with `composite`: resolve a rule for every node that
     /// leads to the logits and prepare it for its layer (computing weight variants once).
@@ -148,7 +168,13 @@ impl Explainer {
                     let node = &graph.nodes()[i];
                     let input = &graph.tensors()[graph.node_inputs(i)[0]].shape;
                     let prepared = rules::prepare(&node.node_ref(), &node.op, input, &spec)?;
-                    if let Prepared::Route(Route::Gate, _) = prepared {
+                    if let (Prepared::Route(Route::Gate, _), crate::ops::Op::MatMul) =
+                        (&prepared, &node.op)
+                    {
+                        // CP-LRP: the attention weights (the operand a Softmax computes) are
+                        // the gate; a product without one is split uniformly.
+                        gates[i] = softmax_operand(&graph, i);
+                    } else if let Prepared::Route(Route::Gate, _) = prepared {
                         gates[i] = Some(graph.gate_input(i).ok_or_else(|| {
                             Error::param(
                                 &node.node_ref(),

@@ -76,11 +76,9 @@ const OUT_OF_SCOPE: &[(&str, &str)] = &[
         "prelu_slope_per_column",
         "the slope of shape [5] does not broadcast per channel",
     ),
-    // Concatenating a constant whose first axis is the batch cannot be batch-independent.
-    (
-        "concat_2d_axis_1",
-        "Concat of a constant with data is not supported",
-    ),
+    // Concatenating a constant whose first axis is the batch cannot be batch-independent
+    // (a constant with 1 there, a class token, is repeated for every sample).
+    ("concat_2d_axis_1", "with 1 on the batch axis"),
     // LRP explains each sample on its own: a normalisation over the batch is not per-sample.
     ("layernorm_4d_axis0", "normalises over the batch axis"),
     // Resize: cubic, antialiased downscaling, keep_aspect_ratio_policy, tf_crop_and_resize.

@@ -13,6 +13,11 @@
 //! special case `γ = 1, β = 0` (with its running sums divided by the stored scale factor
 //! first) and is usually followed by a `Scale` layer, itself an `Affine`.
 //!
+//! Relevance: pass (`R_x = R_y`, the default when it cannot be folded into a linear layer),
+//! or proportional ([`Route::Proportional`]): the shift as a bias under the ε-rule,
+//! `R_x = scale·x / s(y) · R_y` ([`Affine::proportional_relevance`]), as gradient × input
+//! treats a constant addition (LXT's position embedding).
+//!
 //! ```
 //! use lrp::ops::Affine;
 //! use lrp::NodeRef;
@@ -25,6 +30,10 @@
 //! let node = NodeRef::new("bn1", "Affine");
 //! let bn = Affine::from_batch_norm(&node, &[2.0], &[1.0], &[3.0], &[3.0], 1.0).unwrap();
 //! assert_eq!((bn.scale()[0], bn.shift()[0]), (1.0, -2.0));
+//!
+//! // Proportional: y = 2·1 + 0.5 = 2.5 gets R = 5, of which x keeps 2/2.5.
+//! let r = a.proportional_relevance(&x, &[5.0, 0.0, 0.0, 0.0], 1, 0.0);
+//! assert!((r[0] - 4.0).abs() < 1e-6);
 //! ```
 
 use super::{pass_on, Category, Operator, Route, RouteCtx, Tensor};
@@ -135,6 +144,29 @@ impl Affine {
         Ok(input.to_vec())
     }
 
+    /// The shift as a bias under the ε-rule (an unfolded constant addition, such as a vision
+    /// transformer's position embedding): `R_x = (scale ⊙ x) / s(y) ⊙ R_y` with
+    /// `s(z) = z + ε·sign(z)`; the shift's share is absorbed. `r` holds `k` maps per sample
+    /// of `x`, image-major.
+    pub fn proportional_relevance(&self, x: &Tensor, r: &[f32], k: usize, eps: f32) -> Vec<f32> {
+        let y = self.forward(x);
+        let scaled = Affine::new(self.scale.clone(), Array1::zeros(self.shift.len())).forward(x);
+        let (ys, ws) = (
+            y.as_slice().expect("fresh tensor"),
+            scaled.as_slice().expect("fresh tensor"),
+        );
+        let per: usize = x.shape()[1..].iter().product();
+        r.iter()
+            .enumerate()
+            .map(|(i, &rv)| {
+                let at = (i / per / k.max(1)) * per + i % per;
+                let z = ys[at];
+                let s = z + eps * if z >= 0.0 { 1.0 } else { -1.0 };
+                ws[at] / s * rv
+            })
+            .collect()
+    }
+
     /// Forward pass on `[N, C, …]` (validated by [`Affine::output_shape`]).
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let s = x.shape();
@@ -169,7 +201,7 @@ impl Operator for Affine {
     type Params = Affine;
     const KIND: &'static str = "Affine";
     const CATEGORY: Category = Category::Normalization;
-    const ROUTES: &'static [Route] = &[Route::Pass];
+    const ROUTES: &'static [Route] = &[Route::Pass, Route::Proportional];
 
     single_input!(Affine);
 
@@ -187,8 +219,13 @@ impl Operator for Affine {
         out
     }
 
-    fn route(_: &Affine, _route: Route, _ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
-        pass_on(r)
+    fn route(p: &Affine, route: Route, ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
+        match route {
+            Route::Proportional => {
+                vec![p.proportional_relevance(ctx.inputs[0], &r, ctx.k, ctx.stabilizer)]
+            }
+            _ => pass_on(r),
+        }
     }
 }
 

@@ -111,6 +111,7 @@ pub mod affine;
 pub mod avg_pool;
 pub mod clip;
 pub mod concat;
+pub mod const_concat;
 pub mod conv;
 pub mod conv_transpose;
 pub mod dense;
@@ -123,6 +124,7 @@ pub mod layer_norm;
 pub mod leaky_relu;
 pub mod linear;
 pub mod lrn;
+pub mod matmul;
 pub mod max_pool;
 pub mod mul;
 pub mod pad;
@@ -271,6 +273,10 @@ pub enum Route {
     /// AttnLRP's rule for layer normalisation: the normalisation as a linear map with its
     /// standard deviation held constant, under the ε-rule (see [`layer_norm`]).
     LayerNormLinear,
+    /// AttnLRP's rule for a softmax inside the network: the first-order expansion at its
+    /// input with the bias term, `R_in = x ⊙ (R_out − s ⊙ Σ R_out)` along the softmax axis
+    /// (see [`softmax`]).
+    SoftmaxTaylor,
 }
 
 impl Route {
@@ -284,6 +290,7 @@ impl Route {
             Route::Gate => "gate",
             Route::Uniform => "uniform",
             Route::LayerNormLinear => "layer-norm",
+            Route::SoftmaxTaylor => "softmax",
         }
     }
 }
@@ -534,6 +541,10 @@ registry! {
     Resize(Resize) => Resize,
     /// Layer normalisation over trailing (or one block of) per-sample axes.
     LayerNorm(LayerNorm) => LayerNorm,
+    /// Concatenation of data with constant blocks (a vision transformer's class token).
+    ConstConcat(const_concat::ConstConcat) => const_concat::ConstConcat,
+    /// Matrix product of two activations (attention scores and context).
+    MatMul => matmul::MatMul,
 }
 
 impl Op {

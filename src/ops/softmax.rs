@@ -6,6 +6,14 @@
 //! Shapes: input `[N, …]` with per-sample axis `axis` (0 = the class axis of `[N, K]`, or the
 //! channels of `[N, C, H, W]`), output the same.
 //!
+//! ## Relevance
+//! A final softmax is skipped (relevance starts at the logits). Inside a network (attention)
+//! two routes: pass (`R_in = R_out`), and AttnLRP's rule ([`Route::SoftmaxTaylor`](super::Route::SoftmaxTaylor),
+//! Achtibat et al., ICML 2024, Proposition 3.1): the first-order Taylor expansion at the
+//! input with its bias term, `R_in = x ⊙ (R_out − s ⊙ Σ_axis R_out)` (`s` the softmax output),
+//! which is gradient × input with the gradient `R_out / s` at the output, as LXT computes it.
+//! It does not conserve: `Σ R_in = Σ x ⊙ R_out − (Σ s ⊙ x)(Σ R_out)`.
+//!
 //! ```
 //! use lrp::ops::Softmax;
 //! use ndarray::{ArrayD, IxDyn};
@@ -16,6 +24,11 @@
 //! let x = ArrayD::from_shape_vec(IxDyn(&[1, 2]), vec![0.0, (3f32).ln()]).unwrap();
 //! let y = Softmax::new(0).forward(&x);
 //! assert!((y[[0, 0]] - 0.25).abs() < 1e-7 && (y[[0, 1]] - 0.75).abs() < 1e-7);
+//! // AttnLRP's rule: x = (0, ln 3), s = (1/4, 3/4), R_out = (1, 0):
+//! // R_in = x ⊙ (R − s·1) = (0, ln 3 · (0 − 3/4)).
+//! let r = Softmax::new(0).taylor_relevance(&x, &[1.0, 0.0], 1);
+//! assert_eq!(r[0], 0.0);
+//! assert!((r[1] + 0.75 * (3f32).ln()).abs() < 1e-6);
 //! ```
 
 use super::Tensor;
@@ -95,7 +108,70 @@ impl Softmax {
     }
 }
 
-pass_through!(params Softmax, "Softmax", Activation);
+impl Softmax {
+    /// AttnLRP's softmax rule: `R_in = x ⊙ (R − s ⊙ Σ_axis R)` for relevance `r` (`maps`
+    /// samples, `k` per image of `x`, image-major) at the output `s = softmax(x)`.
+    pub fn taylor_relevance(&self, x: &Tensor, r: &[f32], k: usize) -> Vec<f32> {
+        let s = self.forward(x);
+        let shape = x.shape();
+        let ax = self.axis + 1;
+        let len = shape[ax];
+        let inner: usize = shape[ax + 1..].iter().product();
+        let per_sample: usize = shape[1..].iter().product();
+        let (xs, ss) = (
+            x.as_slice().expect("standard layout"),
+            s.as_slice().expect("fresh tensor"),
+        );
+        let mut out = vec![0f32; r.len()];
+        if per_sample == 0 {
+            return out;
+        }
+        for (m, (rm, om)) in r
+            .chunks_exact(per_sample)
+            .zip(out.chunks_exact_mut(per_sample))
+            .enumerate()
+        {
+            let img = m / k.max(1);
+            let (xi, si) = (
+                &xs[img * per_sample..(img + 1) * per_sample],
+                &ss[img * per_sample..(img + 1) * per_sample],
+            );
+            for block in 0..per_sample / (len * inner) {
+                let base = block * len * inner;
+                for i in 0..inner {
+                    let at = |j: usize| base + j * inner + i;
+                    let total: f64 = (0..len).map(|j| rm[at(j)] as f64).sum();
+                    for j in 0..len {
+                        let p = at(j);
+                        om[p] = (xi[p] as f64 * (rm[p] as f64 - si[p] as f64 * total)) as f32;
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+impl super::Operator for Softmax {
+    type Params = Softmax;
+    const KIND: &'static str = "Softmax";
+    const CATEGORY: super::Category = super::Category::Activation;
+    const ROUTES: &'static [super::Route] = &[super::Route::Pass, super::Route::SoftmaxTaylor];
+
+    single_input!(Softmax);
+
+    fn route(
+        p: &Softmax,
+        route: super::Route,
+        ctx: &super::RouteCtx<'_>,
+        r: Vec<f32>,
+    ) -> Vec<Vec<f32>> {
+        match route {
+            super::Route::SoftmaxTaylor => vec![p.taylor_relevance(ctx.inputs[0], &r, ctx.k)],
+            _ => vec![r],
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -150,6 +226,39 @@ mod tests {
         // Shift invariance: the naive formula on the shifted input agrees.
         let shifted = x.mapv(|v| v - 300.0);
         assert_close(&y, &naive(0, &shifted), 1e-5);
+    }
+
+    /// AttnLRP's rule against gradient × input in f64: the Jacobian of the softmax applied
+    /// to `R / s`, by finite differences of the naive softmax.
+    #[test]
+    fn taylor_rule_is_gradient_times_input() {
+        let x = random(&[2, 3, 4], 5).mapv(|v| v * 2.0);
+        let sm = Softmax::new(1);
+        let s = naive(1, &x);
+        let r = random(&[4, 3, 4], 6);
+        let got = sm.taylor_relevance(&x, r.as_slice().unwrap(), 2);
+        for m in 0..4 {
+            let n = m / 2;
+            for a in 0..3 {
+                for i in 0..4 {
+                    // d/dx_i Σ_j g_j s_j with g = R / s, by central differences in f64.
+                    let h = 1e-4f64;
+                    let f = |d: f64| -> f64 {
+                        let row: Vec<f64> = (0..4)
+                            .map(|j| x[[n, a, j]] as f64 + if j == i { d } else { 0.0 })
+                            .collect();
+                        let z: f64 = row.iter().map(|v| v.exp()).sum();
+                        (0..4)
+                            .map(|j| r[[m, a, j]] as f64 / s[[n, a, j]] as f64 * row[j].exp() / z)
+                            .sum()
+                    };
+                    let grad = (f(h) - f(-h)) / (2.0 * h);
+                    let want = x[[n, a, i]] as f64 * grad;
+                    let g = got[m * 12 + a * 4 + i] as f64;
+                    assert!((g - want).abs() < 1e-4, "{m} {a} {i}: {g} vs {want}");
+                }
+            }
+        }
     }
 
     #[test]

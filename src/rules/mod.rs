@@ -20,6 +20,7 @@
 //! | [`Rule::Lrn`] | LRN: the LRP Toolbox's first-order rule (see [`Lrn::paper_relevance`](crate::ops::Lrn::paper_relevance)) | no |
 //! | [`Rule::Gate`] | products `y = x · g(x)`: `R_x = R_y`, `R_g = 0` (the gate held constant) | yes |
 //! | [`Rule::Uniform`] | products of `m` activations: `R_k = R_y / m` (AttnLRP) | yes |
+//! | [`Rule::Softmax`] | softmax inside the network, AttnLRP: `R_x = x ⊙ (R_s − s ⊙ Σ R_s)` along its axis | no (bias term) |
 //! | [`Rule::LayerNorm`] | layer norm, AttnLRP: `R_x_j = (x_j/σ)(γ_j r_j − (1/N) Σ_i γ_i r_i)`, `r_i = R_i / s(y_i)`, σ held constant | up to ε (β = 0) |
 //!
 //! Two conventions exist ([`Convention`]): **modern** (Montavon et al. 2019, Zennit) and
@@ -181,6 +182,11 @@ pub enum Rule {
     /// `r_i = R_i / s(y_i)`. Conserves up to ε when `β = 0`; a bias absorbs
     /// `Σ_i R_i β_i / s(y_i)`. See [`crate::ops::layer_norm`].
     LayerNorm,
+    /// AttnLRP's rule for a softmax inside the network (Achtibat et al., ICML 2024,
+    /// Proposition 3.1): `R_x = x ⊙ (R_s − s ⊙ Σ R_s)` along the softmax axis, the first-order
+    /// expansion at `x` with its bias term, which is what gradient × input gives there (LXT).
+    /// Does not conserve. See [`crate::ops::softmax`].
+    Softmax,
 }
 
 impl Rule {
@@ -201,6 +207,7 @@ impl Rule {
             Rule::Gate => "gate".into(),
             Rule::Uniform => "uniform".into(),
             Rule::LayerNorm => "layer-norm".into(),
+            Rule::Softmax => "softmax".into(),
         }
     }
 
@@ -215,6 +222,7 @@ impl Rule {
             Rule::Gate => Some(Route::Gate),
             Rule::Uniform => Some(Route::Uniform),
             Rule::LayerNorm => Some(Route::LayerNormLinear),
+            Rule::Softmax => Some(Route::SoftmaxTaylor),
             _ => None,
         }
     }
@@ -321,7 +329,8 @@ impl RuleSpec {
             | Rule::Lrn
             | Rule::Gate
             | Rule::Uniform
-            | Rule::LayerNorm => return None,
+            | Rule::LayerNorm
+            | Rule::Softmax => return None,
         })
     }
 

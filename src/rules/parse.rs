@@ -93,6 +93,7 @@ impl std::str::FromStr for RuleSpec {
             "lrn" => Rule::Lrn,
             "gate" => Rule::Gate,
             "uniform" => Rule::Uniform,
+            "softmax" => Rule::Softmax,
             "layer-norm" | "layernorm" | "attnlrp" => Rule::LayerNorm,
             other => {
                 // alphaA-betaB

@@ -381,6 +381,15 @@ impl<'g> Exporter<'g> {
                 ];
                 self.push(name, "LRN", vec![x], out, attrs);
             }
+            Op::MatMul => self.push(name, "MatMul", n.inputs.clone(), out, vec![]),
+            Op::ConstConcat(_) => {
+                return Err(Error::Export {
+                    node: n.node_ref(),
+                    format: FORMAT,
+                    detail: "a concatenation with constants (class token) is not exported yet"
+                        .into(),
+                })
+            }
             Op::Concat(c) => {
                 let attrs = vec![attr_int("axis", c.axis as i64 + 1)];
                 self.push(name, "Concat", n.inputs.clone(), out, attrs);

@@ -115,6 +115,10 @@ const FOLDS: &[(&str, FoldFn)] = &[
     ("Sub", binary),
     ("Mul", binary),
     ("Div", binary),
+    ("Mod", binary),
+    ("Equal", binary),
+    ("Where", where_),
+    ("Expand", expand),
     ("Sqrt", unary),
     ("Reciprocal", unary),
     ("Neg", unary),
@@ -378,10 +382,70 @@ fn binary(imp: &Importer<'_>, node: &NodeProto) -> Result<Const> {
         "Add" => |x, y| x + y,
         "Sub" => |x, y| x - y,
         "Mul" => |x, y| x * y,
+        "Equal" => |x, y| f32::from(u8::from(x == y)),
+        "Mod" => |x, y| x - y * (x / y).floor(),
         _ => |x, y| x / y,
     };
     out.zip_mut_with(&b, |x, &y| *x = f(*x, y));
     Ok(Const::F(out))
+}
+
+/// `Where(condition, a, b)` of constants (Equal's output as the condition: non-zero is true),
+/// with broadcasting; integers when `a` and `b` both are.
+fn where_(imp: &Importer<'_>, node: &NodeProto) -> Result<Const> {
+    let cond = imp.constant(node, 0)?.floats();
+    let (a, b) = (imp.constant(node, 1)?, imp.constant(node, 2)?);
+    let ints = matches!((a, b), (Const::I(..), Const::I(..)));
+    let (a, b) = (a.floats(), b.floats());
+    let shape = broadcast_shape(cond.shape(), a.shape())
+        .and_then(|s| broadcast_shape(&s, b.shape()))
+        .ok_or_else(|| imp.unsupported(node, "shapes do not broadcast"))?;
+    imp.claim(node, &shape, 1)?;
+    let bc = |t: &ArrayD<f32>| t.broadcast(IxDyn(&shape)).map(|v| v.to_owned());
+    let (Some(c), Some(mut out), Some(b)) = (bc(&cond), bc(&a), bc(&b)) else {
+        return Err(imp.unsupported(node, "shapes do not broadcast"));
+    };
+    ndarray::Zip::from(&mut out)
+        .and(&c)
+        .and(&b)
+        .for_each(|o, &c, &b| {
+            if c == 0.0 {
+                *o = b;
+            }
+        });
+    Ok(if ints {
+        Const::I(out.iter().map(|&v| v as i64).collect(), shape)
+    } else {
+        Const::F(out)
+    })
+}
+
+/// `Expand(input, shape)` of a constant: numpy broadcasting of the input and the shape.
+fn expand(imp: &Importer<'_>, node: &NodeProto) -> Result<Const> {
+    let v = imp.constant(node, 0)?;
+    let target = imp.constant(node, 1)?.ints();
+    if target.iter().any(|&d| !(0..1 << 31).contains(&d)) {
+        return Err(imp.unsupported(node, format!("invalid shape {target:?}")));
+    }
+    let target: Vec<usize> = target.iter().map(|&d| d as usize).collect();
+    let shape = broadcast_shape(v.shape(), &target).ok_or_else(|| {
+        imp.unsupported(
+            node,
+            format!("{:?} does not expand to {target:?}", v.shape()),
+        )
+    })?;
+    imp.claim(node, &shape, 1)?;
+    let ints = matches!(v, Const::I(..));
+    let out = v
+        .floats()
+        .broadcast(IxDyn(&shape))
+        .map(|b| b.to_owned())
+        .ok_or_else(|| imp.unsupported(node, "shapes do not broadcast"))?;
+    Ok(if ints {
+        Const::I(out.iter().map(|&v| v as i64).collect(), shape)
+    } else {
+        Const::F(out)
+    })
 }
 
 /// [`binary`] on two integer constants.
@@ -410,7 +474,9 @@ fn integer_binary(
             "Add" => p.wrapping_add(q),
             "Sub" => p.wrapping_sub(q),
             "Mul" => p.wrapping_mul(q),
+            "Equal" => i64::from(p == q),
             _ if q == 0 => return Err(imp.unsupported(node, "integer division by 0")),
+            "Mod" => p.rem_euclid(q) + if q < 0 && p.rem_euclid(q) != 0 { q } else { 0 },
             _ => p.wrapping_div(q),
         });
     }
@@ -422,11 +488,10 @@ fn integer_binary(
 /// no batch axis. Opset 15's `start` and `end` select a range of the axes.
 fn shape_of_data(imp: &Importer<'_>, node: &NodeProto, x: &str) -> Result<Const> {
     let per_sample = imp.data_shape(node, x)?;
-    let mut dims: Vec<i64> = Vec::with_capacity(per_sample.len() + 1);
-    if !imp.batch_merged.contains(x) {
-        dims.push(imp.batch);
+    let mut dims: Vec<i64> = per_sample.iter().map(|&d| d as i64).collect();
+    if let super::Batch::At(b) = imp.batch_of(x) {
+        dims.insert(b.min(dims.len()), imp.batch);
     }
-    dims.extend(per_sample.iter().map(|&d| d as i64));
     shape_range(node, dims)
 }
 
@@ -552,9 +617,22 @@ fn slice(imp: &Importer<'_>, node: &NodeProto) -> Result<Const> {
     // The data operator computes it: the constant as a batch of one sample.
     let op = crate::ops::Slice::new(axes, starts, ends, steps);
     let nref = crate::error::NodeRef::new(node.name(), "Slice");
-    let out_shape = op
-        .output_shape(&nref, &shape)
-        .map_err(|e| imp.unsupported(node, e))?;
+    let out_shape = match op.output_shape(&nref, &shape) {
+        Ok(s) => s,
+        // `shape[k:]` past the end of a shape vector (torch's MultiheadAttention computes its
+        // head split this way): an empty vector, which a Concat of shapes then skips.
+        Err(_)
+            if shape.len() == 1
+                && op.steps.iter().all(|&s| s > 0)
+                && op.starts.iter().all(|&s| s >= shape[0] as i64) =>
+        {
+            return Ok(match data {
+                Const::F(_) => Const::F(ArrayD::zeros(IxDyn(&[0]))),
+                Const::I(..) => Const::I(Vec::new(), vec![0]),
+            });
+        }
+        Err(e) => return Err(imp.unsupported(node, e)),
+    };
     let mut batched = vec![1];
     batched.extend_from_slice(&shape);
     let as_batch = |a: ArrayD<f32>| a.into_shape_with_order(IxDyn(&batched));

@@ -378,7 +378,8 @@ mod tests {
             fold_budget: std::cell::Cell::new(MAX_FOLDED_VALUES),
             uses: HashMap::new(),
             batch: 1,
-            batch_merged: HashSet::new(),
+            batch_at: HashMap::new(),
+            out_batch: None,
         };
         for t in &graph.initializer {
             imp.consts

@@ -12,9 +12,14 @@
 //!   write after it becomes an [`Op::Affine`] ([`super::arith`]) that canonisation folds into
 //!   the layer's bias.
 //!
-//! Gemm takes a data input of per-sample shape `[K]` (flatten first). Not covered: `transA =
-//! 1`, data as the right operand, a batched right operand (rank > 2), a product of two data
-//! tensors, a C that broadcasts over the batch in other ways.
+//! - MatMul of two data tensors (attention scores `q · kᵀ` and context `softmax · v`) →
+//!   [`Op::MatMul`], batched over the leading per-sample axes.
+//!
+//! Gemm takes a data input of per-sample shape `[K]` (flatten first), or `[T·N, K]` with the
+//! batch merged into its rows (torch's MultiheadAttention output projection), a dense layer on
+//! the last axis. Not covered: `transA = 1`, data as the right operand with a constant left
+//! one, a constant batched right operand (rank above 2), broadcasting of the leading axes of
+//! two data operands, a C that broadcasts over the batch in other ways.
 
 use super::attrs::{attribute_error, get_float, get_int};
 use super::{Ctx, Importer, Layer};
@@ -75,6 +80,22 @@ pub(super) fn gemm(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
 
 pub(super) fn matmul(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
     let (node, x) = (cx.node, cx.x);
+    if node.input.iter().all(|i| !imp.is_const(i)) {
+        // A product of two activations (attention): batched over the leading axes.
+        for i in &node.input {
+            let s = imp.data_shape(node, i)?;
+            if s.len() < 2 {
+                return Err(imp.unsupported(
+                    node,
+                    format!("`{i}` has per-sample shape {s:?}; a product of two data tensors needs [L…, M, K] · [L…, K, P]"),
+                ));
+            }
+        }
+        return Ok(Layer {
+            op: Op::MatMul,
+            inputs: node.input.clone(),
+        });
+    }
     if node.input.first().map(String::as_str) != Some(x) {
         return Err(imp.unsupported(node, "the data must be the left operand"));
     }
@@ -110,6 +131,11 @@ fn dense(
     b: Option<Array1<f32>>,
 ) -> Result<Layer> {
     let shape = imp.data_shape(node, x)?;
+    if shape.len() == 2 && imp.is_merged(x) {
+        // `[T·N, K]` with the batch merged into the rows (torch's MultiheadAttention output
+        // projection): the layer on the last axis of the per-sample `[T, K]`.
+        return Ok(Layer::on(Op::Dense(Dense::new(w, b).on_last_axis()), x));
+    }
     if shape.len() != 1 {
         return Err(imp.unsupported(
             node,

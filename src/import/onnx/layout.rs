@@ -1,7 +1,7 @@
 //! Operators that move data between positions: permute, slice, split, gather.
 //!
 //! - [Transpose](https://onnx.ai/onnx/operators/onnx__Transpose.html) (opsets 1, 13, 21) →
-//!   [`Op::Transpose`]: `perm` (default: reverse the axes) must keep the batch axis first.
+//!   [`Op::Transpose`]: `perm` (default: reverse the axes).
 //! - [Slice](https://onnx.ai/onnx/operators/onnx__Slice.html) (opsets 1, 10, 11, 13) →
 //!   [`Op::Slice`]: `starts`, `ends`, `axes` as attributes (opset < 10) or constant inputs,
 //!   with `steps` (opset ≥ 10, negative allowed); an entry for the batch axis must keep it
@@ -18,12 +18,22 @@
 //!   with the batch merged in, declared batch 1, then gathered along axis 0 with the indices
 //!   `0, 1, …` in order) → [`Op::Reshape`] to the indices' shape.
 //!
-//! Not covered: moving, slicing or splitting the batch axis; Gather with other index
+//! - [Squeeze](https://onnx.ai/onnx/operators/onnx__Squeeze.html) and
+//!   [Unsqueeze](https://onnx.ai/onnx/operators/onnx__Unsqueeze.html) (opsets 1, 11, 13, 21)
+//!   of data → [`Op::Reshape`]: axes as an attribute (before opset 13) or a constant input;
+//!   squeezing the batch axis (declared 1) merges it into the other axes; Squeeze without
+//!   axes is not covered.
+//!
+//! Data whose batch axis is not first ([`super::Batch`]): Transpose moves it where `perm`
+//! puts it (the per-sample axes permute among themselves), Slice, Split and Gather name axes
+//! of the ONNX shape, mapped to per-sample axes.
+//!
+//! Not covered: slicing, splitting or gathering along the batch axis; Gather with other index
 //! patterns (repeats, arbitrary orders, indices computed from data), GatherElements,
 //! GatherND; Split and Slice of constants are folded instead ([`super::fold`]).
 
 use super::attrs::{attribute_error, get_int, get_ints};
-use super::{Ctx, Importer, Layer};
+use super::{Batch, Ctx, Importer, Layer};
 use crate::error::Result;
 use crate::import::proto::onnx::NodeProto;
 use crate::ops::{Op, Reshape, Slice, Transpose};
@@ -38,7 +48,9 @@ pub(super) fn full_axis(a: i64, rank: usize) -> Option<usize> {
 
 pub(super) fn transpose(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
     let (node, x) = (cx.node, cx.x);
-    let rank = imp.data_shape(node, x)?.len() + 1;
+    let batch = imp.batch_of(x);
+    let sample_rank = imp.data_shape(node, x)?.len();
+    let rank = batch.onnx_shape(&vec![1; sample_rank]).len();
     let perm: Vec<i64> = match get_ints(node, "perm")? {
         Some(p) => p.to_vec(),
         None => (0..rank as i64).rev().collect(),
@@ -55,14 +67,86 @@ pub(super) fn transpose(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
             format!("{perm:?} is not a permutation of the {rank} axes of the input"),
         ));
     }
-    if perm[0] != 0 {
+    // The batch axis goes where the permutation puts it; the other axes permute among
+    // themselves.
+    let mut per_sample = Vec::with_capacity(sample_rank);
+    for (j, &p) in perm.iter().enumerate() {
+        match batch.sample_axis(p, sample_rank) {
+            Ok(Some(a)) => per_sample.push(a),
+            Ok(None) => imp.out_batch = Some(Batch::At(j)),
+            Err(()) => unreachable!("perm was validated against the rank"),
+        }
+    }
+    Ok(Layer::on(Op::Transpose(Transpose::new(per_sample)), x))
+}
+
+/// Squeeze (opsets 1, 11, 13, 21) and Unsqueeze (opsets 1, 11, 13, 21) of data: the axes as
+/// an attribute (before opset 13) or a constant input; a per-sample [`Op::Reshape`]. Squeezing
+/// the batch axis (size 1 when declared 1) merges it into the other axes ([`Batch::Merged`]);
+/// Squeeze without axes is not supported (it would depend on the batch size).
+pub(super) fn squeeze(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
+    let (node, x) = (cx.node, cx.x);
+    let sample = imp.data_shape(node, x)?;
+    let batch = imp.batch_of(x);
+    let axes: Vec<i64> = if imp.opset >= 13 {
+        optional_ints(imp, node, 1)?.unwrap_or_default()
+    } else {
+        get_ints(node, "axes")?
+            .map(<[i64]>::to_vec)
+            .unwrap_or_default()
+    };
+    if axes.is_empty() {
         return Err(imp.unsupported(
             node,
-            format!("perm {perm:?} moves the batch axis; only the per-sample axes may be permuted"),
+            "axes are required for data (their sizes depend on the batch)",
         ));
     }
-    let per_sample = perm[1..].iter().map(|&p| p as usize - 1).collect();
-    Ok(Layer::on(Op::Transpose(Transpose::new(per_sample)), x))
+    let full = batch.onnx_shape(&sample);
+    let unsqueeze = node.op_type() == "Unsqueeze";
+    let out_rank = if unsqueeze {
+        full.len() + axes.len()
+    } else {
+        full.len()
+    };
+    let mut marks = vec![false; out_rank];
+    for &a in &axes {
+        let r = out_rank as i64;
+        let a = if a < 0 { a + r } else { a };
+        if !(0..r).contains(&a) || std::mem::replace(&mut marks[a as usize], true) {
+            return Err(imp.unsupported(
+                node,
+                format!("axes {axes:?} for a rank-{} input", full.len()),
+            ));
+        }
+    }
+    // Walk the output (Unsqueeze) or input (Squeeze) axes, tracking the batch position.
+    let (mut out, mut new_batch) = (Vec::new(), Batch::Merged);
+    let mut src = 0usize;
+    for (j, &marked) in marks.iter().enumerate() {
+        let is_batch = matches!(batch, Batch::At(b) if b == src);
+        if unsqueeze && marked {
+            out.push(1);
+            continue;
+        }
+        if !unsqueeze && marked {
+            if full[j] != 1 {
+                return Err(imp.unsupported(node, format!("axis {j} has size {}, not 1", full[j])));
+            }
+            src += 1;
+            continue;
+        }
+        if is_batch {
+            new_batch = Batch::At(out.len());
+        } else {
+            out.push(full[src]);
+        }
+        src += 1;
+    }
+    imp.out_batch = Some(new_batch);
+    if out.is_empty() {
+        return Err(imp.unsupported(node, "no per-sample axis is left"));
+    }
+    Ok(Layer::on(Op::Reshape(Reshape::new(out)), x))
 }
 
 /// Input `i` of `node` as integers, or `None` when absent.
@@ -110,21 +194,16 @@ pub(super) fn slice(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
             ),
         ));
     }
+    let _ = rank;
     let mut op = Slice::new(Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..k {
-        let a = full_axis(axes[i], rank).ok_or_else(|| {
-            imp.unsupported(
-                node,
-                format!("axis {} is out of range for rank {rank}", axes[i]),
-            )
-        })?;
-        if a == 0 {
+        let Some(a) = imp.sample_axis(node, x, axes[i])? else {
             if keeps_whole(starts[i], ends[i], steps[i]) {
                 continue;
             }
             return Err(imp.unsupported(node, "slicing the batch axis is not supported"));
-        }
-        op.axes.push(a - 1);
+        };
+        op.axes.push(a);
         op.starts.push(starts[i]);
         op.ends.push(ends[i]);
         op.steps.push(steps[i]);
@@ -220,7 +299,7 @@ pub(super) fn gather(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
     let indices = imp.constant(node, 1)?;
     let (idx, idx_shape) = (indices.ints(), indices.shape().to_vec());
     let axis = get_int(node, "axis")?.unwrap_or(0);
-    if imp.batch_merged.contains(x) {
+    if imp.is_merged(x) {
         // torch's `as_strided` in dynamo exports: data reshaped to [-1] (batch 1 merged in),
         // gathered back in order into the shape of the indices.
         let identity = idx.iter().enumerate().all(|(i, &v)| v == i as i64);
@@ -229,6 +308,8 @@ pub(super) fn gather(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
             && idx.len() == shape.iter().product::<usize>()
             && idx_shape.first() == Some(&1)
         {
+            // The leading 1 of the indices gives the batch back.
+            imp.out_batch = Some(Batch::At(0));
             return Ok(Layer::on(
                 Op::Reshape(Reshape::new(idx_shape[1..].to_vec())),
                 x,

@@ -11,17 +11,20 @@
 //! | file | ONNX operators |
 //! |---|---|
 //! | [`conv`] | Conv, ConvTranspose |
-//! | [`gemm`] | Gemm, MatMul (constant right-hand side) |
+//! | [`gemm`] | Gemm, MatMul (constant right-hand side, or two data tensors: attention) |
 //! | [`pool`] | MaxPool, AveragePool, GlobalAveragePool, ReduceMean (spatial) |
 //! | [`norm`] | BatchNormalization, LRN, LayerNormalization |
 //! | [`fuse_norm`] | the layer normalisation older exports spell out (ReduceMean … Add), fused before import |
 //! | [`arith`] | Add, Sum, Sub, Mul, Div |
-//! | [`shape`] | Flatten, Reshape, Concat, Pad |
-//! | [`layout`] | Transpose, Slice, Split, Gather |
+//! | [`shape`] | Flatten, Reshape, Concat (also with constants: a class token), Pad |
+//! | [`layout`] | Transpose, Slice, Split, Gather, Squeeze, Unsqueeze |
 //! | [`resize`] | Resize, Upsample |
 //! | [`activation`] | Relu, Softmax, Dropout, Identity, Clip, HardSigmoid, HardSwish, LeakyRelu, Elu, Gelu, Swish, PRelu (Sigmoid and Tanh are table lines) |
-//! | [`fold`] | the same and more on constants (Constant, ConstantOfShape, Cast, Transpose, …) |
+//! | [`fold`] | the same and more on constants (Constant, ConstantOfShape, Cast, Transpose, Equal, Where, Mod, Expand, …) |
 //! | [`fuse_act`] | SiLU, HardSwish and GELU spelled out in several nodes, fused before building |
+//!
+//! Data tensors need not keep their batch axis first: the importer follows it through
+//! attention's transposes and reshapes ([`Batch`]).
 //!
 //! Each file opens with the operators' specifications, the opsets handled (the default
 //! domain, [`OPSETS`]; tested on 7–20) and what is not covered. Unknown operators and other
@@ -121,6 +124,8 @@ pub const OPS: &[(&str, BuildFn)] = &[
     ("Slice", layout::slice),
     ("Split", layout::split),
     ("Gather", layout::gather),
+    ("Squeeze", layout::squeeze),
+    ("Unsqueeze", layout::squeeze),
     ("Resize", resize::resize),
     ("Upsample", resize::upsample),
     ("Sigmoid", |_, cx| Ok(Layer::on(Op::Sigmoid, cx.x))),
@@ -204,10 +209,100 @@ pub struct Importer<'a> {
     /// The batch size the data input declares (1 when symbolic): what `Shape` of a data
     /// tensor reports for the batch axis, and the batch entry a Reshape target may spell out.
     batch: i64,
-    /// Data tensors whose batch axis a Reshape merged into the other axes (`[-1]` with batch
-    /// 1): their ONNX shape is the per-sample shape, without a batch axis.
-    batch_merged: HashSet<String>,
+    /// Data tensors whose batch axis is not ONNX axis 0 (see [`Batch`]); every other data
+    /// tensor is batch-first.
+    batch_at: HashMap<String, Batch>,
+    /// Where the batch axis of the node being built ends up, when its builder moves it
+    /// (`None`: where it is in the node's data input).
+    out_batch: Option<Batch>,
 }
+
+/// Where the batch axis of a data tensor sits in its ONNX shape.
+///
+/// Our tensors are always batch first; the ONNX graph's need not be. Multi-head attention as
+/// torch exports it moves the batch (`[T, N, D]` sequence-first layouts, `[3, N, H, T, d]`
+/// stacks of q, k and v) and, with a declared batch of 1, merges it into other axes
+/// (`[T, N·H, d]`). The importer follows the batch axis through Transpose, Reshape, Squeeze,
+/// Unsqueeze and Gather, maps every axis an operator names to a per-sample axis, and builds
+/// the same per-sample operators as for a batch-first graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Batch {
+    /// A standalone batch axis at this ONNX position; the other axes are the per-sample axes.
+    At(usize),
+    /// Merged into the other axes (declared batch 1, size 1 there): the ONNX shape is the
+    /// per-sample shape.
+    Merged,
+}
+
+impl Batch {
+    /// The ONNX shape of a tensor of per-sample shape `sample` (the batch axis as 1).
+    pub fn onnx_shape(self, sample: &[usize]) -> Vec<usize> {
+        let mut s = sample.to_vec();
+        if let Batch::At(b) = self {
+            s.insert(b.min(s.len()), 1);
+        }
+        s
+    }
+
+    /// The per-sample axis of ONNX axis `a` (negative from the end) of a tensor whose
+    /// per-sample rank is `rank`: `Ok(None)` for the batch axis itself, `Err(())` when out of
+    /// range.
+    #[allow(clippy::result_unit_err)]
+    pub fn sample_axis(self, a: i64, rank: usize) -> std::result::Result<Option<usize>, ()> {
+        let full = match self {
+            Batch::At(_) => rank + 1,
+            Batch::Merged => rank,
+        } as i64;
+        let a = if a < 0 { a + full } else { a };
+        if !(0..full).contains(&a) {
+            return Err(());
+        }
+        let a = a as usize;
+        Ok(match self {
+            Batch::At(b) if a == b => None,
+            Batch::At(b) if a > b => Some(a - 1),
+            _ => Some(a),
+        })
+    }
+}
+
+/// ONNX operators whose builders handle data whose batch axis is not first (see [`Batch`]);
+/// the others reject such inputs with an error naming the node.
+const BATCH_AWARE: &[&str] = &[
+    "Transpose",
+    "Reshape",
+    "Squeeze",
+    "Unsqueeze",
+    "Gather",
+    "Slice",
+    "Split",
+    "Concat",
+    "Softmax",
+    "LayerNormalization",
+    "MatMul",
+    "Gemm",
+    "Add",
+    "Sum",
+    "Sub",
+    "Mul",
+    "Div",
+    "Sigmoid",
+    "Tanh",
+    "Relu",
+    "Clip",
+    "HardSigmoid",
+    "HardSwish",
+    "LeakyRelu",
+    "Elu",
+    "Gelu",
+    "Swish",
+    "Dropout",
+    "Identity",
+];
+
+/// ONNX operators with an `axis` attribute that [`Importer::node`] rewrites to the
+/// batch-first axis before their builder runs.
+const AXIS_ATTRIBUTE: &[&str] = &["Softmax", "LayerNormalization", "Concat", "Split", "Gather"];
 
 /// Import an ONNX `ModelProto` into a graph (no canonisation); `file` names it in errors.
 pub fn from_model(model: &ModelProto, file: &str) -> Result<Graph> {
@@ -260,7 +355,8 @@ fn import<T: std::borrow::Borrow<TensorProto>>(
         fold_budget: std::cell::Cell::new(MAX_FOLDED_VALUES),
         uses: HashMap::new(),
         batch: 1,
-        batch_merged: HashSet::new(),
+        batch_at: HashMap::new(),
+        out_batch: None,
     };
     for name in graph
         .node
@@ -302,6 +398,12 @@ fn import<T: std::borrow::Borrow<TensorProto>>(
         if imp.b.shape(o).is_none() {
             return Err(fmt(format!(
                 "graph output `{o}` is a constant or is not computed by any node"
+            )));
+        }
+        if imp.batch_of(o) != Batch::At(0) {
+            return Err(fmt(format!(
+                "graph output `{o}` does not have its batch axis first ({:?}): the graph moves the batch axis and does not move it back",
+                imp.batch_of(o)
             )));
         }
     }
@@ -374,6 +476,25 @@ fn input_shape(input: &ValueInfoProto, file: &str) -> Result<(i64, Vec<usize>)> 
 }
 
 impl Importer<'_> {
+    /// Whether `node` is a Gather from a batch-merged tensor (torch's `as_strided`, handled by
+    /// its builder).
+    fn is_merged_gather(&self, node: &NodeProto, x: &str) -> bool {
+        node.op_type() == "Gather" && self.is_merged(x)
+    }
+
+    /// Where the batch of a Gather's output sits when its input's is not first: a scalar index
+    /// drops the gathered axis, so a batch axis after it moves one place forward.
+    fn gather_batch(&self, node: &NodeProto, x: &str) -> Result<Option<Batch>> {
+        let scalar = self.constant(node, 1)?.shape().is_empty();
+        let a = attrs::get_int(node, "axis")?.unwrap_or(0);
+        let rank = self.data_shape(node, x)?.len() as i64 + 1;
+        let a = if a < 0 { a + rank } else { a };
+        Ok(match self.batch_of(x) {
+            Batch::At(b) if scalar && (a as usize) < b => Some(Batch::At(b - 1)),
+            _ => None,
+        })
+    }
+
     fn unsupported(&self, node: &NodeProto, what: impl std::fmt::Display) -> Error {
         Error::Format {
             file: self.file.to_string(),
@@ -420,6 +541,59 @@ impl Importer<'_> {
 
     fn is_const(&self, name: &str) -> bool {
         self.consts.contains_key(name)
+    }
+
+    /// Where the batch axis of data tensor `name` sits (see [`Batch`]).
+    fn batch_of(&self, name: &str) -> Batch {
+        self.batch_at.get(name).copied().unwrap_or(Batch::At(0))
+    }
+
+    /// Whether data tensor `name` has its batch merged into its other axes.
+    fn is_merged(&self, name: &str) -> bool {
+        self.batch_of(name) == Batch::Merged
+    }
+
+    /// The per-sample axis of ONNX axis `a` of data input `x` of `node`; `None` for the batch
+    /// axis; an error naming the node when out of range.
+    fn sample_axis(&self, node: &NodeProto, x: &str, a: i64) -> Result<Option<usize>> {
+        let rank = self.data_shape(node, x)?.len();
+        self.batch_of(x)
+            .sample_axis(a, rank)
+            .map_err(|()| self.unsupported(node, format!("axis {a} is out of range")))
+    }
+
+    /// `node` with its `axis` attribute rewritten to the batch-first axis of its data input
+    /// `x` (per-sample axis + 1), for builders that assume the batch first.
+    fn batch_first_axis(&self, node: &NodeProto, x: &str) -> Result<NodeProto> {
+        let mut n = node.clone();
+        let default = match node.op_type() {
+            "Softmax" | "LayerNormalization" => -1,
+            _ => 0,
+        };
+        let a = attrs::get_int(node, "axis")?.unwrap_or(default);
+        let Some(p) = self.sample_axis(node, x, a)? else {
+            return Err(self.unsupported(
+                node,
+                format!(
+                    "axis {a} is the batch axis of `{x}` ({:?})",
+                    self.batch_of(x)
+                ),
+            ));
+        };
+        match n.attribute.iter_mut().find(|at| at.name() == "axis") {
+            Some(at) => at.i = Some(p as i64 + 1),
+            None => n
+                .attribute
+                .push(crate::import::proto::onnx::AttributeProto {
+                    name: Some("axis".into()),
+                    i: Some(p as i64 + 1),
+                    r#type: Some(
+                        crate::import::proto::onnx::attribute_proto::AttributeType::Int as i32,
+                    ),
+                    ..Default::default()
+                }),
+        }
+        Ok(n)
     }
 
     fn data_shape(&self, node: &NodeProto, name: &str) -> Result<Vec<usize>> {
@@ -493,6 +667,35 @@ impl Importer<'_> {
         let Some(&(_, build)) = OPS.iter().find(|(t, _)| *t == op) else {
             return Err(self.unsupported(node, format!("operator {op} is not supported")));
         };
+        let in_batch = self.batch_of(x);
+        for d in &data_inputs {
+            let b = self.batch_of(d);
+            if b != Batch::At(0) && !BATCH_AWARE.contains(&op) {
+                return Err(self.unsupported(
+                    node,
+                    format!("reads `{d}`, whose batch axis is not first ({b:?}); {op} supports batch-first data only"),
+                ));
+            }
+            if b != in_batch {
+                return Err(self.unsupported(
+                    node,
+                    format!("its data inputs have their batch axes in different places ({in_batch:?} and {b:?})"),
+                ));
+            }
+        }
+        let canonical;
+        let node = if in_batch != Batch::At(0)
+            && AXIS_ATTRIBUTE.contains(&op)
+            && !self.is_merged_gather(node, x)
+        {
+            if op == "Gather" {
+                self.out_batch = self.gather_batch(node, x)?;
+            }
+            canonical = self.batch_first_axis(node, x)?;
+            &canonical
+        } else {
+            node
+        };
         let name = self.node_name(node, index);
         let layer = build(
             self,
@@ -501,7 +704,14 @@ impl Importer<'_> {
                 x,
                 name: &name,
             },
-        )?;
+        );
+        let out_batch = self.out_batch.take().unwrap_or(in_batch);
+        let layer = layer?;
+        if out_batch != Batch::At(0) {
+            for o in node.output.iter().filter(|o| !o.is_empty()) {
+                self.batch_at.insert(o.clone(), out_batch);
+            }
+        }
         let output = node
             .output
             .first()

@@ -10,20 +10,27 @@
 //!   merges the batch into the result; only a Reshape giving the batch back or the Gather of
 //!   torch's `as_strided` may read such a tensor ([`super::layout`]).
 //! - [Concat](https://onnx.ai/onnx/operators/onnx__Concat.html) (opsets 4, 11, 13) →
-//!   [`Op::Concat`] of data tensors along a per-sample axis.
+//!   [`Op::Concat`] of data tensors along a per-sample axis; with constant inputs (a vision
+//!   transformer's class token, its batch axis of size 1) → [`Op::ConstConcat`].
+//!
+//! A Reshape of data whose batch axis is not first (declared batch 1; see
+//! [`super::Batch`]) resolves the target against the ONNX shape; the batch is the first axis
+//! of size 1 with as many elements before it as before the input's batch axis, else it is
+//! merged into the other axes.
 //! - [Pad](https://onnx.ai/onnx/operators/onnx__Pad.html) (opsets 2, 11, 13, 18, 19, 21) →
 //!   [`Op::Pad`]: `constant` mode, pads as input (opset ≥ 11) or attribute, the optional
 //!   constant value and (opset 18) `axes`.
 //!
 //! Not covered: Flatten at other axes; Reshape across the batch otherwise, `allowzero` with a 0
 //! in the target; Concat along
-//! the batch axis or of a constant with data; Pad's `reflect`, `edge` and `wrap` modes,
+//! the batch axis; Pad's `reflect`, `edge` and `wrap` modes,
 //! negative (cropping) pads, padding the batch axis; Squeeze and Unsqueeze on data (on
 //! constants they are folded, see [`super::fold`]).
 
 use super::attrs::{attribute_error, get_float, get_int, get_ints, get_string};
-use super::{Ctx, Importer, Layer};
+use super::{Batch, Ctx, Importer, Layer};
 use crate::error::Result;
+use crate::ops::const_concat::ConstConcat;
 use crate::ops::{Concat, Op, Pad, Reshape};
 
 pub(super) fn flatten(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
@@ -56,22 +63,25 @@ pub(super) fn reshape(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
         ));
     }
     let in_shape = imp.data_shape(node, x)?;
-    let merged_in = imp.batch_merged.contains(x);
-    let (per_sample, merged) =
-        reshape_target(&target, &in_shape, imp.batch, merged_in).map_err(|d| {
-            let shown = if merged_in {
-                format!("{in_shape:?}")
-            } else {
-                format!("[N, {in_shape:?}]")
-            };
-            imp.unsupported(node, format!("shape {target:?} for input {shown}: {d}"))
-        })?;
-    if merged {
-        if let Some(out) = node.output.first() {
-            imp.batch_merged.insert(out.clone());
-        }
+    let batch = imp.batch_of(x);
+    if batch != Batch::At(0) && imp.batch != 1 {
+        return Err(imp.unsupported(
+            node,
+            format!("reshapes `{x}`, whose batch axis is not first ({batch:?}); that needs a declared batch of 1"),
+        ));
     }
-    if per_sample.len() == 1 {
+    let (per_sample, out_batch) = if batch == Batch::At(0) {
+        reshape_target(&target, &in_shape, imp.batch, batch == Batch::Merged)
+            .map(|(s, merged)| (s, if merged { Batch::Merged } else { Batch::At(0) }))
+    } else {
+        moved_batch_reshape(&target, &in_shape, batch)
+    }
+    .map_err(|d| {
+        let shown = format!("{:?} (batch {batch:?})", batch.onnx_shape(&in_shape));
+        imp.unsupported(node, format!("shape {target:?} for input {shown}: {d}"))
+    })?;
+    imp.out_batch = Some(out_batch);
+    if per_sample.len() == 1 && out_batch == Batch::At(0) {
         Ok(Layer::on(Op::Flatten, x))
     } else {
         Ok(Layer::on(Op::Reshape(Reshape::new(per_sample)), x))
@@ -113,6 +123,38 @@ fn reshape_target(
     }
 }
 
+/// The per-sample shape and batch position of a Reshape (declared batch 1) of a tensor whose
+/// batch axis is not first (see [`Batch`]): the target is resolved against the ONNX shape;
+/// the batch is the first axis of size 1 whose position in the row-major order matches the
+/// input's (as many elements before it), or merged into the other axes when there is none.
+fn moved_batch_reshape(
+    target: &[i64],
+    per_sample: &[usize],
+    batch: Batch,
+) -> std::result::Result<(Vec<usize>, Batch), String> {
+    let full_in = batch.onnx_shape(per_sample);
+    let out = resolve_shape(target, &full_in)?;
+    let before = |s: &[usize], j: usize| s[..j].iter().product::<usize>();
+    let pick = |ok: &dyn Fn(usize) -> bool| {
+        (0..out.len()).find(|&j| out[j] == 1 && out.len() > 1 && ok(j))
+    };
+    let j = match batch {
+        Batch::At(b) => {
+            let prefix = before(&full_in, b);
+            pick(&|j| before(&out, j) == prefix)
+        }
+        Batch::Merged => pick(&|_| true),
+    };
+    Ok(match j {
+        Some(j) => {
+            let mut s = out;
+            s.remove(j);
+            (s, Batch::At(j))
+        }
+        None => (out, Batch::Merged),
+    })
+}
+
 pub(super) fn concat(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
     let (node, x) = (cx.node, cx.x);
     let axis =
@@ -126,11 +168,48 @@ pub(super) fn concat(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
         ));
     }
     if node.input.iter().any(|i| imp.is_const(i)) {
-        return Err(imp.unsupported(node, "Concat of a constant with data is not supported"));
+        return const_concat(imp, cx, axis as usize - 1);
     }
     Ok(Layer {
         op: Op::Concat(Concat::new(axis as usize - 1)),
         inputs: node.input.clone(),
+    })
+}
+
+/// Concat of data with constants (a class token): the constants' ONNX shapes include the
+/// batch axis where the data has it, of size 1 (the batch they are expanded to); it is
+/// dropped to give their per-sample shape.
+fn const_concat(imp: &mut Importer<'_>, cx: &Ctx<'_>, axis: usize) -> Result<Layer> {
+    let node = cx.node;
+    let batch = imp.batch_of(cx.x);
+    let rank = imp.data_shape(node, cx.x)?.len();
+    let mut parts = Vec::new();
+    let mut inputs = Vec::new();
+    for name in &node.input {
+        if !imp.is_const(name) {
+            parts.push(None);
+            inputs.push(name.clone());
+            continue;
+        }
+        let c = imp.consts[name.as_str()].floats();
+        let mut shape = c.shape().to_vec();
+        if let Batch::At(b) = batch {
+            if shape.len() != rank + 1 || shape[b] != 1 {
+                return Err(imp.unsupported(
+                    node,
+                    format!("constant `{name}` has shape {shape:?}; expected rank {} with 1 on the batch axis {b}", rank + 1),
+                ));
+            }
+            shape.remove(b);
+        }
+        let c = c
+            .into_shape_with_order(ndarray::IxDyn(&shape))
+            .map_err(|e| imp.unsupported(node, format!("constant `{name}`: {e}")))?;
+        parts.push(Some(crate::ops::standard(c)));
+    }
+    Ok(Layer {
+        op: Op::ConstConcat(ConstConcat::new(axis, parts)),
+        inputs,
     })
 }
 
