@@ -190,6 +190,25 @@ fn conv_with_padding_past_the_image_runs_forward_and_explains() {
     }
 }
 
+/// Found by the fuzzer's rerun with overflow checks (`pipeline`, 2026-11-30): a Resize with
+/// six `sizes` and no `axes` attribute indexed a fifth axis of its 4-D input and panicked
+/// ("index out of bounds: the len is 4 but the index is 4"). Now a typed error naming the
+/// node. The input is the fuzzer's: a 10-byte header and an ONNX model.
+#[test]
+fn resize_with_more_sizes_than_axes_is_an_error() {
+    let bytes = data("pipeline-resize-sizes-past-rank.bin");
+    let result =
+        std::panic::catch_unwind(|| lrp::import::onnx::from_bytes(&bytes[10..], "crash.onnx"));
+    let err = result
+        .expect("no panic")
+        .expect_err("five sizes for a 4-D input are refused");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("(Resize)") && msg.contains("4 scales or sizes"),
+        "{msg}"
+    );
+}
+
 /// Found by review for the robustness issue (not by the fuzzer, whose inputs stay small): a
 /// graph's size is bounded by what its file declares, not by what it stores.
 mod graph_limits {

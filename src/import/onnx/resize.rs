@@ -97,6 +97,15 @@ pub(super) fn upsample(imp: &mut Importer<'_>, cx: &Ctx<'_>) -> Result<Layer> {
 /// The `axes` of opset 18 (default: all), as full axes of a rank-4 tensor.
 fn axes(node: &NodeProto, count: usize) -> Result<Vec<usize>> {
     let Some(axes) = get_ints(node, "axes")? else {
+        // Without `axes`, there is one value per axis of the 4-D input (found by the fuzzer:
+        // six sizes indexed past the fourth axis).
+        if count != 4 {
+            return Err(attribute_error(
+                node,
+                "axes",
+                format!("none given, so 4 scales or sizes are needed for a 4-D input, got {count}"),
+            ));
+        }
         return Ok((0..count).collect());
     };
     let full: Option<Vec<usize>> = axes.iter().map(|&a| full_axis(a, 4)).collect();
