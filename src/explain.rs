@@ -244,7 +244,22 @@ impl Explainer {
         target: &Target,
         keep_layers: bool,
     ) -> Result<Explanation> {
-        crate::kernels::on_pool(|| self.explain_on_pool(x, target, keep_layers))
+        let keep = if keep_layers { Keep::All } else { Keep::None };
+        crate::kernels::on_pool(|| self.explain_on_pool(x, target, keep))
+    }
+
+    /// As [`Explainer::explain`], keeping the relevance at the outputs of `nodes` (indices
+    /// in graph order, as [`Graph::nodes`] lists them) in [`Explanation::layers`], in
+    /// backward order; the other nodes' relevance is dropped as usual. This is how
+    /// [`crate::tokens`] reads the relevance of a vision transformer's patch tokens without
+    /// keeping every layer's.
+    pub fn explain_keeping(
+        &self,
+        x: &Tensor,
+        target: &Target,
+        nodes: &[usize],
+    ) -> Result<Explanation> {
+        crate::kernels::on_pool(|| self.explain_on_pool(x, target, Keep::Nodes(nodes)))
     }
 
     /// The linear map of node `i`, which was prepared with a linear rule.
@@ -288,12 +303,7 @@ impl Explainer {
     }
 
     /// The body of [`Explainer::explain_with`], on a worker of the pool.
-    fn explain_on_pool(
-        &self,
-        x: &Tensor,
-        target: &Target,
-        keep_layers: bool,
-    ) -> Result<Explanation> {
+    fn explain_on_pool(&self, x: &Tensor, target: &Target, keep: Keep<'_>) -> Result<Explanation> {
         let g = &self.graph;
         let (acts, mut parts) = self.forward(x)?;
         let logits_t = kept(&acts, self.logits)?;
@@ -309,7 +319,7 @@ impl Explainer {
         let mut rel: Vec<Option<Vec<f32>>> = vec![None; g.tensors().len()];
         rel[self.logits] = Some(seed);
         let mut conservation = Vec::new();
-        let mut layers = keep_layers.then(Vec::new);
+        let mut layers = (!matches!(keep, Keep::None)).then(Vec::new);
         let maps = n * k;
 
         for (i, node) in g.nodes().iter().enumerate().rev() {
@@ -323,7 +333,7 @@ impl Explainer {
             let ins = g.node_inputs(i);
             let out_shape = &g.tensors()[out_id].shape;
             let relevance_out = map_sums(&r, out_shape.iter().product());
-            if let Some(l) = layers.as_mut() {
+            if let (Some(l), true) = (layers.as_mut(), keep.keeps(i)) {
                 l.push(LayerRelevance {
                     node: node.name.clone(),
                     relevance: to_tensor(&r, n, k, out_shape),
@@ -480,6 +490,25 @@ impl Explainer {
             }
         }
         Ok((k, per_image, seed))
+    }
+}
+
+/// Which nodes' output relevance an explanation keeps.
+#[derive(Clone, Copy)]
+enum Keep<'a> {
+    None,
+    All,
+    /// These nodes (graph order).
+    Nodes(&'a [usize]),
+}
+
+impl Keep<'_> {
+    fn keeps(&self, node: usize) -> bool {
+        match self {
+            Keep::None => false,
+            Keep::All => true,
+            Keep::Nodes(n) => n.contains(&node),
+        }
     }
 }
 

@@ -22,7 +22,7 @@
 //! | command line | `src/bin/lrp` | arguments, progress bars, output file layout |
 //! | arrays → pictures, numbers | [`heatmap`], [`compare`] | colour maps, figures, similarity, pixel flipping, clustering |
 //! | limits | [`memory`] | bytes an explanation needs (from shapes, before allocating), the memory the process may use |
-//! | explaining | [`explain`], [`composite`] | the [`Explainer`](explain::Explainer) (forward, seed, walk back, conservation); which rule each layer gets |
+//! | explaining | [`explain`], [`composite`], [`tokens`] | the [`Explainer`](explain::Explainer) (forward, seed, walk back, conservation); which rule each layer gets; a vision transformer's patch-token relevance |
 //! | rules | [`rules`] | each LRP rule once, as data over the operators' primitives |
 //! | graph | [`graph`], [`ops`] | the graph, its forward pass; one file per operator: parameters, shape, forward, relevance primitives |
 //! | hot loops | [`kernels`] | GEMM, im2col/col2im, convolution products, parallel splits |
@@ -66,6 +66,7 @@ pub mod model;
 pub mod ops;
 pub mod preprocess;
 pub mod rules;
+pub mod tokens;
 pub mod zoo;
 
 pub use error::{Error, NodeRef, Result};

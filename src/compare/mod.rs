@@ -4,6 +4,8 @@
 //!   area-averaging both onto a common grid ([`resize_area`]), and the N×N
 //!   [`Similarity`] matrix of N heatmap sources averaged over a set of images (CSV, JSON,
 //!   labelled PNG);
+//! - [`frame`]: heatmaps of models with different preprocessing (centre crop, padding,
+//!   squashing) resampled onto the image's frame before they are compared;
 //! - [`region`]: relevance mass inside boxes or masks, positive and negative apart, and
 //!   per-map statistics (sum, positive share, conservation);
 //! - [`average`]: mean heatmaps over a folder of images, as the paper did (raw maps summed,
@@ -32,6 +34,7 @@ pub mod average;
 pub mod cluster;
 pub mod faces;
 pub mod flip;
+pub mod frame;
 pub mod metrics;
 pub mod output;
 pub mod plot;
@@ -42,6 +45,7 @@ pub mod summary;
 pub use average::{average_normalized, average_raw};
 pub use cluster::{spectral_clustering, Spectral, SpectralConfig};
 pub use flip::{aopc, flip_curve, mean_drop, patch_order, Baseline, FlipConfig, FlipCurve, Order};
+pub use frame::to_frame;
 pub use metrics::{resize_area, similarity_matrix, Metric, Similarity};
 pub use output::{csv_field, write_csv, write_json, write_text};
 pub use region::{map_stats, positive_share, region_mass, MapStats, Region, RegionMass};

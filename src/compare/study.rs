@@ -1,7 +1,10 @@
 //! A whole comparison in one call: every model × preset explained over a set of images, then
 //! the similarity matrices of their heatmaps, average maps, pixel-flipping curves with AOPC
 //! against random order, and spectral clustering. This is what `lrp compare` computes; the
-//! command only parses options, shows progress and writes the files.
+//! command only parses options, shows progress and writes the files. Models may differ in
+//! input size and preprocessing (a face CNN beside an ImageNet vision transformer): each
+//! model's heatmaps are brought onto the image's frame first ([`super::frame`]), then onto
+//! the common grid by area averaging.
 //!
 //! ```no_run
 //! use lrp::compare::{Study, StudyConfig};
@@ -105,7 +108,11 @@ pub struct StudyItem {
     pub model: String,
     /// The preset's name.
     pub preset: String,
-    /// One heatmap (relevance summed over channels) per image, at the network's resolution.
+    /// One heatmap (relevance summed over channels) per image, at the network's resolution,
+    /// in the image's frame: where the model's preprocessing covers another part of the image
+    /// than the whole of it (torchvision's centre crop, the paper's padded square), the map is
+    /// resampled onto the image ([`to_frame`](super::frame::to_frame)) so that models with
+    /// different preprocessing compare the same pixels.
     pub maps: Vec<Array2<f32>>,
     /// Most-relevant-first flipping curves, one per image.
     pub morf: Vec<FlipCurve>,
@@ -268,8 +275,9 @@ impl Study {
             let flip = flip_config(model, config)?;
             let mut classes = Vec::new();
             for comp in presets {
-                let (item, cls) = explain_item(model, comp, &x, &flip, config, progress)?;
+                let (mut item, cls) = explain_item(model, comp, &x, &flip, config, progress)?;
                 classes = cls;
+                in_image_frame(&mut item, model, &crops)?;
                 items.push(item);
             }
             random.push(random_curves(model, &x, &classes, &flip, config, progress)?);
@@ -590,6 +598,23 @@ fn flip_config(model: &Model, c: &StudyConfig) -> Result<FlipConfig> {
         baseline,
         batch: 64,
     })
+}
+
+/// Brings the maps of `item` (in `model`'s input frame) onto the frames of the images
+/// ([`to_frame`](super::frame::to_frame), at the map's own resolution), where the model's
+/// preprocessing does not cover exactly the whole image (a centre crop, a padded square), so
+/// that models with different preprocessing are compared over the same part of each image.
+/// Flipping curves and statistics stay in the input frame, where they were computed.
+fn in_image_frame(item: &mut StudyItem, model: &Model, crops: &[RgbImage]) -> Result<()> {
+    for (map, crop) in item.maps.iter_mut().zip(crops) {
+        let (w, h) = crop.dimensions();
+        let region = model.preprocess.input_region(w, h);
+        if region != [0.0, 0.0, f64::from(w), f64::from(h)] {
+            let (mh, mw) = map.dim();
+            *map = super::frame::to_frame(map, region, f64::from(w), f64::from(h), mh, mw)?;
+        }
+    }
+    Ok(())
 }
 
 /// Explains `x` with one model × preset: maps, statistics and most-relevant-first curves, and

@@ -11,6 +11,9 @@
 //!  "files":["gender-v1/paper/sub/face.jpg.png"]}
 //! ```
 //!
+//! A vision transformer's maps also carry `tokens` ([`TokenEntry`]): `{"grid":[14,14],
+//! "patches":…,"class_token":…,"position":…,"stem":…,"logit":…}`.
+//!
 //! A failed entry has `"status":"failed"`, the one-line `error` and no files. `files` are
 //! relative to the manifest's folder.
 
@@ -52,6 +55,28 @@ pub struct MapEntry {
     pub relevance_sum: f32,
     /// Share of the heatmap's absolute relevance that is positive.
     pub positive_share: f32,
+    /// For a vision transformer: where the relevance of its tokens went (absent for CNNs
+    /// and in manifests written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<TokenEntry>,
+}
+
+/// The token relevance of one heatmap of a vision transformer (`lrp::tokens`): the relevance
+/// entering its first block, `stem`, is exactly `patches + class_token + position`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenEntry {
+    /// The patch grid, `[rows, columns]`.
+    pub grid: [usize; 2],
+    /// Σ relevance of the patch tokens (at the patch embedding's output).
+    pub patches: f32,
+    /// The class token's (and a distillation token's) relevance.
+    pub class_token: f32,
+    /// What the position embedding absorbs.
+    pub position: f32,
+    /// Σ relevance of the tokens entering the first block.
+    pub stem: f32,
+    /// The explained logit.
+    pub logit: f32,
 }
 
 /// One line of a manifest: one image explained by one model under one preset.

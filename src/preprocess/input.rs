@@ -332,6 +332,54 @@ impl Preprocess {
         Ok((resized, (offset(rw), offset(rh))))
     }
 
+    /// Where the network input lies in the frame of a `width`×`height` face: `[left, top,
+    /// region_width, region_height]` in face pixels. The input's `size`×`size` square shows
+    /// exactly this rectangle, so a heatmap of the input belongs there. The squashing
+    /// preprocessings ([`Preprocess::OnnxFace`], [`Preprocess::Generic`]) cover the whole face
+    /// (`[0, 0, width, height]`); [`Preprocess::CaffeMean`] a square of the longer side around
+    /// it (its padding reaches beyond the face); [`Preprocess::ImageNet`] its centre crop,
+    /// mapped back through the resize (torchvision's offsets, Python's rounding).
+    ///
+    /// ```
+    /// use lrp::preprocess::Preprocess;
+    /// assert_eq!(Preprocess::onnx_face(32).input_region(40, 60), [0.0, 0.0, 40.0, 60.0]);
+    /// // ImageNet at 224: shorter side to 256, centre 224 crop (16 pixels off each side).
+    /// assert_eq!(Preprocess::imagenet(224).input_region(256, 256), [16.0, 16.0, 224.0, 224.0]);
+    /// ```
+    pub fn input_region(&self, width: u32, height: u32) -> [f64; 4] {
+        let (w, h) = (f64::from(width), f64::from(height));
+        match self {
+            Preprocess::CaffeMean { .. } => {
+                let side = width.max(height);
+                let (ox, oy) = ((side - width) / 2, (side - height) / 2);
+                [
+                    -f64::from(ox),
+                    -f64::from(oy),
+                    f64::from(side),
+                    f64::from(side),
+                ]
+            }
+            Preprocess::ImageNet { size, resize } if width > 0 && height > 0 => {
+                let short = width.min(height);
+                // As `imagenet_crop`: the resized sides and the crop offsets in them.
+                let long = |side: u32| -> u32 {
+                    if side == short {
+                        *resize
+                    } else {
+                        ((u64::from(*resize) * u64::from(side)) / u64::from(short)) as u32
+                    }
+                };
+                let (rw, rh) = (long(width), long(height));
+                let offset =
+                    |side: u32| (f64::from(side.saturating_sub(*size)) / 2.0).round_ties_even();
+                let (sx, sy) = (w / f64::from(rw), h / f64::from(rh));
+                let s = f64::from(*size);
+                [offset(rw) * sx, offset(rh) * sy, s * sx, s * sy]
+            }
+            _ => [0.0, 0.0, w, h],
+        }
+    }
+
     /// The picture a heatmap of this preprocessing's input should be drawn over, at the
     /// face's own resolution: the network input covers exactly this image, scaled to
     /// size×size. For [`Preprocess::OnnxFace`] and [`Preprocess::Generic`] it is the face
