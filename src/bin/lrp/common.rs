@@ -29,9 +29,18 @@ pub struct ModelArgs {
     /// How images become network inputs: `auto` (the shipped face models' for ONNX files,
     /// the paper's for Caffe models), `face` (the face squashed to the input size, RGB,
     /// (pixel − mean) / 256) or `imagenet` (torchvision's: shorter side to size·256/224,
-    /// centre crop, RGB/255, ImageNet mean and std: for torchvision and timm classifiers).
-    #[arg(long, value_enum, default_value = "auto")]
-    pub preprocess: PreprocessArg,
+    /// centre crop, RGB/255, ImageNet mean and std: for torchvision and timm classifiers,
+    /// vision transformers included). One value applies to every model; several
+    /// (`--preprocess face,imagenet`, or the option repeated) give each `--model` its own,
+    /// in order, e.g. a face CNN beside an ImageNet ViT.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "auto",
+        value_name = "KIND[,KIND…]"
+    )]
+    pub preprocess: Vec<PreprocessArg>,
     /// Most memory an explanation may use, e.g. `4G`, `512M` (`0` or `none`: no check).
     /// Default: 3/4 of the smallest of the available RAM, the cgroup's memory limit (a Slurm
     /// or Kubernetes job's) and the address-space limit (`ulimit -v`). A model that needs
@@ -158,12 +167,12 @@ pub struct InputArgs {
 
 #[derive(Args, Clone)]
 pub struct RuleArgs {
-    /// Preset(s), comma-separated: epsilon, alpha2-beta1, epsilon-plus, epsilon-plus-flat,
-    /// epsilon-alpha2-beta1, epsilon-alpha2-beta1-flat, epsilon-gamma-box, paper.
+    /// Preset(s), comma-separated (the list is `lrp info --presets`).
     #[arg(
         long,
         value_name = "NAME[,NAME]",
-        default_value = "epsilon-plus-flat,paper"
+        default_value = "epsilon-plus-flat,paper",
+        long_help = preset_help()
     )]
     pub preset: String,
     /// Number of lowest layers that get the first-layer rule (the paper's flat layers).
@@ -175,10 +184,27 @@ pub struct RuleArgs {
     /// Stabiliser of every rule's denominators.
     #[arg(long, value_name = "S")]
     pub stabilizer: Option<f32>,
-    /// Per-layer override `LAYER=RULE`: LAYER is a name, `#N` (N-th linear layer) or
-    /// `conv`/`dense`; RULE e.g. `epsilon:0.25`, `zplus`, `alphabeta:2,1@paper`, `flat`.
+    /// Per-layer override `LAYER=RULE`: LAYER is a name, `#N` (N-th linear layer),
+    /// `conv`/`dense`, `kind:K` or `category:C`; RULE e.g. `epsilon:0.25`, `zplus`,
+    /// `alphabeta:2,1@paper`, `flat`, and for transformers `layer-norm`, `softmax`,
+    /// `uniform`, `gate`. (`attnlrp` as a RULE is an old alias of `layer-norm`, AttnLRP's
+    /// LayerNorm rule alone; the whole AttnLRP method is `--preset attnlrp`.)
     #[arg(long = "rule", value_name = "LAYER=RULE")]
     pub rules: Vec<String>,
+}
+
+/// The long help of `--preset`: every preset with its one-line description, from the
+/// library's table (so a new preset shows up here by itself).
+fn preset_help() -> String {
+    let mut s = String::from(
+        "Preset(s), comma-separated; each model is explained under each. `attnlrp` and \
+         `cp-lrp` are for transformers (vision transformers from torchvision or timm); the \
+         others for CNNs.\n",
+    );
+    for p in lrp::composite::PRESET_TABLE {
+        s.push_str(&format!("\n  {:<27} {}", p.name, p.description));
+    }
+    s
 }
 
 pub fn parse_box(s: &str) -> std::result::Result<FaceBox, String> {
@@ -240,26 +266,56 @@ fn load_unchecked(a: &ModelArgs) -> Result<Vec<Model>> {
         if a.weights.is_some() || a.mean.is_some() {
             bail!("--weights and --mean need a --model");
         }
+        let pre = preprocess_per_model(&a.preprocess, 2, "the two shipped models")?;
         return Ok(vec![
-            a.preprocess.apply(Model::gender()?),
-            a.preprocess.apply(Model::age()?),
+            pre[0].apply(Model::gender()?),
+            pre[1].apply(Model::age()?),
         ]);
     }
+    let pre = preprocess_per_model(&a.preprocess, a.models.len(), "--model")?;
     if a.models.len() > 1 && (a.weights.is_some() || a.mean.is_some() || a.labels.is_some()) {
         bail!("--weights, --mean and --labels apply to a single --model");
     }
     a.models
         .iter()
-        .map(|m| {
+        .zip(pre)
+        .map(|(m, pre)| {
             let (w, mean, labels) = (a.weights.as_deref(), a.mean.as_deref(), a.labels.as_deref());
             let model = Model::load(m, w, mean, labels)
                 .map_err(|e| naming_file(e, m, &[Some(m.as_path()), w, mean, labels]))?;
             for w in &model.warnings {
                 errln!("lrp: warning: {}: {w}", m.display());
             }
-            Ok(a.preprocess.apply(model))
+            Ok(pre.apply(model))
         })
         .collect()
+}
+
+/// One `--preprocess` value per model: a single value for all `n`, or exactly one each.
+fn preprocess_per_model(v: &[PreprocessArg], n: usize, what: &str) -> Result<Vec<PreprocessArg>> {
+    match v.len() {
+        0 => Ok(vec![PreprocessArg::Auto; n]),
+        1 => Ok(vec![v[0]; n]),
+        k if k == n => Ok(v.to_vec()),
+        k => bail!(
+            "--preprocess has {k} values for {n} models ({what}): give one for all, or one per \
+             model in the order of --model"
+        ),
+    }
+}
+
+/// `--preprocess` as the manifest records it (`imagenet`, `face,imagenet`).
+pub fn preprocess_text(v: &[PreprocessArg]) -> String {
+    if v.is_empty() {
+        return "auto".into();
+    }
+    v.iter()
+        .map(|p| {
+            clap::ValueEnum::to_possible_value(p)
+                .map_or_else(|| "auto".to_string(), |v| v.get_name().to_string())
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The faces of `--image` (or the shipped portraits), each cut to `--face-box` if given.

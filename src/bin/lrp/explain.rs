@@ -57,6 +57,14 @@ pub struct ExplainArgs {
     /// Redo images the manifest already lists as done (by default a rerun skips them).
     #[arg(long)]
     pub force: bool,
+    /// Which heatmaps: `auto` (pixel heatmaps; for vision transformers also token heatmaps,
+    /// `<name>.tokens.png`: the patch tokens' relevance summed over channels on the patch
+    /// grid, upsampled onto the image), `input` (pixel heatmaps only) or `tokens` (token
+    /// heatmaps for vision transformers, pixel heatmaps for the others). A transformer's
+    /// manifest maps also record the class token's relevance and what the position embedding
+    /// absorbs (`tokens`), whatever this says; with --npy, `<name>.tokens.npy` holds the grid.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub heatmap: crate::tokens::HeatmapArg,
     /// Rows of figure.png: the first N images (at most 100; 0 for no figure).
     #[arg(long, default_value_t = stream::DEFAULT_FIGURE_ROWS, value_name = "N")]
     pub figure_rows: usize,
@@ -90,12 +98,29 @@ fn run_tensor(a: ExplainArgs) -> Result<()> {
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;
     let mut summary = Vec::new();
+    let mut token_summary = Vec::new();
     for model in &models {
+        let layout = match a.heatmap {
+            crate::tokens::HeatmapArg::Input => None,
+            _ => lrp::tokens::TokenLayout::find(&model.graph),
+        };
         for comp in &comps {
-            let e = Explainer::new(model.graph.clone(), comp)
-                .and_then(|ex| ex.explain(&x, &target))
+            let (e, tokens) = Explainer::new(model.graph.clone(), comp)
+                .and_then(|ex| match &layout {
+                    Some(l) => l.explain(&ex, &x, &target),
+                    None => Ok((ex.explain(&x, &target)?, Vec::new())),
+                })
                 .with_context(|| format!("model {}", model.name))?;
             let tag = format!("{}_{}", model.name, comp.name());
+            if let (Some(l), false) = (&layout, tokens.is_empty()) {
+                if a.npy {
+                    let path = a.out.join(format!("{tag}_tokens.npy"));
+                    let r = crate::tokens::stack_maps(&tokens, e.relevance.shape()[1], l)?;
+                    lrp::dataset::write_atomic(&path, &stream::npy_bytes(&r, &path)?)?;
+                    outln!("{}", path.display());
+                }
+                token_summary.extend(crate::tokens::summary(model, comp.name(), &e, &tokens, l));
+            }
             if a.npy {
                 let path = a.out.join(format!("{tag}_relevance.npy"));
                 let r = if e.relevance.shape()[1] == 1 {
@@ -113,6 +138,11 @@ fn run_tensor(a: ExplainArgs) -> Result<()> {
         let path = a.out.join("summary.json");
         lrp::compare::write_json(&path, &summary)?;
         outln!("{}", path.display());
+        if !token_summary.is_empty() {
+            let path = a.out.join("tokens.json");
+            lrp::compare::write_json(&path, &token_summary)?;
+            outln!("{}", path.display());
+        }
     }
     Ok(())
 }

@@ -28,6 +28,10 @@ pub struct FigureArgs {
     /// Rows: the first N images (at most 256).
     #[arg(long, default_value_t = stream::DEFAULT_FIGURE_ROWS, value_name = "N")]
     figure_rows: usize,
+    /// Which heatmaps: `auto` (a vision transformer gets a pixel and a token column),
+    /// `input` or `tokens` (see `lrp explain --help`).
+    #[arg(long, value_enum, default_value = "auto")]
+    heatmap: crate::tokens::HeatmapArg,
     /// Images explained per batch.
     #[arg(long, default_value_t = stream::DEFAULT_BATCH, value_name = "N")]
     batch_size: usize,
@@ -56,6 +60,7 @@ pub fn run(a: FigureArgs) -> Result<()> {
         shard: None,
         force: false,
         figure_rows: a.figure_rows,
+        heatmap: a.heatmap,
     };
     stream::run(&ex, Destination::FigureOnly(path))
 }

@@ -27,6 +27,21 @@ pub struct InfoArgs {
     /// List the colour maps, and the presets with what each does, and exit.
     #[arg(long)]
     colormaps: bool,
+    /// List the presets with what each does (`attnlrp` and `cp-lrp` for transformers), and
+    /// exit.
+    #[arg(long)]
+    presets: bool,
+}
+
+/// A vision transformer's token layout in `--json` output (see `lrp::tokens`).
+#[derive(Serialize)]
+struct TokensInfo<'a> {
+    patch_embedding: &'a str,
+    grid: [usize; 2],
+    patch: [usize; 2],
+    dim: usize,
+    class_tokens: Vec<&'a str>,
+    position: Vec<&'a str>,
 }
 
 /// One model in `--json` output.
@@ -38,6 +53,8 @@ struct ModelInfo<'a> {
     output_shape: &'a [usize],
     params: usize,
     preset: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tokens: Option<TokensInfo<'a>>,
     layers: Vec<LayerInfo<'a>>,
 }
 
@@ -53,11 +70,13 @@ struct LayerInfo<'a> {
 }
 
 pub fn run(a: InfoArgs) -> Result<()> {
-    if a.colormaps {
-        outln!(
-            "colour maps: {}",
-            Colormap::names().collect::<Vec<_>>().join(", ")
-        );
+    if a.colormaps || a.presets {
+        if a.colormaps {
+            outln!(
+                "colour maps: {}",
+                Colormap::names().collect::<Vec<_>>().join(", ")
+            );
+        }
         outln!("presets:");
         for p in lrp::composite::PRESET_TABLE {
             outln!("  {:<27} {}", p.name, p.description);
@@ -74,6 +93,16 @@ pub fn run(a: InfoArgs) -> Result<()> {
     for m in &models {
         let rules = Explainer::new(m.graph.clone(), &comp)?.rule_names();
         let g = &m.graph;
+        let layout = lrp::tokens::TokenLayout::find(g);
+        let name = |i: &usize| g.nodes()[*i].name.as_str();
+        let tokens = layout.as_ref().map(|l| TokensInfo {
+            patch_embedding: name(&l.patch_embedding),
+            grid: l.grid,
+            patch: l.patch,
+            dim: l.dim,
+            class_tokens: l.class_tokens.iter().map(name).collect(),
+            position: l.position.iter().map(name).collect(),
+        });
         let layers: Vec<LayerInfo> = (g.nodes().iter().enumerate())
             .map(|(i, node)| LayerInfo {
                 name: &node.name,
@@ -91,6 +120,7 @@ pub fn run(a: InfoArgs) -> Result<()> {
             output_shape: g.output_shape(),
             params: g.num_params(),
             preset: comp.name(),
+            tokens,
             layers,
         };
         if a.json {
@@ -117,6 +147,20 @@ fn print_table(m: &ModelInfo) {
             .unwrap_or_default(),
         m.preset
     );
+    if let Some(t) = &m.tokens {
+        outln!(
+            "  vision transformer: patch embedding {} ({}×{} patches of {}×{} pixels, {} channels), \
+             class token {}, position embedding {}; `lrp explain` also draws token heatmaps",
+            t.patch_embedding,
+            t.grid[0],
+            t.grid[1],
+            t.patch[0],
+            t.patch[1],
+            t.dim,
+            if t.class_tokens.is_empty() { "-".to_string() } else { t.class_tokens.join(", ") },
+            if t.position.is_empty() { "-".to_string() } else { t.position.join(", ") }
+        );
+    }
     outln!(
         "  {:<32} {:<14} {:<18} {:>10}  rule",
         "layer",

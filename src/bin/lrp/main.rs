@@ -35,6 +35,7 @@ mod info;
 mod merge;
 mod out;
 mod stream;
+mod tokens;
 
 use clap::{Parser, Subcommand};
 

@@ -10,6 +10,7 @@
 
 use crate::common::{self, ModelArgs};
 use crate::explain::ExplainArgs;
+use crate::tokens::{self as token_view, Views};
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use lrp::compare::{positive_share, ExplanationSummary};
@@ -21,6 +22,7 @@ use lrp::graph::{argmax, softmax};
 use lrp::heatmap::{self, Cell, Colormap, Figure, Normalize, Reduce, Row, Upsample};
 use lrp::model::Model;
 use lrp::preprocess::{self, FaceBox, Preprocess, RgbImage};
+use lrp::tokens::{TokenLayout, TokenRelevance};
 use lrp::Tensor;
 use ndarray::{Array2, Array3, ArrayD, Axis};
 use std::collections::{HashMap, HashSet};
@@ -137,11 +139,15 @@ fn settings(a: &ExplainArgs) -> String {
     fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
         v.map_or_else(|| "default".to_string(), |v| v.to_string())
     }
-    let preprocess = clap::ValueEnum::to_possible_value(&m.preprocess)
-        .map_or_else(|| "auto".to_string(), |v| v.get_name().to_string());
+    let preprocess = common::preprocess_text(&m.preprocess);
+    // Recorded only when not the default, so that manifests of earlier runs stay current.
+    let heatmap = match a.heatmap {
+        token_view::HeatmapArg::Auto => String::new(),
+        h => format!(" heatmap={}", h.name()),
+    };
     format!(
         "colormap={} upsample={} overlay={} npy={} json={} face-box={} preprocess={} \
-         flat={} epsilon={} stabilizer={} rules=[{}]",
+         flat={} epsilon={} stabilizer={} rules=[{}]{heatmap}",
         a.colormap,
         if a.bilinear { "bilinear" } else { "nearest" },
         a.overlay,
@@ -199,6 +205,10 @@ struct WriteJob {
     maps: Vec<(Option<usize>, Array2<f32>)>,
     npy: Option<ArrayD<f32>>,
     crop: Arc<RgbImage>,
+    /// Which heatmaps to write: the pixel maps (`maps`), the token maps (`token_maps`).
+    views: Views,
+    /// Patch-token relevance on the patch grid, one per map (vision transformers).
+    token_maps: Vec<Array2<f32>>,
 }
 
 /// What the writer reports at the end.
@@ -209,7 +219,7 @@ struct Tally {
     written: usize,
 }
 
-/// The figure rows kept so far: label, crop and one cell per model × preset.
+/// The figure rows kept so far: label, crop and one cell per column (model × preset × view).
 type FigureRows = Vec<Option<(String, Arc<RgbImage>, Vec<Option<Cell>>)>>;
 
 pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
@@ -217,6 +227,24 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
     let comps = common::composites(&a.rules)?;
     check_names(&models, &comps, &a.model.models)?;
     let target = common::parse_target(&a.target)?;
+    let (layouts, views) = token_view::plan(&models, a.heatmap);
+    // Figure columns: per model × preset, the pixel and the token view it gets.
+    let mut columns: Vec<String> = Vec::new();
+    let mut column_of: Vec<[Option<usize>; 2]> = Vec::new();
+    for (m, v) in models.iter().zip(&views) {
+        for c in &comps {
+            let mut col = [None, None];
+            if v.input {
+                col[0] = Some(columns.len());
+                columns.push(format!("{} · {}", m.name, c.name()));
+            }
+            if v.tokens {
+                col[1] = Some(columns.len());
+                columns.push(format!("{} · {} · tokens", m.name, c.name()));
+            }
+            column_of.push(col);
+        }
+    }
     // Faults that would fail every image are refused before the first one.
     for m in &models {
         let n = m.classes();
@@ -273,7 +301,14 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
     } else {
         0
     };
-    let mut sources = sources(a, out.as_deref(), &models, figure_path.as_deref())?;
+    let any_tokens = views.iter().any(|v| v.tokens);
+    let mut sources = sources(
+        a,
+        out.as_deref(),
+        &models,
+        figure_path.as_deref(),
+        any_tokens,
+    )?;
     if let Some(s) = shard {
         sources.retain(|src| s.contains(src.relative()));
     }
@@ -420,6 +455,10 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
             settings: &settings,
             json: a.json,
             npy: a.npy,
+            layouts: &layouts,
+            views: &views,
+            column_of: &column_of,
+            columns: columns.len(),
         };
         let result = explain_batches(&ctx, batch_rx, &job_tx, &mut rows, &bar);
         drop(job_tx);
@@ -435,11 +474,6 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
 
     // The figure: the first rows, each with a cell per model × preset.
     if let Some(path) = &figure_path {
-        let columns = models.iter().flat_map(|m| {
-            comps
-                .iter()
-                .map(move |c| format!("{} · {}", m.name, c.name()))
-        });
         let mut figure = Figure::new(columns)
             .colormap(look.cmap.clone())
             .upsample(look.upsample);
@@ -504,6 +538,7 @@ fn sources(
     out: Option<&Path>,
     models: &[Model],
     figure: Option<&Path>,
+    tokens: bool,
 ) -> Result<Vec<Source>> {
     if a.input.images.is_empty() {
         return Ok(vec![
@@ -583,6 +618,9 @@ fn sources(
             if a.overlay {
                 r = r.strip_suffix(".overlay").unwrap_or(r);
             }
+            if tokens {
+                r = r.strip_suffix(".tokens").unwrap_or(r);
+            }
             let base = if multi {
                 match r.rsplit_once(".class") {
                     Some((b, k)) if !k.is_empty() && k.bytes().all(|c| c.is_ascii_digit()) => b,
@@ -661,9 +699,32 @@ struct Ctx<'a> {
     settings: &'a str,
     json: bool,
     npy: bool,
+    /// Per model: its token layout (vision transformers).
+    layouts: &'a [Option<TokenLayout>],
+    /// Per model: the heatmaps it gets.
+    views: &'a [Views],
+    /// Per model × preset: its figure columns (pixel view, token view).
+    column_of: &'a [[Option<usize>; 2]],
+    /// Number of figure columns.
+    columns: usize,
 }
 
 impl Ctx<'_> {
+    /// Explains `x` with model `m` under preset `c`, with the token relevance of a vision
+    /// transformer (empty for other models).
+    fn explain(
+        &self,
+        m: usize,
+        c: usize,
+        x: &Tensor,
+    ) -> lrp::Result<(Explanation, Vec<TokenRelevance>)> {
+        let ex = &self.explainers[m][c];
+        match &self.layouts[m] {
+            Some(layout) => layout.explain(ex, x, self.target),
+            None => Ok((ex.explain(x, self.target)?, Vec::new())),
+        }
+    }
+
     fn entry(&self, item: &Item, m: usize, c: usize) -> Entry {
         Entry {
             input: item.input.clone(),
@@ -734,18 +795,20 @@ fn explain_batches(
                     continue;
                 }
                 let x = stack(&members, m)?;
-                match ctx.explainers[m][c].explain(&x, ctx.target) {
-                    Ok(e) => {
+                match ctx.explain(m, c, &x) {
+                    Ok((e, tokens)) => {
                         for (row, item) in members.iter().enumerate() {
-                            handle(ctx, item, m, c, &e, row, rows, &send)?;
+                            handle(ctx, item, m, c, (&e, &tokens), row, rows, &send)?;
                         }
                     }
                     // Find the image at fault: explain them one by one.
                     Err(_) => {
                         for item in &members {
                             let x1 = stack(&[item], m)?;
-                            match ctx.explainers[m][c].explain(&x1, ctx.target) {
-                                Ok(e) => handle(ctx, item, m, c, &e, 0, rows, &send)?,
+                            match ctx.explain(m, c, &x1) {
+                                Ok((e, tokens)) => {
+                                    handle(ctx, item, m, c, (&e, &tokens), 0, rows, &send)?
+                                }
                                 Err(err) => {
                                     let msg = format!(
                                         "{}: model {}: {err}",
@@ -786,7 +849,7 @@ fn handle(
     item: &Item,
     m: usize,
     c: usize,
-    e: &Explanation,
+    (e, tokens): (&Explanation, &[TokenRelevance]),
     row: usize,
     rows: &mut FigureRows,
     send: &impl Fn(Message) -> Result<()>,
@@ -806,18 +869,29 @@ fn handle(
         let class = e.targets.get(row).and_then(|t| t.get(j)).copied();
         maps.push((class, map));
     }
+    // This image's token maps and numbers (vision transformers), one per map.
+    let mine = tokens.get(row * k..(row + 1) * k).unwrap_or(&[]);
+    let views = ctx.views[m];
     if let Some(slot) = rows.get_mut(item.index) {
-        let (_, map) = &maps[0];
         let shown = maps[0].0.unwrap_or(pred);
-        let cell = Cell::new(map.clone()).prediction(&model.label(shown), probs[shown]);
         let r = slot.get_or_insert_with(|| {
             (
                 item.relative.clone(),
                 loaded.crop.clone(),
-                vec![None; ctx.models.len() * nc],
+                vec![None; ctx.columns],
             )
         });
-        r.2[m * nc + c] = Some(cell);
+        let [input_col, token_col] = ctx.column_of[m * nc + c];
+        let cells = [
+            (input_col, Some(&maps[0].1)),
+            (token_col, mine.first().map(|t| &t.map)),
+        ];
+        for (col, map) in cells {
+            if let (Some(col), Some(map)) = (col, map) {
+                let cell = Cell::new(map.clone()).prediction(&model.label(shown), probs[shown]);
+                r.2[col] = Some(cell);
+            }
+        }
     }
     if !item.needs[m * nc + c] {
         return Ok(());
@@ -836,6 +910,10 @@ fn handle(
             label: class.map(|c| model.label(c)),
             relevance_sum: e.input_sum(row * k + j),
             positive_share: positive_share(map),
+            tokens: match (&ctx.layouts[m], mine.get(j)) {
+                (Some(layout), Some(t)) => Some(token_view::entry(layout, t)),
+                _ => None,
+            },
         })
         .collect();
     entry.probabilities = probs;
@@ -863,7 +941,22 @@ fn handle(
             &one,
         )?;
         entry.details = s.images.first().map(|i| {
-            serde_json::json!({ "logits": i.logits, "maps": i.maps, "conservation": i.conservation })
+            let mut d = serde_json::json!({ "logits": i.logits, "maps": i.maps, "conservation": i.conservation });
+            if !mine.is_empty() {
+                // The token numbers, and the patch-token maps themselves (row-major grids).
+                d["tokens"] = serde_json::json!(mine
+                    .iter()
+                    .map(|t| serde_json::json!({
+                        "patches": t.patches,
+                        "class_token": t.class_token,
+                        "position": t.position,
+                        "stem": t.stem,
+                        "logit": t.logit,
+                        "map": t.map.rows().into_iter().map(|r| r.to_vec()).collect::<Vec<_>>(),
+                    }))
+                    .collect::<Vec<_>>());
+            }
+            d
         });
     }
     let npy = ctx.npy.then(|| {
@@ -881,6 +974,12 @@ fn handle(
         maps,
         npy,
         crop: loaded.crop.clone(),
+        views,
+        token_maps: if views.tokens {
+            mine.iter().map(|t| t.map.clone()).collect()
+        } else {
+            Vec::new()
+        },
     })))
 }
 
@@ -1003,19 +1102,40 @@ fn write_entry_files(
         } else {
             String::new()
         };
-        let norm = heatmap::normalize(map, &Normalize::default())?;
-        let img = heatmap::render_upsampled(&norm.map, &look.cmap, h, w, look.upsample)?;
-        put(&format!("{tag}.png"), &heatmap::encode_png(&img)?)?;
-        if look.overlay {
-            let up = heatmap::upsample(&norm.map, h, w, look.upsample)?;
-            let ov = heatmap::overlay(&display, &up, &look.cmap, 0.6, 0.85)?;
-            put(&format!("{tag}.overlay.png"), &heatmap::encode_png(&ov)?)?;
+        // The pixel heatmap, then the token heatmap (the patch grid, upsampled the same way).
+        let token = job.token_maps.get(j).map(|t| (t, ".tokens"));
+        let pixel = job.views.input.then_some((map, ""));
+        for (map, view) in pixel.into_iter().chain(token) {
+            let norm = heatmap::normalize(map, &Normalize::default())?;
+            let img = heatmap::render_upsampled(&norm.map, &look.cmap, h, w, look.upsample)?;
+            put(&format!("{tag}{view}.png"), &heatmap::encode_png(&img)?)?;
+            if look.overlay {
+                let up = heatmap::upsample(&norm.map, h, w, look.upsample)?;
+                let ov = heatmap::overlay(&display, &up, &look.cmap, 0.6, 0.85)?;
+                put(
+                    &format!("{tag}{view}.overlay.png"),
+                    &heatmap::encode_png(&ov)?,
+                )?;
+            }
         }
     }
     if let Some(r) = &job.npy {
         let name = layout.relative_output(&e.model, &e.preset, &e.relative, ".npy");
         let bytes = npy_bytes(r, &layout.path(&name))?;
         put(".npy", &bytes)?;
+        // The token maps: gh×gw, or K×gh×gw for several targets.
+        if let Some(first) = job.token_maps.first() {
+            let views: Vec<_> = job.token_maps.iter().map(|t| t.view()).collect();
+            let stacked = ndarray::stack(Axis(0), &views)?.into_dyn();
+            let t = if k == 1 {
+                first.clone().into_dyn()
+            } else {
+                stacked
+            };
+            let name = layout.relative_output(&e.model, &e.preset, &e.relative, ".tokens.npy");
+            let bytes = npy_bytes(&t, &layout.path(&name))?;
+            put(".tokens.npy", &bytes)?;
+        }
     }
     Ok(())
 }
