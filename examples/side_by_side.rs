@@ -6,11 +6,14 @@
 //! ```text
 //! export NAME OUT.onnx        write model NAME (gender, age, or a zoo architecture) canonised
 //!                             to ONNX, the file both sides then load
-//! load KEY FILE.onnx [PRESET]  load (and canonise) a model; prepare both presets, or only
-//!                             PRESET (then the explainer owns the only copy of the weights,
-//!                             as a program that explains would: for measuring memory)
+//! load KEY FILE.onnx [PRESET[,PRESET…]]
+//!                             load (and canonise) a model; prepare the two CNN presets, or
+//!                             only the PRESETs named (epsilon-plus-flat,
+//!                             epsilon-alpha2-beta1-flat, attnlrp, cp-lrp); with exactly one the
+//!                             explainer owns the only copy of the weights, as a program that
+//!                             explains would (for measuring memory), and forward is not ready
 //! run KEY WHAT IN.npy REPS OUT.npy|-
-//!                             WHAT: forward, epsilon-plus-flat or epsilon-alpha2-beta1-flat;
+//!                             WHAT: forward or a prepared preset;
 //!                             prints the milliseconds of each repetition, writes the input
 //!                             relevance of the last one for the predicted classes
 //! size KEY BATCH              bytes of weights and of all activations at BATCH
@@ -32,7 +35,14 @@ use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::time::Instant;
 
-const PRESETS: [&str; 2] = ["epsilon-plus-flat", "epsilon-alpha2-beta1-flat"];
+/// The presets a worker can prepare; without a PRESET, `load` prepares the first two (the CNN
+/// presets of the Zennit comparison); the others are the transformer presets (LXT comparison).
+const PRESETS: [&str; 4] = [
+    "epsilon-plus-flat",
+    "epsilon-alpha2-beta1-flat",
+    "attnlrp",
+    "cp-lrp",
+];
 
 struct Loaded {
     graph: Option<Graph>,
@@ -81,21 +91,30 @@ fn command(args: &[&str], models: &mut HashMap<String, Loaded>) -> Result<String
                 [] => Loaded {
                     explainers: PRESETS
                         .iter()
-                        .map(|p| Ok(Some(Explainer::new(graph.clone(), &Composite::preset(p)?)?)))
+                        .enumerate()
+                        .map(|(i, p)| {
+                            (i < 2)
+                                .then(|| Explainer::new(graph.clone(), &Composite::preset(p)?))
+                                .transpose()
+                        })
                         .collect::<lrp::Result<Vec<_>>>()?,
                     graph: Some(graph),
                 },
-                [preset] => {
-                    let i = PRESETS
-                        .iter()
-                        .position(|p| p == preset)
-                        .with_context(|| format!("unknown preset {preset}"))?;
+                [list] => {
+                    let names: Vec<&str> = list.split(',').collect();
                     let mut explainers: Vec<Option<Explainer>> =
                         PRESETS.iter().map(|_| None).collect();
-                    explainers[i] = Some(Explainer::new(graph, &Composite::preset(preset)?)?);
+                    for preset in &names {
+                        let i = PRESETS
+                            .iter()
+                            .position(|p| p == preset)
+                            .with_context(|| format!("unknown preset {preset}"))?;
+                        explainers[i] =
+                            Some(Explainer::new(graph.clone(), &Composite::preset(preset)?)?);
+                    }
                     Loaded {
                         explainers,
-                        graph: None,
+                        graph: (names.len() > 1).then_some(graph),
                     }
                 }
                 _ => bail!("load KEY FILE [PRESET]"),

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: lrp against Zennit 1.0 on identical weights (see side_by_side.py).
 # Not run by CI. Usage: benches/zennit/run.sh [--threads N] [--models a,b] [--batches 1,8] [--json F]
+#        benches/zennit/run.sh --vit [--threads N] [--models deit_tiny,vit_b_16] [--batches 1,8]
+#          [--dir target/vit-full] [--json F]: full-size vision transformers against LXT 2.1
+#          (see vit_side_by_side.py; make the models first with tests/vit/generate.py --full).
 # Environment: LRP_BENCH_VENV (default target/zennit-venv), LRP_BENCH_PYTHON (a Python ≥ 3.11.11;
 # default: the first python3.13 / python3.12 found, including pyenv's versions).
 set -euo pipefail
@@ -21,6 +24,14 @@ if [ ! -x "$venv/bin/python" ]; then
   "$py" -m venv "$venv"
   "$venv/bin/pip" install --quiet "torch>=2.4" "torchvision>=0.19" "zennit==1.0.0" "onnx>=1.16" "onnxruntime>=1.18" "pillow>=10" "numpy>=1.26"
 fi
+script="$root/benches/zennit/side_by_side.py"
+if [ "${1:-}" = "--vit" ]; then
+  shift
+  script="$root/benches/zennit/vit_side_by_side.py"
+  # LXT 2.1 imports only with transformers >= 4.51, < 5 beside it.
+  "$venv/bin/python" -c 'import timm, lxt, transformers' >/dev/null 2>&1 ||
+    "$venv/bin/pip" install --quiet "timm>=1.0" "lxt==2.1" "transformers>=4.51,<5"
+fi
 cargo build --release --example side_by_side --manifest-path "$root/Cargo.toml"
-exec "$venv/bin/python" "$root/benches/zennit/side_by_side.py" \
+exec "$venv/bin/python" "$script" \
   --worker "${CARGO_TARGET_DIR:-$root/target}/release/examples/side_by_side" "$@"

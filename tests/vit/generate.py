@@ -5,7 +5,20 @@ and CP-LRP from ONNX, checked against LXT").
 
 How to run (from the repository root; the Rust tests only read the committed files):
 
-    /work/venv/bin/python tests/vit/generate.py
+    /work/venv/bin/python tests/vit/generate.py                # the committed test models
+    /work/venv/bin/python tests/vit/generate.py --full         # full-size models for benches
+                                                               # (target/vit-full, not committed)
+
+`--full [DIR]` (default target/vit-full) builds the full-size architectures with their
+libraries' own constructors, `torchvision.models.vit_b_16(weights=None)` (ViT-B/16: 12 layers,
+hidden 768, 86.6 M parameters) and `timm.create_model('deit_tiny_patch16_224',
+pretrained=False)` (DeiT-Tiny: 12 layers, hidden 192, 5.7 M parameters), 1000 classes, 224x224,
+randomises every parameter as below (seed: the model's name + "_full") and calibrates the head,
+and writes <model>_full.onnx (+ .data; the default dynamo exporter), <model>_full_input.npy (the
+astronaut at 224x224, as input_48.npy at 48), <model>_full_logits.npy (onnxruntime, checked
+against torch to 1e-5) and <model>_full.pt (the state_dict, from which the LXT side of
+benches/zennit/run.sh --vit rebuilds the same model: `build_full(name)`). `--only NAME` limits
+it to one model (deit_tiny takes seconds, vit_b_16 a few minutes and 700 MB of disk).
 
 Versions used: torch 2.15.0, torchvision 0.29.2, timm 1.0.31, lxt 2.1 (which imports only with
 transformers >= 4.51, < 5 beside it: 4.57.6 here), onnx 1.23.2, onnxruntime 1.32.0, onnxscript
@@ -309,8 +322,8 @@ def lxt_relevance(model, x, config, dtype):
 # ---------------------------------------------------------------------------------------------
 
 
-def load_input():
-    img = Image.open(IMAGE).convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
+def load_input(size=IMAGE_SIZE):
+    img = Image.open(IMAGE).convert("RGB").resize((size, size), Image.BILINEAR)
     a = np.asarray(img, dtype=np.float32) / np.float32(255.0)
     a = (a - np.array(MEAN, dtype=np.float32)) / np.array(STD, dtype=np.float32)
     return np.ascontiguousarray(a.transpose(2, 0, 1)[None]).astype(np.float32)
@@ -526,5 +539,74 @@ def readme(manifest):
     return "\n".join(lines) + "\n"
 
 
+# ---------------------------------------------------------------------------------------------
+# Full-size models for the benches (`--full`)
+# ---------------------------------------------------------------------------------------------
+
+FULL = {
+    "vit_b_16": {
+        "build": lambda: torchvision.models.vit_b_16(weights=None),
+        "text": "torchvision.models.vit_b_16(weights=None)",
+        "head": lambda m: m.heads.head,
+    },
+    "deit_tiny": {
+        "build": lambda: timm.create_model("deit_tiny_patch16_224", pretrained=False),
+        "text": "timm.create_model('deit_tiny_patch16_224', pretrained=False)",
+        "head": lambda m: m.head,
+    },
+}
+FULL_SIZE = 224
+
+
+def build_full(name, x=None):
+    """Full-size model `name` of FULL, randomised and calibrated (the same weights on every
+    call): (model in eval mode, constructor text)."""
+    spec = FULL[name]
+    if x is None:
+        x = torch.from_numpy(load_input(FULL_SIZE))
+    torch.manual_seed(model_seed(f"{name}_full"))
+    model = spec["build"]()
+    model.eval()
+    randomise(model, torch.Generator().manual_seed(model_seed(f"{name}_full")))
+    calibrate_head(spec["head"](model), model, x)
+    return model, spec["text"]
+
+
+def generate_full(outdir, only=None):
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    x = load_input(FULL_SIZE)
+    for name in FULL:
+        if only and name not in only:
+            continue
+        model, text = build_full(name, torch.from_numpy(x))
+        with torch.no_grad():
+            want = model(torch.from_numpy(x)).numpy()
+        path = outdir / f"{name}_full.onnx"
+        export(model, x, path, "dynamo")
+        info, got = check_export(path, x, want)
+        save_npy(outdir / f"{name}_full_input.npy", x)
+        save_npy(outdir / f"{name}_full_logits.npy", got)
+        torch.save(model.state_dict(), outdir / f"{name}_full.pt")
+        n = sum(p.numel() for p in model.parameters())
+        print(f"{name}: {text}, {n} parameters, opset {info['opset']['ai.onnx']}, "
+              f"{info['bytes'] / 1e6:.1f} MB, {info['nodes']} nodes, "
+              f"onnxruntime vs torch {info['ort_max_rel_err']:.1e}", flush=True)
+
+
+def main():
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--full", nargs="?", const=str(ROOT / "target" / "vit-full"), metavar="DIR",
+                    help="export the full-size bench models to DIR (default target/vit-full)")
+    ap.add_argument("--only", nargs="*", help="with --full: only these models")
+    args = ap.parse_args()
+    if args.full:
+        generate_full(args.full, args.only)
+    else:
+        generate()
+
+
 if __name__ == "__main__":
-    generate()
+    main()
