@@ -7,6 +7,7 @@
 //! bit-identical to face-api 1.7.15 on tfjs 4.22.0's cpu backend), on seeded noise and on the
 //! shipped portraits decoded by Pillow 13.0.0.
 
+use lrp::faces::{decode, FaceDetector};
 use lrp::preprocess::{
     crop, decode_rgb, pad_to_square, resize_bilinear_tfjs, tfjs_square, FaceBox, RgbImage,
     SquarePadding,
@@ -152,4 +153,151 @@ fn portraits_match_tfjs_bit_for_bit() {
         &tfjs_square(&hopper, 112, SquarePadding::BottomRight).unwrap(),
         "grace_hopper_bottomright_112",
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tiny face detector.
+//
+// NOTE: the tests below also read test data outside the repository, from
+// `../shared/models/face-api/reference/js_tiny_face_detector.json` (relative to
+// `CARGO_MANIFEST_DIR`): face-api 1.7.15's own JavaScript (tfjs 4.22.0, cpu backend) on
+// Pillow's pixels of the two portraits — the raw grid's decoding into all 845 candidates
+// (`extractBoxes`, every score and relative box) and the detections after non-maximum
+// suppression at score thresholds 0.5 and 0.1 (see `../shared/models/face-api/README.md`).
+// The raw grids `grid_<photo>.npy` are onnxruntime 1.32.0's (`generate.py`).
+
+fn shared(rel: &str) -> PathBuf {
+    repo("../shared/models/face-api").join(rel)
+}
+
+fn js_reference() -> serde_json::Value {
+    let text = std::fs::read_to_string(shared("reference/js_tiny_face_detector.json"))
+        .expect("../shared/models/face-api/reference/js_tiny_face_detector.json");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn detector_photos() -> Vec<(&'static str, RgbImage)> {
+    vec![
+        ("astronaut", portrait("astronaut.png")),
+        ("grace_hopper", grace_hopper_pil()),
+    ]
+}
+
+#[test]
+fn detector_grid_matches_onnxruntime() {
+    let detector = FaceDetector::shipped().unwrap();
+    let mut photos = detector_photos();
+    photos.push(("noise", noise()));
+    for (name, img) in &photos {
+        let got = detector.grid(&[img]).unwrap();
+        let want = reference(&format!("grid_{name}"));
+        assert_eq!(&got.shape()[1..], want.shape(), "{name}");
+        let max_ref = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let diff = got
+            .iter()
+            .zip(want.iter())
+            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+        println!("{name}: max |grid − onnxruntime| = {diff:e} (max |grid| {max_ref})");
+        assert!(diff <= 1e-4 * max_ref, "{name}: {diff} vs max {max_ref}");
+    }
+}
+
+/// A JSON box `{x, y, width, height}` as an array.
+fn js_box(b: &serde_json::Value) -> [f64; 4] {
+    ["x", "y", "width", "height"].map(|k| b[k].as_f64().unwrap())
+}
+
+#[test]
+fn decoded_candidates_match_face_api() {
+    let detector = FaceDetector::shipped().unwrap();
+    let js = js_reference();
+    for (name, img) in detector_photos() {
+        let sample = js["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap();
+        let grid = detector.grid(&[&img]).unwrap();
+        let grid = grid.index_axis(ndarray::Axis(0), 0);
+        let grid = grid.into_dimensionality::<ndarray::Ix3>().unwrap();
+        // Threshold below 0: every candidate, as the reference lists them.
+        let got = decode(grid, img.width(), img.height(), 416, -1.0).unwrap();
+        let want = sample["candidates_pre_nms"].as_array().unwrap();
+        assert_eq!(got.len(), 845, "{name}");
+        assert_eq!(want.len(), 845, "{name}");
+        let (mut score_err, mut box_err) = (0.0f64, 0.0f64);
+        for w in want {
+            let (row, col, anchor) = (
+                w["row"].as_u64().unwrap() as usize,
+                w["col"].as_u64().unwrap() as usize,
+                w["anchor"].as_u64().unwrap() as usize,
+            );
+            let g = got
+                .iter()
+                .find(|c| (c.row, c.col, c.anchor) == (row, col, anchor))
+                .unwrap();
+            score_err = score_err.max((g.score - w["score"].as_f64().unwrap()).abs());
+            let b = js_box(&w["box"]);
+            for (a, b) in [g.x, g.y, g.width, g.height].iter().zip(b) {
+                // In pixels at the 416 input, as the reference README reports it.
+                box_err = box_err.max((a - b).abs() * 416.0);
+            }
+        }
+        println!("{name}: 845 candidates, max |score − JS| {score_err:e}, max |box − JS| {box_err:e} px at 416");
+        // The README reports 5.7e-08 / 1.3e-07 and 4.4e-04 / 3.0e-04 px for onnxruntime.
+        assert!(score_err <= 1e-6, "{name}: score {score_err}");
+        assert!(box_err <= 1e-3, "{name}: box {box_err} px");
+    }
+}
+
+#[test]
+fn detections_after_nms_match_face_api() {
+    let js = js_reference();
+    for threshold in ["0.5", "0.1"] {
+        let detector = FaceDetector::shipped()
+            .unwrap()
+            .with_score_threshold(threshold.parse().unwrap());
+        for (name, img) in detector_photos() {
+            let sample = js["samples"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"] == name)
+                .unwrap();
+            let want = sample["detections"][threshold].as_array().unwrap();
+            let got = detector.detect(&img).unwrap();
+            assert_eq!(got.len(), want.len(), "{name} at {threshold}");
+            for (g, w) in got.iter().zip(want) {
+                let b = js_box(&w["box"]);
+                let err = [g.x, g.y, g.width, g.height]
+                    .iter()
+                    .zip(b)
+                    .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+                let score_err = (g.score - w["score"].as_f64().unwrap()).abs();
+                println!("{name} at {threshold}: box {err:e} px, score {score_err:e}");
+                // README: 1.2e-05 / 2.2e-05 px and 1.1e-08 / 5.6e-08 for onnxruntime.
+                assert!(err <= 1e-3, "{name}: box {err} px");
+                assert!(score_err <= 1e-6, "{name}: score {score_err}");
+            }
+        }
+    }
+}
+
+#[test]
+fn face_crops_match_face_api() {
+    // face-api's detectAllFaces(...).withAgeAndGender() crops x, y, w, h (the README's
+    // end-to-end table): astronaut 163,75,116,110; grace_hopper 141,139,242,209.
+    let detector = FaceDetector::shipped().unwrap();
+    for ((name, img), want) in detector_photos()
+        .into_iter()
+        .zip([(163, 75, 116, 110), (141, 139, 242, 209)])
+    {
+        let faces = detector.detect(&img).unwrap();
+        assert_eq!(faces.len(), 1, "{name}");
+        let b = faces[0].crop_box(img.width(), img.height()).unwrap();
+        assert_eq!((b.left, b.top, b.width(), b.height()), want, "{name}");
+    }
+    // Uniform noise holds no face.
+    assert!(detector.detect(&noise()).unwrap().is_empty());
 }
