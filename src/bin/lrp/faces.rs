@@ -68,9 +68,8 @@ pub fn parse_faces(s: &str) -> std::result::Result<FacesArg, String> {
         "auto" => Ok(FacesArg::Auto),
         "all" => Ok(FacesArg::All),
         "largest" => Ok(FacesArg::Largest),
-        other => crate::common::parse_box(other)
-            .map(FacesArg::Box)
-            .map_err(|e| format!("expected auto, all, largest or L,T,R,B: {e}")),
+        other if other.contains(',') => crate::common::parse_box(other).map(FacesArg::Box),
+        other => Err(format!("`{other}`: expected auto, all, largest or L,T,R,B")),
     }
 }
 
