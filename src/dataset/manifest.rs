@@ -79,6 +79,24 @@ pub struct TokenEntry {
     pub logit: f32,
 }
 
+/// The face an entry explains, when it was found by the face detector
+/// ([`crate::faces`]): one of several outputs of one photo.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaceRecord {
+    /// The face's number in its photo (1, 2, …, left to right by the left edge of its box;
+    /// the outputs' `_face<N>` suffix).
+    pub number: usize,
+    /// How many faces the detector found in the photo.
+    pub of: usize,
+    /// The detector's score, in (0, 1).
+    pub score: f64,
+    /// The detected box `[x, y, width, height]` in the photo's pixels, unclipped.
+    pub detected: [f64; 4],
+    /// The crop explained, `[left, top, right, bottom]` (the box clipped to the photo and
+    /// floored, as face-api crops it).
+    pub crop: [i64; 4],
+}
+
 /// One line of a manifest: one image explained by one model under one preset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
@@ -116,6 +134,9 @@ pub struct Entry {
     /// conservation report).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<serde_json::Value>,
+    /// The detected face this entry explains (`lrp explain --faces`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub face: Option<FaceRecord>,
 }
 
 /// What identifies an entry: (relative input name, model, preset).
@@ -322,6 +343,7 @@ mod tests {
             maps: Vec::new(),
             files: vec![format!("m/p/{rel}.png")],
             details: None,
+            face: None,
         }
     }
 

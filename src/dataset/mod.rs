@@ -38,5 +38,5 @@ mod shard;
 
 pub use discover::{discover, InputFile};
 pub use layout::{distinct_names, partial_path, write_atomic, OutputLayout};
-pub use manifest::{Entry, ManifestWriter, Status};
+pub use manifest::{Entry, FaceRecord, ManifestWriter, Status};
 pub use shard::{stable_hash, Shard};

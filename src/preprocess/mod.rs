@@ -19,6 +19,9 @@
 //!   generic mean/std configuration ([`Preprocess::Generic`]).
 //! - [`resize_bilinear`] is the resampler they share: a bit-exact port of Pillow's
 //!   `Image.resize(size, Image.BILINEAR)` for 8-bit RGB images.
+//! - [`tfjs_square`], [`pad_to_square`], [`resize_bilinear_tfjs`] and [`tfjs_normalize`] are
+//!   face-api's (TensorFlow.js) conventions: zero padding to a square, centred or at the
+//!   bottom/right ([`SquarePadding`]), and `tf.image.resizeBilinear` without half-pixel centres.
 //! - [`to_tensor`] batches faces into the N×3×H×W [`Tensor`](crate::Tensor) that
 //!   [`Graph::forward`](crate::Graph::forward) takes; [`image_files`] expands folders on a command
 //!   line into image files.
@@ -36,13 +39,14 @@
 //! ```
 //!
 //! The module is split by concern: [`decode`] (files, limits, decoding), [`face`] (face boxes
-//! and crops), [`resize`] (Pillow's bilinear resampling) and [`input`] (the models' input
+//! and crops), [`resize`] (Pillow's bilinear resampling), [`tfjs`] (face-api's padding and resize) and [`input`] (the models' input
 //! conventions and batching); everything is re-exported here.
 
 pub mod decode;
 pub mod face;
 pub mod input;
 pub mod resize;
+pub mod tfjs;
 
 pub use decode::{
     decode_rgb, decode_rgb_with, image_files, is_image_path, load_rgb, load_rgb_with, LoadLimits,
@@ -53,3 +57,4 @@ pub use input::{
     to_tensor, Preprocess, IMAGENET_MEAN, IMAGENET_STD, ONNX_FACE_DIVISOR, ONNX_FACE_MEAN,
 };
 pub use resize::resize_bilinear;
+pub use tfjs::{pad_to_square, resize_bilinear_tfjs, tfjs_normalize, tfjs_square, SquarePadding};

@@ -159,10 +159,28 @@ pub struct InputArgs {
     /// An already preprocessed N×C×H×W float32 tensor (.npy).
     #[arg(long, value_name = "X.npy")]
     pub input_npy: Option<PathBuf>,
-    /// Face box in pixels, `left,top,right,bottom`, applied to every image (default: the
-    /// whole image; the shipped portraits have their own boxes).
-    #[arg(long, value_name = "L,T,R,B", value_parser = parse_box)]
+    /// Face box in pixels, `left,top,right,bottom`, applied to every image (the same as
+    /// `--faces L,T,R,B`; the shipped portraits have their own boxes).
+    #[arg(long, value_name = "L,T,R,B", value_parser = parse_box, conflicts_with = "faces")]
     pub face_box: Option<FaceBox>,
+    /// Which faces to explain (explain and figure): `auto` (every face the shipped detector
+    /// finds when no box is given and a model expects a face, else the whole image), `all`,
+    /// `largest`, or a box `L,T,R,B`. Faces are numbered left to right: `photo_face2.jpg`.
+    #[arg(long, value_name = "auto|all|largest|L,T,R,B", value_parser = crate::faces::parse_faces)]
+    pub faces: Option<crate::faces::FacesArg>,
+    /// Score a detected face must exceed (the detector's default: 0.5).
+    #[arg(long, value_name = "T", default_value_t = lrp::faces::DEFAULT_SCORE_THRESHOLD)]
+    pub face_threshold: f64,
+}
+
+impl InputArgs {
+    /// The explicit box of `--face-box` or `--faces L,T,R,B`.
+    pub fn explicit_box(&self) -> Option<FaceBox> {
+        match self.faces {
+            Some(crate::faces::FacesArg::Box(b)) => Some(b),
+            _ => self.face_box,
+        }
+    }
 }
 
 #[derive(Args, Clone)]
@@ -329,9 +347,14 @@ pub fn load_inputs(a: &InputArgs) -> Result<(Option<Tensor>, Vec<Face>)> {
 }
 
 pub fn load_faces(a: &InputArgs) -> Result<Vec<Face>> {
+    use crate::faces::FacesArg;
+    if matches!(a.faces, Some(FacesArg::All | FacesArg::Largest)) {
+        bail!("--faces all and largest are for `lrp explain` and `lrp figure`; give a box L,T,R,B here");
+    }
+    let face_box = a.explicit_box();
     if a.images.is_empty() {
         let (ast, gh) = (lrp::assets::ASTRONAUT_PNG, lrp::assets::GRACE_HOPPER_JPG);
-        return match a.face_box {
+        return match face_box {
             // A face box given for the shipped portraits replaces their own.
             Some(fb) => [("astronaut", ast), ("grace_hopper", gh)]
                 .into_iter()
@@ -356,7 +379,7 @@ pub fn load_faces(a: &InputArgs) -> Result<Vec<Face>> {
         .map(|f| {
             bar.inc(1);
             let name = f.file_stem().and_then(|s| s.to_str()).unwrap_or("image");
-            Ok(Face::new(name, preprocess::load_face(f, a.face_box)?))
+            Ok(Face::new(name, preprocess::load_face(f, face_box)?))
         })
         .collect::<Result<Vec<_>>>();
     bar.finish_and_clear();

@@ -116,6 +116,8 @@ pub fn run(a: CompareArgs) -> Result<()> {
             images: a.images.clone(),
             input_npy: None,
             face_box: a.face_box,
+            faces: None,
+            face_threshold: lrp::faces::DEFAULT_SCORE_THRESHOLD,
         };
         let faces = common::load_faces(&input)?;
         faces

@@ -29,6 +29,7 @@ macro_rules! errln {
 mod common;
 mod compare;
 mod explain;
+mod faces;
 mod figure;
 mod forward;
 mod info;

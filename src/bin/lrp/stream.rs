@@ -10,13 +10,16 @@
 
 use crate::common::{self, ModelArgs};
 use crate::explain::ExplainArgs;
+use crate::faces::{self as face_opts, Detect};
 use crate::tokens::{self as token_view, Views};
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use lrp::compare::{positive_share, ExplanationSummary};
 use lrp::composite::Composite;
 use lrp::dataset::manifest::{self, Key, MapEntry, Prediction};
-use lrp::dataset::{self, Entry, InputFile, ManifestWriter, OutputLayout, Shard, Status};
+use lrp::dataset::{
+    self, Entry, FaceRecord, InputFile, ManifestWriter, OutputLayout, Shard, Status,
+};
 use lrp::explain::{Explainer, Explanation, Target};
 use lrp::graph::{argmax, softmax};
 use lrp::heatmap::{self, Cell, Colormap, Figure, Normalize, Reduce, Row, Upsample};
@@ -47,13 +50,24 @@ pub enum Destination {
     FigureOnly(PathBuf),
 }
 
-/// One input: a file, or a shipped portrait.
+/// One input: a file, a shipped portrait, or one detected face of either.
 enum Source {
     File(InputFile),
     Shipped {
         relative: &'static str,
         bytes: &'static [u8],
         face: [i64; 4],
+    },
+    /// Face `record.number` of the photo `photo` (a `File` or `Shipped` source).
+    Face {
+        photo: Arc<Source>,
+        /// `<stem>_face<N>.<ext>`.
+        relative: String,
+        crop: FaceBox,
+        record: FaceRecord,
+        /// Every face box of the photo (the figure outlines them), this one at
+        /// `record.number − 1`.
+        boxes: Arc<Vec<FaceBox>>,
     },
 }
 
@@ -62,6 +76,7 @@ impl Source {
         match self {
             Source::File(f) => &f.relative,
             Source::Shipped { relative, .. } => relative,
+            Source::Face { relative, .. } => relative,
         }
     }
 
@@ -69,22 +84,124 @@ impl Source {
         match self {
             Source::File(f) => f.path.display().to_string(),
             Source::Shipped { relative, .. } => format!("shipped:{relative}"),
+            Source::Face { photo, .. } => photo.input(),
         }
     }
 
-    fn load(&self, face_box: Option<FaceBox>) -> lrp::Result<RgbImage> {
+    fn face(&self) -> Option<FaceRecord> {
         match self {
-            Source::File(f) => preprocess::load_face(&f.path, face_box),
+            Source::Face { record, .. } => Some(record.clone()),
+            _ => None,
+        }
+    }
+
+    /// The whole photo.
+    fn load_photo(&self) -> lrp::Result<RgbImage> {
+        match self {
+            Source::File(f) => preprocess::load_rgb(&f.path),
+            Source::Shipped {
+                relative, bytes, ..
+            } => preprocess::decode_rgb(bytes, relative),
+            Source::Face { photo, .. } => photo.load_photo(),
+        }
+    }
+
+    /// The crop to explain and, for a detected face when `figure` is set, the photo with the
+    /// face boxes outlined (the figure's picture of the row).
+    fn load(
+        &self,
+        face_box: Option<FaceBox>,
+        figure: bool,
+    ) -> lrp::Result<(RgbImage, Option<RgbImage>)> {
+        match self {
+            Source::File(f) => Ok((preprocess::load_face(&f.path, face_box)?, None)),
             Source::Shipped {
                 relative,
                 bytes,
                 face,
             } => {
                 let b = face_box.unwrap_or(FaceBox::new(face[0], face[1], face[2], face[3]));
-                preprocess::crop(&preprocess::decode_rgb(bytes, relative)?, b)
+                let crop = preprocess::crop(&preprocess::decode_rgb(bytes, relative)?, b)?;
+                Ok((crop, None))
+            }
+            Source::Face {
+                photo,
+                crop,
+                record,
+                boxes,
+                ..
+            } => {
+                let whole = photo.load_photo()?;
+                let face = preprocess::crop(&whole, *crop)?;
+                let drawn = figure
+                    .then(|| face_opts::draw_boxes(&whole, boxes, record.number.saturating_sub(1)));
+                Ok((face, drawn))
             }
         }
     }
+}
+
+/// What detection found: the sources with every photo replaced by its faces, the photos
+/// without a face (input, relative name), and the seconds spent detecting.
+struct Detected {
+    sources: Vec<Source>,
+    no_face: Vec<(String, String)>,
+    photos: usize,
+    /// Photos without a face (explained whole under `auto`, skipped otherwise).
+    without: usize,
+    seconds: f64,
+}
+
+/// Runs the detector on every photo of `sources` and replaces each by its faces (`mode`).
+/// A photo that cannot be read stays as it is, to fail with its error when it is explained.
+fn detect_faces(sources: Vec<Source>, a: &ExplainArgs, mode: Detect) -> Result<Detected> {
+    let detector = face_opts::detector(&a.input)?;
+    let bar = common::progress(sources.len() as u64, "detecting");
+    let start = std::time::Instant::now();
+    let photos = sources.len();
+    let mut out = Vec::new();
+    let mut no_face = Vec::new();
+    let mut without = 0;
+    for src in sources {
+        bar.inc(1);
+        let Ok(photo) = src.load_photo() else {
+            out.push(src);
+            continue;
+        };
+        let detections = detector
+            .detect(&photo)
+            .with_context(|| format!("{}: face detection", src.input()))?;
+        let found = face_opts::select(&photo, &detections, mode);
+        if found.is_empty() {
+            without += 1;
+            if mode == Detect::Auto {
+                out.push(src);
+            } else {
+                no_face.push((src.input(), src.relative().to_string()));
+            }
+            continue;
+        }
+        let all = face_opts::select(&photo, &detections, Detect::All);
+        let boxes = Arc::new(all.iter().map(|f| f.crop).collect::<Vec<_>>());
+        let photo = Arc::new(src);
+        for f in found {
+            out.push(Source::Face {
+                relative: face_opts::face_relative(photo.relative(), f.record.number),
+                photo: photo.clone(),
+                crop: f.crop,
+                record: f.record,
+                boxes: boxes.clone(),
+            });
+        }
+    }
+    bar.finish_and_clear();
+    Ok(Detected {
+        sources: out,
+        no_face,
+        photos,
+        without,
+        seconds: start.elapsed().as_secs_f64(),
+    })
 }
 
 /// Model and preset names must each name a folder of their own.
@@ -132,7 +249,7 @@ fn settings(a: &ExplainArgs) -> String {
     let m: &ModelArgs = &a.model;
     let fb = a
         .input
-        .face_box
+        .explicit_box()
         .map(|b| format!("{},{},{},{}", b.left, b.top, b.right, b.bottom))
         .unwrap_or_else(|| "none".into());
     // Plain values, as a user would type them (`default` where the option was not given).
@@ -146,14 +263,18 @@ fn settings(a: &ExplainArgs) -> String {
         h => format!(" heatmap={}", h.name()),
     };
     format!(
-        "colormap={} upsample={} overlay={} npy={} json={} face-box={} preprocess={} \
-         flat={} epsilon={} stabilizer={} rules=[{}]{heatmap}",
+        "colormap={} upsample={} overlay={} npy={} json={} face-box={} faces={} \
+         face-threshold={} preprocess={} flat={} epsilon={} stabilizer={} rules=[{}]{heatmap}",
         a.colormap,
         if a.bilinear { "bilinear" } else { "nearest" },
         a.overlay,
         a.npy,
         a.json,
         fb,
+        a.input
+            .faces
+            .map_or_else(|| "auto".to_string(), |f| f.text()),
+        a.input.face_threshold,
         preprocess,
         opt(a.rules.flat),
         opt(a.rules.epsilon),
@@ -177,11 +298,15 @@ struct Item {
     needs: Vec<bool>,
     relative: String,
     input: String,
+    /// The detected face this item is (`--faces`).
+    face: Option<FaceRecord>,
     loaded: std::result::Result<Loaded, String>,
 }
 
 struct Loaded {
     crop: Arc<RgbImage>,
+    /// The figure's picture of a detected face: its photo with the boxes outlined.
+    photo: Option<Arc<RgbImage>>,
     /// Network input per model (`None` where no entry of the model is wanted).
     inputs: Vec<Option<Array3<f32>>>,
 }
@@ -261,7 +386,7 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
             );
         }
     }
-    if let Some(b) = a.input.face_box {
+    if let Some(b) = a.input.explicit_box() {
         if b.right <= b.left || b.bottom <= b.top {
             bail!(
                 "--face-box {},{},{},{}: selects no pixel (right must exceed left, bottom top)",
@@ -311,6 +436,26 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
     )?;
     if let Some(s) = shard {
         sources.retain(|src| s.contains(src.relative()));
+    }
+    // --faces: each photo becomes its faces (a shard keeps all faces of its photos).
+    let detect = face_opts::resolve(&a.input, &models, a.input.images.is_empty());
+    let mut detected = None;
+    if detect != Detect::Off {
+        let d = detect_faces(std::mem::take(&mut sources), a, detect)?;
+        let names: HashSet<&str> = d.sources.iter().map(Source::relative).collect();
+        for (input, relative) in &d.no_face {
+            if names.contains(relative.as_str()) {
+                bail!("{input}: its name is that of a detected face of another photo; rename it");
+            }
+        }
+        if names.len() < d.sources.len() {
+            bail!(
+                "two inputs would write outputs of the same name (a photo named like a face \
+                 of another, `x_face1.jpg`); rename one"
+            );
+        }
+        sources = d.sources;
+        detected = Some((d.no_face, d.photos, d.without, d.seconds));
     }
     if out.is_none() {
         sources.truncate(figure_rows);
@@ -372,7 +517,8 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
             todo.push((i, needs));
         }
     }
-    if sources.is_empty() {
+    let no_face: Vec<(String, String)> = detected.as_ref().map(|d| d.0.clone()).unwrap_or_default();
+    if sources.is_empty() && no_face.is_empty() {
         match shard {
             Some(s) => outln!("shard {s} holds no images"),
             None => bail!("no PNG or JPEG images found in the given paths"),
@@ -383,6 +529,34 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
         Some(s) => o.join(format!("manifest.{}.jsonl", s.tag())),
         None => o.join("manifest.jsonl"),
     });
+    for (input, _) in &no_face {
+        errln!("lrp: {input}: no face found");
+    }
+    if let (Some(p), false) = (&manifest_path, no_face.is_empty()) {
+        let mut w = ManifestWriter::append(p)?;
+        for (input, relative) in &no_face {
+            for m in &models {
+                for c in &comps {
+                    w.write(&Entry {
+                        input: input.clone(),
+                        relative: relative.clone(),
+                        model: m.name.clone(),
+                        preset: c.name().to_string(),
+                        target: target_text.clone(),
+                        settings: settings.clone(),
+                        status: Status::Ok,
+                        error: Some("no face found".into()),
+                        prediction: None,
+                        probabilities: Vec::new(),
+                        maps: Vec::new(),
+                        files: Vec::new(),
+                        details: None,
+                        face: None,
+                    })?;
+                }
+            }
+        }
+    }
     let writer_manifest = match (&manifest_path, total_work) {
         (Some(p), n) if n > 0 => Some(ManifestWriter::append(p)?),
         _ => None,
@@ -420,7 +594,7 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
     let (tally, loop_result) = std::thread::scope(|scope| {
         let (batch_tx, batch_rx) = sync_channel::<Vec<Item>>(2);
         let (job_tx, job_rx) = sync_channel::<Message>(2 * a.batch_size * nm * nc + 8);
-        let (sources, todo, face_box) = (&sources, &todo, a.input.face_box);
+        let (sources, todo, face_box) = (&sources, &todo, a.input.explicit_box());
         let preprocs_ref = &preprocs;
         // The batch must also fit the memory budget of every model (--max-memory).
         let budget = a.model.memory_budget();
@@ -429,7 +603,18 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
             .map(|m| common::max_batch(m, budget.as_ref()))
             .fold(a.batch_size, usize::min);
         let shape = (nc, rows.len(), batch_size);
-        scope.spawn(move || read_batches(sources, todo, face_box, preprocs_ref, shape, batch_tx));
+        let overlay = a.overlay;
+        scope.spawn(move || {
+            read_batches(
+                sources,
+                todo,
+                face_box,
+                overlay,
+                preprocs_ref,
+                shape,
+                batch_tx,
+            )
+        });
         let writer = {
             let bar = bar.clone();
             let (layout, look, preprocs, previous) = (&layout, &look, &preprocs, &previous);
@@ -517,6 +702,18 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
                 sources.len()
             );
         }
+    }
+    if let Some((_, photos, without, seconds)) = &detected {
+        let faces = sources.iter().filter(|s| s.face().is_some()).count();
+        outln!(
+            "faces: {faces} found in {photos} photo(s), {without} without a face{}; detection {:.1} ms per photo",
+            if detect == Detect::Auto && *without > 0 {
+                " (explained whole)"
+            } else {
+                ""
+            },
+            1000.0 * seconds / (*photos).max(1) as f64
+        );
     }
     let failed = tally.failed.len();
     if failed > 0 {
@@ -641,10 +838,12 @@ fn sources(
 }
 
 /// The reader thread: loads `batch_size` images at a time.
+#[allow(clippy::too_many_arguments)]
 fn read_batches(
     sources: &[Source],
     todo: &[(usize, Vec<bool>)],
     face_box: Option<FaceBox>,
+    overlay: bool,
     preprocs: &[Preprocess],
     (nc, figure_rows, batch_size): (usize, usize, usize),
     tx: SyncSender<Vec<Item>>,
@@ -654,10 +853,12 @@ fn read_batches(
             .iter()
             .map(|(i, needs)| {
                 let s = &sources[*i];
+                // Overlays blend onto the crop; otherwise a face row shows its photo.
+                let figure = *i < figure_rows && !overlay;
                 let loaded = s
-                    .load(face_box)
+                    .load(face_box, figure)
                     .map_err(|e| e.to_string())
-                    .and_then(|crop| {
+                    .and_then(|(crop, photo)| {
                         let inputs = preprocs
                             .iter()
                             .enumerate()
@@ -671,6 +872,7 @@ fn read_batches(
                             .map_err(|e| format!("{}: {e}", s.input()))?;
                         Ok(Loaded {
                             crop: Arc::new(crop),
+                            photo: photo.map(Arc::new),
                             inputs,
                         })
                     });
@@ -679,6 +881,7 @@ fn read_batches(
                     needs: needs.clone(),
                     relative: s.relative().to_string(),
                     input: s.input(),
+                    face: s.face(),
                     loaded,
                 }
             })
@@ -740,6 +943,7 @@ impl Ctx<'_> {
             maps: Vec::new(),
             files: Vec::new(),
             details: None,
+            face: item.face.clone(),
         }
     }
 
@@ -875,9 +1079,13 @@ fn handle(
     if let Some(slot) = rows.get_mut(item.index) {
         let shown = maps[0].0.unwrap_or(pred);
         let r = slot.get_or_insert_with(|| {
+            let label = match &item.face {
+                Some(f) => format!("{} ({:.2})", item.relative, f.score),
+                None => item.relative.clone(),
+            };
             (
-                item.relative.clone(),
-                loaded.crop.clone(),
+                label,
+                loaded.photo.clone().unwrap_or_else(|| loaded.crop.clone()),
                 vec![None; ctx.columns],
             )
         });
