@@ -152,11 +152,53 @@ impl Softmax {
     }
 }
 
+impl Softmax {
+    /// The gradient `g_x = s ⊙ (g − Σ_axis g ⊙ s)` for gradients `g` (`k` maps per image of
+    /// `x`, image-major) at the output `s = softmax(x)`.
+    pub fn gradient(&self, x: &Tensor, g: &[f32], k: usize) -> Vec<f32> {
+        let s = self.forward(x);
+        let shape = x.shape();
+        let ax = self.axis + 1;
+        let len = shape[ax];
+        let inner: usize = shape[ax + 1..].iter().product();
+        let per_sample: usize = shape[1..].iter().product();
+        let ss = s.as_slice().expect("fresh tensor");
+        let mut out = vec![0f32; g.len()];
+        if per_sample == 0 || len * inner == 0 {
+            return out;
+        }
+        for (m, (gm, om)) in g
+            .chunks_exact(per_sample)
+            .zip(out.chunks_exact_mut(per_sample))
+            .enumerate()
+        {
+            let img = m / k.max(1);
+            let si = &ss[img * per_sample..(img + 1) * per_sample];
+            for block in 0..per_sample / (len * inner) {
+                let base = block * len * inner;
+                for i in 0..inner {
+                    let at = |j: usize| base + j * inner + i;
+                    let dot: f64 = (0..len).map(|j| gm[at(j)] as f64 * si[at(j)] as f64).sum();
+                    for j in 0..len {
+                        let p = at(j);
+                        om[p] = (si[p] as f64 * (gm[p] as f64 - dot)) as f32;
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
 impl super::Operator for Softmax {
     type Params = Softmax;
     const KIND: &'static str = "Softmax";
     const CATEGORY: super::Category = super::Category::Activation;
-    const ROUTES: &'static [super::Route] = &[super::Route::Pass, super::Route::SoftmaxTaylor];
+    const ROUTES: &'static [super::Route] = &[
+        super::Route::Pass,
+        super::Route::SoftmaxTaylor,
+        super::Route::Gradient,
+    ];
 
     single_input!(Softmax);
 
@@ -168,6 +210,7 @@ impl super::Operator for Softmax {
     ) -> Vec<Vec<f32>> {
         match route {
             super::Route::SoftmaxTaylor => vec![p.taylor_relevance(ctx.inputs[0], &r, ctx.k)],
+            super::Route::Gradient => vec![p.gradient(ctx.inputs[0], &r, ctx.k)],
             _ => vec![r],
         }
     }
