@@ -410,29 +410,6 @@ impl Attributor {
         Ok((logits, resolved))
     }
 
-    /// The gradient of each image of the batch `xb` for its row of `targets` (or output
-    /// weights), summed with weights `w` per image into `acc` (`k` maps of `per` values).
-    fn accumulate(
-        &self,
-        xb: Tensor,
-        rows: &Resolved,
-        image: usize,
-        weights: &[f64],
-        acc: &mut [f64],
-    ) -> Result<()> {
-        let m = xb.shape()[0];
-        let target = rows.repeated(image, m, self.graph())?;
-        let g = self.explainer.explain(&xb, &target)?.relevance;
-        let gs = g.as_slice().expect("fresh relevance");
-        let per_copy = gs.len() / m.max(1);
-        for (c, w) in weights.iter().enumerate() {
-            for (a, &v) in acc.iter_mut().zip(&gs[c * per_copy..(c + 1) * per_copy]) {
-                *a += w * v as f64;
-            }
-        }
-        Ok(())
-    }
-
     fn smoothgrad(
         &self,
         x: &Tensor,
@@ -445,19 +422,20 @@ impl Attributor {
         let (logits, rows) = self.resolve(x, target)?;
         let shape = x.shape()[1..].to_vec();
         let per: usize = shape.iter().product();
-        if let Noise::Given(t) = noise {
-            if t.shape()[1..] != shape[..] {
+        let given = match noise {
+            Noise::Given(t) if t.shape()[1..] != shape[..] => {
                 return Err(Error::Invalid(format!(
                     "given noise has shape {:?}; the input is {shape:?} per sample",
                     t.shape()
-                )));
+                )))
             }
-        }
-        let xs = x
-            .as_slice()
-            .ok_or_else(|| Error::Invalid("input not contiguous".into()))?;
-        let k = rows.k();
-        let n = x.shape()[0];
+            Noise::Given(t) => Some(t.as_standard_layout()),
+            Noise::Seeded(_) => None,
+        };
+        let xs = x.as_standard_layout();
+        let xs = xs.as_slice().expect("standard layout");
+        let (k, n) = (rows.k(), x.shape()[0]);
+        let weights = vec![1.0 / samples as f64; samples];
         let mut out = Vec::with_capacity(n * k * per);
         for i in 0..n {
             let xi = &xs[i * per..(i + 1) * per];
@@ -472,31 +450,23 @@ impl Attributor {
                     f * (hi - lo)
                 }
             };
-            let mut acc = vec![0f64; k * per];
-            for start in (0..samples).step_by(batch) {
-                let m = batch.min(samples - start);
-                let mut xb = Vec::with_capacity(m * per);
-                for s in start..start + m {
-                    match noise {
-                        Noise::Given(t) => {
-                            let ts = t.as_slice().expect("standard layout noise");
-                            xb.extend(
-                                xi.iter()
-                                    .zip(&ts[s * per..(s + 1) * per])
-                                    .map(|(a, e)| a + e),
-                            );
-                        }
-                        Noise::Seeded(seed) => {
-                            let mut rng = crate::zoo::rng::Rng::new(seed.wrapping_add(s as u64));
-                            xb.extend(xi.iter().map(|a| a + std * rng.normal()));
-                        }
+            let acc = self.weighted_sum(&rows, i, &shape, &weights, batch, |s, xb| {
+                match (&given, noise) {
+                    (Some(t), _) => {
+                        let ts = t.as_slice().expect("standard layout");
+                        xb.extend(
+                            xi.iter()
+                                .zip(&ts[s * per..(s + 1) * per])
+                                .map(|(a, e)| a + e),
+                        );
                     }
+                    (None, Noise::Seeded(seed)) => {
+                        let mut rng = crate::zoo::rng::Rng::new(seed.wrapping_add(s as u64));
+                        xb.extend(xi.iter().map(|a| a + std * rng.normal()));
+                    }
+                    (None, Noise::Given(_)) => unreachable!("given noise is kept above"),
                 }
-                let mut bshape = vec![m];
-                bshape.extend_from_slice(&shape);
-                let xb = Tensor::from_shape_vec(IxDyn(&bshape), xb).expect("batch shape");
-                self.accumulate(xb, &rows, i, &vec![1.0 / samples as f64; m], &mut acc)?;
-            }
+            })?;
             out.extend(acc.iter().map(|&v| v as f32));
         }
         Ok(result(out, n, k, &shape, logits, rows))
@@ -516,30 +486,18 @@ impl Attributor {
         let per: usize = shape.iter().product();
         let base = baseline.values(&shape)?;
         let (alphas, weights) = quadrature.nodes(steps);
-        let xs = x
-            .as_slice()
-            .ok_or_else(|| Error::Invalid("input not contiguous".into()))?;
-        let k = rows.k();
-        let n = x.shape()[0];
+        let xs = x.as_standard_layout();
+        let xs = xs.as_slice().expect("standard layout");
+        let (k, n) = (rows.k(), x.shape()[0]);
         let mut out = Vec::with_capacity(n * k * per);
         for i in 0..n {
             let xi = &xs[i * per..(i + 1) * per];
-            let mut acc = vec![0f64; k * per];
-            for start in (0..steps).step_by(batch) {
-                let m = batch.min(steps - start);
-                let mut xb = Vec::with_capacity(m * per);
-                for &a in &alphas[start..start + m] {
-                    // As Captum forms the path points: b + α(x − b), in float32.
-                    let a = a as f32;
-                    xb.extend(base.iter().zip(xi).map(|(&b, &v)| b + a * (v - b)));
-                }
-                let mut bshape = vec![m];
-                bshape.extend_from_slice(&shape);
-                let xb = Tensor::from_shape_vec(IxDyn(&bshape), xb).expect("batch shape");
-                self.accumulate(xb, &rows, i, &weights[start..start + m], &mut acc)?;
-            }
-            for (c, a) in acc.chunks(per).enumerate() {
-                let _ = c;
+            let acc = self.weighted_sum(&rows, i, &shape, &weights, batch, |s, xb| {
+                // As Captum forms the path points: b + α(x − b), in float32.
+                let a = alphas[s] as f32;
+                xb.extend(base.iter().zip(xi).map(|(&b, &v)| b + a * (v - b)));
+            })?;
+            for a in acc.chunks(per) {
                 out.extend(
                     a.iter()
                         .zip(xi.iter().zip(&base))
@@ -548,6 +506,42 @@ impl Attributor {
             }
         }
         Ok(result(out, n, k, &shape, logits, rows))
+    }
+
+    /// `Σ_s w_s ∇z(copy_s)` over the copies `s = 0..weights.len()` of image `i` that
+    /// `copy(s, buffer)` appends, `batch` copies per backward pass: `k` maps of the input's
+    /// per-sample `shape`, in f64.
+    fn weighted_sum(
+        &self,
+        rows: &Resolved,
+        i: usize,
+        shape: &[usize],
+        weights: &[f64],
+        batch: usize,
+        mut copy: impl FnMut(usize, &mut Vec<f32>),
+    ) -> Result<Vec<f64>> {
+        let per: usize = shape.iter().product();
+        let mut acc = vec![0f64; rows.k() * per];
+        for start in (0..weights.len()).step_by(batch) {
+            let m = batch.min(weights.len() - start);
+            let mut xb = Vec::with_capacity(m * per);
+            for s in start..start + m {
+                copy(s, &mut xb);
+            }
+            let mut bshape = vec![m];
+            bshape.extend_from_slice(shape);
+            let xb = Tensor::from_shape_vec(IxDyn(&bshape), xb).expect("batch shape");
+            let target = rows.repeated(i, m)?;
+            let g = self.explainer.explain(&xb, &target)?.relevance;
+            let gs = g.as_slice().expect("fresh relevance");
+            let per_copy = gs.len() / m;
+            for (c, w) in weights[start..start + m].iter().enumerate() {
+                for (a, &v) in acc.iter_mut().zip(&gs[c * per_copy..(c + 1) * per_copy]) {
+                    *a += w * v as f64;
+                }
+            }
+        }
+        Ok(acc)
     }
 
     fn occlusion(
@@ -597,11 +591,9 @@ impl Attributor {
                 }
             }
         }
-        let xs = x
-            .as_slice()
-            .ok_or_else(|| Error::Invalid("input not contiguous".into()))?;
-        let k = rows.k();
-        let n = x.shape()[0];
+        let xs = x.as_standard_layout();
+        let xs = xs.as_slice().expect("standard layout");
+        let (k, n) = (rows.k(), x.shape()[0]);
         let mut out = Vec::with_capacity(n * k * per);
         for i in 0..n {
             let xi = &xs[i * per..(i + 1) * per];
@@ -671,12 +663,11 @@ impl Resolved {
     }
 
     /// The target for `m` copies of image `i`.
-    fn repeated(&self, i: usize, m: usize, graph: &Graph) -> Result<Target> {
+    fn repeated(&self, i: usize, m: usize) -> Result<Target> {
         Ok(match self {
             Resolved::Classes(c) => Target::PerImage(vec![c[i].clone(); m]),
             Resolved::Weights(w) => {
                 let classes = w[i].len();
-                let _ = graph;
                 Target::Relevance(
                     Array2::from_shape_vec((1, classes), w[i].clone())
                         .map_err(|e| Error::Invalid(format!("output weights: {e}")))?,
