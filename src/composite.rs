@@ -166,6 +166,57 @@ fn transformer(products: Rule) -> Composite {
         .with_stabilizer(1e-9)
 }
 
+/// Every category to `rule`, named `name`.
+fn everywhere(name: &str, rule: Rule) -> Composite {
+    let mut c = Composite::empty();
+    for category in Category::ALL {
+        c = c.with_rule(Selector::Category(category), m(rule.clone()));
+    }
+    c.name = name.into();
+    c
+}
+
+impl Composite {
+    /// The gradient: [`Rule::Gradient`] on every layer, so that the backward pass computes
+    /// `∂ output / ∂ input` (seed the output with 1, see [`crate::attribution`]).
+    ///
+    /// ```
+    /// use lrp::composite::Composite;
+    /// use lrp::rules::Rule;
+    /// let net = lrp::zoo::build(lrp::zoo::Architecture::AdienceNet, 2, 0).unwrap();
+    /// let rules = Composite::gradient().resolve(&net).unwrap();
+    /// assert!(rules.values().all(|r| r.rule == Rule::Gradient));
+    /// ```
+    pub fn gradient() -> Composite {
+        everywhere("gradient", Rule::Gradient)
+    }
+
+    /// Guided backpropagation (Springenberg et al. 2015) as Zennit's `GuidedBackprop`
+    /// composite computes it: the gradient everywhere, and at every ReLU only positive
+    /// gradients where the input is positive ([`Rule::Guided`]).
+    pub fn guided_backprop() -> Composite {
+        let mut c = Composite::gradient().with_rule(Selector::Kind("Relu".into()), m(Rule::Guided));
+        c.name = "guided-backprop".into();
+        c
+    }
+
+    /// Excitation backprop (Zhang et al., ECCV 2016) as Zennit's `ExcitationBackprop`
+    /// composite computes it: z⁺ on convolutions (transposed ones too) and dense layers,
+    /// proportional ("Norm") on sums and average pooling, the gradient on every other layer.
+    pub fn excitation_backprop() -> Composite {
+        let mut c = Composite::gradient()
+            .with_conv(m(Rule::ZPlus))
+            .with_dense(m(Rule::ZPlus))
+            .with_rule(Selector::Category(Category::Sum), m(Rule::Proportional))
+            .with_rule(
+                Selector::Category(Category::Averaging),
+                m(Rule::Proportional),
+            );
+        c.name = "excitation-backprop".into();
+        c
+    }
+}
+
 /// Names of the presets, in the order of [`PRESET_TABLE`].
 pub const PRESETS: [&str; PRESET_TABLE.len()] = {
     let mut names = [""; PRESET_TABLE.len()];

@@ -40,9 +40,23 @@ pub enum Target {
     Classes(Vec<usize>),
     /// Every class: one relevance map each.
     All,
+    /// Classes per image: row `i` lists the classes of image `i`, every row as long as the
+    /// others (one relevance map each). Attributions over perturbed copies of an image
+    /// (SmoothGrad, integrated gradients) keep the clean image's prediction with it.
+    PerImage(Vec<Vec<usize>>),
     /// An explicit output relevance: one row per image (or one row for all), one column per
     /// class.
     Relevance(Array2<f32>),
+}
+
+/// What the backward pass starts from at the logits, for each explained class `c`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Seed {
+    /// The logit itself, `R = z_c` (LRP: the relevance to distribute is the score).
+    #[default]
+    Logit,
+    /// One, `g = 1` at `c` (the gradient of `z_c`, as Captum and Zennit seed gradients).
+    One,
 }
 
 /// Relevance entering and leaving one node, per relevance map.
@@ -112,6 +126,7 @@ pub struct Explainer {
     gates: Vec<Option<usize>>,
     logits: usize,
     composite: String,
+    seed: Seed,
 }
 
 /// Per node of `graph`, whether it leads to tensor `logits`.
@@ -195,7 +210,20 @@ impl Explainer {
             gates,
             logits,
             composite: composite.name().to_string(),
+            seed: Seed::Logit,
         })
+    }
+
+    /// The same explainer seeding each explained class with `seed` (default
+    /// [`Seed::Logit`]; gradients use [`Seed::One`]).
+    pub fn with_seed(mut self, seed: Seed) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// What the backward pass starts from.
+    pub fn seed_kind(&self) -> Seed {
+        self.seed
     }
 
     /// The graph being explained.
@@ -435,62 +463,96 @@ impl Explainer {
         target: &Target,
     ) -> Result<(usize, Vec<Vec<usize>>, Vec<f32>)> {
         let (n, classes) = logits.dim();
-        let check = |c: usize| {
-            if c < classes {
-                Ok(c)
-            } else {
-                Err(Error::Invalid(format!(
-                    "target class {c} does not exist: the model has {classes} classes (0..{})",
-                    classes - 1
-                )))
+        if let Target::Relevance(r) = target {
+            if r.ncols() != classes || (r.nrows() != 1 && r.nrows() != n) {
+                return Err(Error::Invalid(format!(
+                    "explicit output relevance has shape [{}, {}]; expected [{n}, {classes}] or [1, {classes}]",
+                    r.nrows(),
+                    r.ncols()
+                )));
             }
-        };
-        let per_image: Vec<Vec<usize>> = match target {
-            Target::Predicted => logits
-                .rows()
-                .into_iter()
-                .map(|row| vec![crate::graph::argmax(&row.to_vec())])
-                .collect(),
-            Target::Class(c) => vec![vec![check(*c)?]; n],
-            Target::Classes(cs) => {
-                if cs.is_empty() {
-                    return Err(Error::Invalid("no target classes given".into()));
-                }
-                let cs: Vec<usize> = cs.iter().map(|&c| check(c)).collect::<Result<_>>()?;
-                vec![cs; n]
+            if let Some(v) = r.iter().find(|v| !v.is_finite()) {
+                return Err(Error::NonFinite {
+                    what: "explicit output relevance".into(),
+                    value: *v,
+                    index: 0,
+                });
             }
-            Target::All => vec![(0..classes).collect(); n],
-            Target::Relevance(r) => {
-                if r.ncols() != classes || (r.nrows() != 1 && r.nrows() != n) {
-                    return Err(Error::Invalid(format!(
-                        "explicit output relevance has shape [{}, {}]; expected [{n}, {classes}] or [1, {classes}]",
-                        r.nrows(),
-                        r.ncols()
-                    )));
-                }
-                if let Some(v) = r.iter().find(|v| !v.is_finite()) {
-                    return Err(Error::NonFinite {
-                        what: "explicit output relevance".into(),
-                        value: *v,
-                        index: 0,
-                    });
-                }
-                let mut seed = Vec::with_capacity(n * classes);
-                for i in 0..n {
-                    seed.extend(r.row(if r.nrows() == 1 { 0 } else { i }).iter());
-                }
-                return Ok((1, vec![Vec::new(); n], seed));
+            let mut seed = Vec::with_capacity(n * classes);
+            for i in 0..n {
+                seed.extend(r.row(if r.nrows() == 1 { 0 } else { i }).iter());
             }
-        };
-        let k = per_image[0].len();
+            return Ok((1, vec![Vec::new(); n], seed));
+        }
+        let per_image = resolve_targets(logits, target)?;
+        let k = per_image.first().map_or(1, Vec::len);
         let mut seed = vec![0f32; n * k * classes];
         for (i, cs) in per_image.iter().enumerate() {
             for (j, &c) in cs.iter().enumerate() {
-                seed[(i * k + j) * classes + c] = logits[[i, c]];
+                seed[(i * k + j) * classes + c] = match self.seed {
+                    Seed::Logit => logits[[i, c]],
+                    Seed::One => 1.0,
+                };
             }
         }
         Ok((k, per_image, seed))
     }
+}
+
+/// The classes `target` picks for each image with `logits` (`[n, classes]`): the predicted
+/// class, given classes (checked against the number of classes), every class, or the rows of
+/// [`Target::PerImage`]. An explicit output relevance names no classes and is an error here.
+pub fn resolve_targets(logits: &Array2<f32>, target: &Target) -> Result<Vec<Vec<usize>>> {
+    let (n, classes) = logits.dim();
+    let check = |c: usize| {
+        if c < classes {
+            Ok(c)
+        } else {
+            Err(Error::Invalid(format!(
+                "target class {c} does not exist: the model has {classes} classes (0..{})",
+                classes - 1
+            )))
+        }
+    };
+    let per_image: Vec<Vec<usize>> = match target {
+        Target::Predicted => logits
+            .rows()
+            .into_iter()
+            .map(|row| vec![crate::graph::argmax(&row.to_vec())])
+            .collect(),
+        Target::Class(c) => vec![vec![check(*c)?]; n],
+        Target::Classes(cs) => {
+            if cs.is_empty() {
+                return Err(Error::Invalid("no target classes given".into()));
+            }
+            let cs: Vec<usize> = cs.iter().map(|&c| check(c)).collect::<Result<_>>()?;
+            vec![cs; n]
+        }
+        Target::All => vec![(0..classes).collect(); n],
+        Target::PerImage(rows) => {
+            if rows.len() != n {
+                return Err(Error::Invalid(format!(
+                    "{} rows of target classes for a batch of {n} images",
+                    rows.len()
+                )));
+            }
+            let k = rows.first().map_or(0, Vec::len);
+            if k == 0 || rows.iter().any(|r| r.len() != k) {
+                return Err(Error::Invalid(
+                    "target classes per image must be non-empty lists of one length".into(),
+                ));
+            }
+            rows.iter()
+                .map(|r| r.iter().map(|&c| check(c)).collect::<Result<Vec<_>>>())
+                .collect::<Result<_>>()?
+        }
+        Target::Relevance(_) => {
+            return Err(Error::Invalid(
+                "an explicit output relevance names no classes".into(),
+            ))
+        }
+    };
+    Ok(per_image)
 }
 
 /// Which nodes' output relevance an explanation keeps.

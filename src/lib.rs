@@ -50,6 +50,7 @@
 #![warn(missing_docs)]
 
 pub mod assets;
+pub mod attribution;
 pub mod canonize;
 pub mod compare;
 pub mod composite;

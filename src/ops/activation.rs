@@ -7,20 +7,50 @@
 //! assert_eq!(relu(&x).as_slice().unwrap(), &[0.0, 0.0, 2.5]);
 //! ```
 
-use super::Tensor;
+use super::{Category, Operator, Route, RouteCtx, Tensor};
+use crate::error::{NodeRef, Result};
 
 /// `max(x, 0)` element-wise. NaN stays NaN.
 pub fn relu(x: &Tensor) -> Tensor {
     x.mapv(|v| if v < 0.0 { 0.0 } else { v })
 }
 
-pass_through!(
-    /// The ReLU operator (no parameters); relevance passes through it unchanged.
-    Relu,
-    "Relu",
-    Activation,
-    relu
-);
+/// The ReLU operator (no parameters); relevance passes through it unchanged.
+///
+/// Its gradient ([`Route::Gradient`]) is `g · 1[x > 0]` (torch's `threshold_backward`);
+/// guided backpropagation's ([`Route::Guided`]) also drops negative incoming gradients,
+/// `max(g, 0) · 1[x > 0]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Relu;
+
+impl Operator for Relu {
+    type Params = ();
+    const KIND: &'static str = "Relu";
+    const CATEGORY: Category = Category::Activation;
+    const ROUTES: &'static [Route] = &[Route::Pass, Route::Gradient, Route::Guided];
+
+    fn output_shape(_: &(), _node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
+        Ok(inputs[0].to_vec())
+    }
+
+    fn forward(_: &(), inputs: &[&Tensor]) -> Tensor {
+        relu(inputs[0])
+    }
+
+    fn route(_: &(), route: Route, ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
+        match route {
+            Route::Gradient => super::elementwise_gradient(ctx, r, |x| f32::from(x > 0.0)),
+            Route::Guided => guided(ctx, r),
+            _ => vec![r],
+        }
+    }
+}
+
+/// Guided backpropagation through a ReLU: `max(g, 0) · 1[x > 0]`.
+fn guided(ctx: &RouteCtx<'_>, mut g: Vec<f32>) -> Vec<Vec<f32>> {
+    g.iter_mut().for_each(|v| *v = v.max(0.0));
+    super::elementwise_gradient(ctx, g, |x| f32::from(x > 0.0))
+}
 
 #[cfg(test)]
 mod tests {

@@ -167,6 +167,29 @@ impl Affine {
             .collect()
     }
 
+    /// The gradient `g_x = scale ⊙ g_y` for gradients `g` of any number of samples of
+    /// per-sample shape `input`.
+    pub fn gradient(&self, input: &[usize], mut g: Vec<f32>) -> Vec<f32> {
+        let per: usize = input.iter().product();
+        let per_channel = self.scale.len() == input[0];
+        let plane = if per_channel {
+            per / input[0].max(1)
+        } else {
+            1
+        };
+        let scale = self.scale.as_slice().expect("standard layout");
+        if per == 0 || plane == 0 {
+            return g;
+        }
+        g.par_chunks_mut(per).for_each(|gs| {
+            for (i, p) in gs.chunks_mut(plane).enumerate() {
+                let a = scale[i % scale.len()];
+                p.iter_mut().for_each(|v| *v *= a);
+            }
+        });
+        g
+    }
+
     /// Forward pass on `[N, C, …]` (validated by [`Affine::output_shape`]).
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let s = x.shape();
@@ -201,7 +224,7 @@ impl Operator for Affine {
     type Params = Affine;
     const KIND: &'static str = "Affine";
     const CATEGORY: Category = Category::Normalization;
-    const ROUTES: &'static [Route] = &[Route::Pass, Route::Proportional];
+    const ROUTES: &'static [Route] = &[Route::Pass, Route::Proportional, Route::Gradient];
 
     single_input!(Affine);
 
@@ -224,6 +247,7 @@ impl Operator for Affine {
             Route::Proportional => {
                 vec![p.proportional_relevance(ctx.inputs[0], &r, ctx.k, ctx.stabilizer)]
             }
+            Route::Gradient => vec![p.gradient(ctx.in_shapes[0], r)],
             _ => pass_on(r),
         }
     }

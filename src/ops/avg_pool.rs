@@ -19,7 +19,7 @@ impl Operator for AvgPool {
     type Params = Pool2d;
     const KIND: &'static str = "AvgPool";
     const CATEGORY: Category = Category::Averaging;
-    const ROUTES: &'static [Route] = &[Route::Proportional];
+    const ROUTES: &'static [Route] = &[Route::Proportional, Route::Gradient];
 
     fn output_shape(p: &Pool2d, node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
         p.output_shape(node, inputs[0])
@@ -29,8 +29,11 @@ impl Operator for AvgPool {
         p.forward_avg(inputs[0])
     }
 
-    fn route(p: &Pool2d, _route: Route, ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
-        vec![p.proportional_relevance(ctx.inputs[0], &r, ctx.k, ctx.stabilizer)]
+    fn route(p: &Pool2d, route: Route, ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
+        match route {
+            Route::Gradient => vec![p.avg_gradient(ctx.in_shapes[0], &r)],
+            _ => vec![p.proportional_relevance(ctx.inputs[0], &r, ctx.k, ctx.stabilizer)],
+        }
     }
 }
 
@@ -42,7 +45,7 @@ impl Operator for GlobalAvgPool {
     type Params = ();
     const KIND: &'static str = "GlobalAvgPool";
     const CATEGORY: Category = Category::Averaging;
-    const ROUTES: &'static [Route] = &[Route::Proportional];
+    const ROUTES: &'static [Route] = &[Route::Proportional, Route::Gradient];
 
     fn output_shape(_: &(), node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
         global_output_shape(node, inputs[0])
@@ -52,7 +55,17 @@ impl Operator for GlobalAvgPool {
         global_avg(inputs[0])
     }
 
-    fn route(_: &(), _route: Route, ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
+    fn route(_: &(), route: Route, ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
+        if route == Route::Gradient {
+            // ∂y_c/∂x_{c,i} = 1/(H·W).
+            let s = ctx.in_shapes[0];
+            let plane = s[1] * s[2];
+            let inv = 1.0 / plane.max(1) as f32;
+            return vec![r
+                .iter()
+                .flat_map(|&g| std::iter::repeat_n(g * inv, plane))
+                .collect()];
+        }
         vec![global_avg_relevance(
             ctx.inputs[0],
             &r,
@@ -88,6 +101,41 @@ impl Pool2d {
                 }
             }
         })
+    }
+
+    /// The gradient of average pooling: each output's gradient divided by its window's
+    /// divisor, added to every input of the window. `input` is the per-sample input shape
+    /// `[C, H, W]`, `g` holds any number of gradient maps `[C, OH, OW]`.
+    pub fn avg_gradient(&self, input: &[usize], g: &[f32]) -> Vec<f32> {
+        let (h, w) = (input[1], input[2]);
+        let [oh, ow] = self.out_hw(h, w);
+        let (rows, cols) = self.windows(h, w);
+        let include = self.count_include_pad;
+        let mut out = crate::kernels::zeroed(g.len() / (oh * ow).max(1) * h * w);
+        out.par_chunks_mut((h * w).max(1))
+            .zip(g.par_chunks((oh * ow).max(1)))
+            .for_each(|(op, gp)| {
+                let mut q = 0;
+                for (r, &(y0, y1)) in rows.ranges.iter().enumerate() {
+                    for (c, &(x0, x1)) in cols.ranges.iter().enumerate() {
+                        let d = if include {
+                            rows.padded_count[r] * cols.padded_count[c]
+                        } else {
+                            (y1 - y0) * (x1 - x0)
+                        };
+                        if d > 0 {
+                            let f = gp[q] / d as f32;
+                            for iy in y0..y1 {
+                                for v in &mut op[iy * w + x0..iy * w + x1] {
+                                    *v += f;
+                                }
+                            }
+                        }
+                        q += 1;
+                    }
+                }
+            });
+        out
     }
 
     /// LRP through average or max pooling, proportional to the inputs:

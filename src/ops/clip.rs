@@ -68,7 +68,19 @@ impl Clip {
     }
 }
 
-pass_through!(params Clip, "Clip", Activation);
+impl Clip {
+    /// `f'(x)`: 1 strictly inside the bounds, 0 on and beyond them (torch's
+    /// `hardtanh_backward`, which ReLU6 uses).
+    pub fn derivative(&self, x: f32) -> f32 {
+        if x > self.min && x < self.max {
+            1.0
+        } else {
+            0.0
+        }
+    }
+}
+
+pass_through!(params Clip, "Clip", Activation, Clip::derivative);
 
 #[cfg(test)]
 mod tests {

@@ -151,7 +151,7 @@ impl Operator for Concat {
     const KIND: &'static str = "Concat";
     const CATEGORY: Category = Category::Concat;
     const ARITY: Arity = Arity::AtLeast(1);
-    const ROUTES: &'static [Route] = &[Route::Pass];
+    const ROUTES: &'static [Route] = &[Route::Pass, Route::Gradient];
 
     fn output_shape(p: &Concat, node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
         p.output_shape(node, inputs)

@@ -130,7 +130,7 @@ impl Operator for ConstConcat {
     const KIND: &'static str = "ConstConcat";
     const CATEGORY: Category = Category::Concat;
     const ARITY: Arity = Arity::AtLeast(1);
-    const ROUTES: &'static [Route] = &[Route::Pass];
+    const ROUTES: &'static [Route] = &[Route::Pass, Route::Gradient];
 
     fn output_shape(p: &ConstConcat, node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
         p.output_shape(node, inputs)

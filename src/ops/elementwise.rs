@@ -87,7 +87,7 @@ impl Operator for Add {
     const KIND: &'static str = "Add";
     const CATEGORY: Category = Category::Sum;
     const ARITY: Arity = Arity::AtLeast(2);
-    const ROUTES: &'static [Route] = &[Route::Proportional];
+    const ROUTES: &'static [Route] = &[Route::Proportional, Route::Gradient];
 
     fn output_shape(_: &(), node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
         output_shape(node, inputs)
@@ -97,7 +97,11 @@ impl Operator for Add {
         add(inputs)
     }
 
-    fn route(_: &(), _route: Route, ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
+    fn route(_: &(), route: Route, ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
+        if route == Route::Gradient {
+            // ∂y/∂x_a = 1 for every summand.
+            return vec![r; ctx.inputs.len()];
+        }
         let xs: Vec<&[f32]> = (0..ctx.inputs.len()).map(|i| ctx.input(i)).collect();
         let per: usize = ctx.out_shape.iter().product();
         add_relevance(&xs, per, &r, ctx.k, ctx.stabilizer)

@@ -52,7 +52,18 @@ impl Elu {
     }
 }
 
-pass_through!(params Elu, "Elu", Activation);
+impl Elu {
+    /// `f'(x)`: 1 for `x > 0`, `α·eˣ` otherwise (torch's `elu_backward`).
+    pub fn derivative(&self, x: f32) -> f32 {
+        if x > 0.0 {
+            1.0
+        } else {
+            self.alpha * x.exp()
+        }
+    }
+}
+
+pass_through!(params Elu, "Elu", Activation, Elu::derivative);
 
 #[cfg(test)]
 mod tests {

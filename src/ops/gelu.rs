@@ -91,7 +91,34 @@ impl Gelu {
     }
 }
 
-pass_through!(params Gelu, "Gelu", Activation);
+/// `d/dx x·Φ(x) = Φ(x) + x·φ(x)`, in f64.
+pub(crate) fn gelu_erf_derivative(x: f64) -> f64 {
+    let phi = (-0.5 * x * x).exp() * 0.398_942_280_401_432_7; // 1/√(2π)
+    0.5 * libm::erfc(-x * std::f64::consts::FRAC_1_SQRT_2) + x * phi
+}
+
+/// The derivative of the tanh approximation, `½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²)`
+/// with `t = tanh(√(2/π)(x + 0.044715x³))` (torch's `gelu_backward`, approximate="tanh").
+pub(crate) fn gelu_tanh_derivative(x: f64) -> f64 {
+    let u = SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x);
+    let t = u.tanh();
+    0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044_715 * x * x)
+}
+
+impl Gelu {
+    /// `f'(x)` of the exact or the tanh form, computed in f64.
+    pub fn derivative(&self, x: f32) -> f32 {
+        if !x.is_finite() {
+            return if x > 0.0 { 1.0 } else { 0.0 };
+        }
+        match self.approximate {
+            GeluApprox::Erf => gelu_erf_derivative(x as f64) as f32,
+            GeluApprox::Tanh => gelu_tanh_derivative(x as f64) as f32,
+        }
+    }
+}
+
+pass_through!(params Gelu, "Gelu", Activation, Gelu::derivative);
 
 #[cfg(test)]
 mod tests {

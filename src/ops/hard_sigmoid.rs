@@ -66,7 +66,19 @@ impl HardSigmoid {
     }
 }
 
-pass_through!(params HardSigmoid, "HardSigmoid", Activation);
+impl HardSigmoid {
+    /// `f'(x)`: `α` where `0 < αx + β < 1`, 0 elsewhere (torch's `hardsigmoid_backward`).
+    pub fn derivative(&self, x: f32) -> f32 {
+        let z = self.alpha * x + self.beta;
+        if z > 0.0 && z < 1.0 {
+            self.alpha
+        } else {
+            0.0
+        }
+    }
+}
+
+pass_through!(params HardSigmoid, "HardSigmoid", Activation, HardSigmoid::derivative);
 
 #[cfg(test)]
 mod tests {

@@ -31,7 +31,15 @@ pass_through!(
     HardSwish,
     "HardSwish",
     Activation,
-    hard_swish
+    hard_swish,
+    // As torch's `hardswish_backward`: 0 below −3, x/3 + 1/2 up to 3, 1 above.
+    |x: f32| if x < -3.0 {
+        0.0
+    } else if x <= 3.0 {
+        x / 3.0 + 0.5
+    } else {
+        1.0
+    }
 );
 
 #[cfg(test)]

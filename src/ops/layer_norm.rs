@@ -259,11 +259,54 @@ impl LayerNorm {
     }
 }
 
+impl LayerNorm {
+    /// The gradient through the normalisation, `σ` included:
+    /// `g_x_j = (h_j − mean(h) − x̂_j · mean(h ⊙ x̂)) / σ` with `h = γ ⊙ g`,
+    /// `x̂ = (x − μ)/σ`, for `k` gradient maps per image `g` (`n·k` samples, image-major).
+    pub fn gradient(&self, x: &Tensor, g: &[f32], k: usize) -> Vec<f32> {
+        let sample = &x.shape()[1..];
+        let l = self.layout(sample);
+        let per: usize = sample.iter().product();
+        let mut out = vec![0f32; g.len()];
+        if out.is_empty() || l.n == 0 {
+            return out;
+        }
+        let xs = x.as_slice().expect("standard layout input");
+        let block = l.n * l.inner;
+        let gamma = self.scale.as_slice().expect("standard layout");
+        out.par_chunks_mut(block)
+            .zip(g.par_chunks(block))
+            .enumerate()
+            .for_each(|(b, (ob, gb))| {
+                let image = b * block / per / k;
+                let within = b * block % per;
+                let xb = &xs[image * per + within..image * per + within + block];
+                for q in 0..l.inner {
+                    let at = |j: usize| j * l.inner + q;
+                    let (mean, sigma) = stats(l.n, self.epsilon, |j| xb[at(j)]);
+                    let xhat = |j: usize| (xb[at(j)] as f64 - mean) / sigma;
+                    let h = |j: usize| gamma[j] as f64 * gb[at(j)] as f64;
+                    let (mut h_mean, mut hx_mean) = (0f64, 0f64);
+                    for j in 0..l.n {
+                        h_mean += h(j);
+                        hx_mean += h(j) * xhat(j);
+                    }
+                    h_mean /= l.n as f64;
+                    hx_mean /= l.n as f64;
+                    for j in 0..l.n {
+                        ob[at(j)] = ((h(j) - h_mean - xhat(j) * hx_mean) / sigma) as f32;
+                    }
+                }
+            });
+        out
+    }
+}
+
 impl Operator for LayerNorm {
     type Params = LayerNorm;
     const KIND: &'static str = "LayerNorm";
     const CATEGORY: Category = Category::Normalization;
-    const ROUTES: &'static [Route] = &[Route::LayerNormLinear, Route::Pass];
+    const ROUTES: &'static [Route] = &[Route::LayerNormLinear, Route::Pass, Route::Gradient];
 
     single_input!(LayerNorm);
 
@@ -288,6 +331,7 @@ impl Operator for LayerNorm {
             Route::LayerNormLinear => {
                 vec![p.attnlrp_relevance(ctx.inputs[0], &r, ctx.k, ctx.stabilizer)]
             }
+            Route::Gradient => vec![p.gradient(ctx.inputs[0], &r, ctx.k)],
             _ => pass_on(r),
         }
     }

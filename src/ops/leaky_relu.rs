@@ -50,7 +50,18 @@ impl LeakyRelu {
     }
 }
 
-pass_through!(params LeakyRelu, "LeakyRelu", Activation);
+impl LeakyRelu {
+    /// `f'(x)`: 1 for `x > 0`, `α` otherwise (torch's `leaky_relu_backward`).
+    pub fn derivative(&self, x: f32) -> f32 {
+        if x > 0.0 {
+            1.0
+        } else {
+            self.alpha
+        }
+    }
+}
+
+pass_through!(params LeakyRelu, "LeakyRelu", Activation, LeakyRelu::derivative);
 
 #[cfg(test)]
 mod tests {

@@ -196,17 +196,81 @@ impl Lrn {
     }
 }
 
+impl Lrn {
+    /// The gradient, with `s_c = k + (α/n) Σ_{c'∈N(c)} x_{c'}²` per spatial position:
+    ///
+    /// `g_in_c = g_c s_c^{−β} − (2αβ/n) x_c Σ_{c': c∈N(c')} x_{c'} g_{c'} s_{c'}^{−β−1}`.
+    ///
+    /// `x` is the input `[n, C, …]`, `g` holds `n·k` gradient maps (image-major).
+    pub fn gradient(&self, x: &Tensor, g: &[f32], k: usize) -> Vec<f32> {
+        let s = x.shape();
+        let c = s[1];
+        let plane: usize = s[2..].iter().product();
+        let xs = x.as_slice().expect("standard layout input");
+        let (kk, a, beta) = (
+            self.k as f64,
+            self.alpha as f64 / self.size as f64,
+            self.beta as f64,
+        );
+        let before = self.size.saturating_sub(1) / 2;
+        let after = self.size.saturating_sub(1) - before;
+        // Per map and channel plane: g s^{−β} (first) and t = x g s^{−β−1}.
+        let mut first = vec![0f64; g.len()];
+        let mut t = vec![0f64; g.len()];
+        first
+            .par_chunks_mut(plane.max(1))
+            .zip(t.par_chunks_mut(plane.max(1)))
+            .zip(g.par_chunks(plane.max(1)))
+            .enumerate()
+            .for_each(|(i, ((fp, tp), gp))| {
+                let (sample, ch) = (i / c, i % c);
+                let xi = &xs[(sample / k) * c * plane..(sample / k + 1) * c * plane];
+                for (p, ((f, tv), &gv)) in fp.iter_mut().zip(tp.iter_mut()).zip(gp).enumerate() {
+                    let sq: f64 = self
+                        .window(ch, c)
+                        .map(|cc| {
+                            let v = xi[cc * plane + p] as f64;
+                            v * v
+                        })
+                        .sum();
+                    let base = kk + a * sq;
+                    *f = gv as f64 * base.powf(-beta);
+                    *tv = xi[ch * plane + p] as f64 * gv as f64 * base.powf(-beta - 1.0);
+                }
+            });
+        let mut out = vec![0f32; g.len()];
+        out.par_chunks_mut(plane.max(1))
+            .enumerate()
+            .for_each(|(i, op)| {
+                let (sample, ch) = (i / c, i % c);
+                let xi = &xs[(sample / k) * c * plane..(sample / k + 1) * c * plane];
+                let ts = &t[sample * c * plane..(sample + 1) * c * plane];
+                let fs = &first[i * plane..(i + 1) * plane];
+                // Outputs c' whose window contains ch: ch − after ≤ c' ≤ ch + before.
+                let lo = ch.saturating_sub(after);
+                let hi = ch.saturating_add(before).saturating_add(1).min(c);
+                for (p, o) in op.iter_mut().enumerate() {
+                    let cross: f64 = (lo..hi).map(|cc| ts[cc * plane + p]).sum();
+                    let xc = xi[ch * plane + p] as f64;
+                    *o = (fs[p] - 2.0 * a * beta * xc * cross) as f32;
+                }
+            });
+        out
+    }
+}
+
 impl Operator for Lrn {
     type Params = Lrn;
     const KIND: &'static str = "Lrn";
     const CATEGORY: Category = Category::Normalization;
-    const ROUTES: &'static [Route] = &[Route::Pass, Route::LrnTaylor];
+    const ROUTES: &'static [Route] = &[Route::Pass, Route::LrnTaylor, Route::Gradient];
 
     single_input!(Lrn);
 
     fn route(p: &Lrn, route: Route, ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
         match route {
             Route::LrnTaylor => vec![p.paper_relevance(ctx.inputs[0], &r, ctx.k)],
+            Route::Gradient => vec![p.gradient(ctx.inputs[0], &r, ctx.k)],
             _ => pass_on(r),
         }
     }

@@ -166,6 +166,57 @@ pub fn epsilon_relevance(
     (ra, rb)
 }
 
+/// The gradient of `y = a · b` per block: `g_a = g · bᵀ`, `g_b = aᵀ · g`, for `g` holding `k`
+/// maps per sample of `a` and `b` (image-major), accumulated in f64 and in parallel over maps.
+pub fn gradient(a: &Tensor, b: &Tensor, g: &[f32], k: usize) -> (Vec<f32>, Vec<f32>) {
+    use rayon::prelude::*;
+    let (sa, sb) = (a.shape(), b.shape());
+    let rank = sa.len();
+    let (m, kk, p) = (sa[rank - 2], sa[rank - 1], sb[rank - 1]);
+    let (xa, xb) = (
+        a.as_slice().expect("standard layout"),
+        b.as_slice().expect("standard layout"),
+    );
+    let (per_a, per_b) = (
+        sa[1..].iter().product::<usize>(),
+        sb[1..].iter().product::<usize>(),
+    );
+    let per_y = per_a / kk.max(1) * p;
+    let maps = g.len() / per_y.max(1);
+    let (mut ga, mut gb) = (vec![0f32; maps * per_a], vec![0f32; maps * per_b]);
+    if per_y == 0 || m * p == 0 {
+        return (ga, gb);
+    }
+    let blocks = per_y / (m * p);
+    ga.par_chunks_mut(per_a.max(1))
+        .zip(gb.par_chunks_mut(per_b.max(1)))
+        .enumerate()
+        .for_each(|(map, (gam, gbm))| {
+            let img = map / k.max(1);
+            for blk in 0..blocks {
+                let (oa, ob) = (img * per_a + blk * m * kk, img * per_b + blk * kk * p);
+                let gy = &g[map * per_y + blk * m * p..map * per_y + (blk + 1) * m * p];
+                for i in 0..m {
+                    for c in 0..kk {
+                        let acc: f64 = (0..p)
+                            .map(|j| gy[i * p + j] as f64 * xb[ob + c * p + j] as f64)
+                            .sum();
+                        gam[blk * m * kk + i * kk + c] = acc as f32;
+                    }
+                }
+                for c in 0..kk {
+                    for j in 0..p {
+                        let acc: f64 = (0..m)
+                            .map(|i| xa[oa + i * kk + c] as f64 * gy[i * p + j] as f64)
+                            .sum();
+                        gbm[blk * kk * p + c * p + j] = acc as f32;
+                    }
+                }
+            }
+        });
+    (ga, gb)
+}
+
 /// The matrix product of two activations (no parameters).
 #[derive(Debug, Clone, Copy)]
 pub struct MatMul;
@@ -175,7 +226,7 @@ impl Operator for MatMul {
     const KIND: &'static str = "MatMul";
     const CATEGORY: Category = Category::Product;
     const ARITY: Arity = Arity::Exactly(2);
-    const ROUTES: &'static [Route] = &[Route::Uniform, Route::Gate];
+    const ROUTES: &'static [Route] = &[Route::Uniform, Route::Gate, Route::Gradient];
 
     fn output_shape(_: &(), node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
         output_shape(node, inputs[0], inputs[1])
@@ -186,6 +237,10 @@ impl Operator for MatMul {
     }
 
     fn route(_: &(), route: Route, ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
+        if route == Route::Gradient {
+            let (ga, gb) = gradient(ctx.inputs[0], ctx.inputs[1], &r, ctx.k);
+            return vec![ga, gb];
+        }
         let (ra, rb) = epsilon_relevance(ctx.inputs[0], ctx.inputs[1], &r, ctx.k, ctx.stabilizer);
         match (route, ctx.gate) {
             (Route::Gate, Some(0)) => vec![vec![0.0; ra.len()], rb],

@@ -16,7 +16,8 @@ impl Operator for MaxPool {
     type Params = Pool2d;
     const KIND: &'static str = "MaxPool";
     const CATEGORY: Category = Category::MaxPooling;
-    const ROUTES: &'static [Route] = &[Route::WinnerTakeAll, Route::Proportional];
+    // Winner-take-all is max pooling's gradient too (the first maximum on ties, as torch).
+    const ROUTES: &'static [Route] = &[Route::WinnerTakeAll, Route::Proportional, Route::Gradient];
 
     fn output_shape(p: &Pool2d, node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
         p.output_shape(node, inputs[0])

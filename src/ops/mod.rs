@@ -44,15 +44,40 @@ macro_rules! single_input {
     };
 }
 
-/// Defines an operator that keeps its input's shape (or has an inherent shape rule) and
-/// passes relevance on unchanged:
+/// Defines an operator that keeps its input's shape (or has an inherent shape rule), passes
+/// relevance on unchanged and offers its gradient ([`Route::Gradient`]):
 ///
-/// - `pass_through!(Name, "Kind", Category, forward_fn)`: a unit marker `Name` for a
-///   parameterless element-wise operator computing `forward_fn(x)`;
-/// - `pass_through!(params Type, "Kind", Category)`: for a parameter struct `Type` with
-///   inherent `output_shape(&self, node, input)` and `forward(&self, x)` methods.
+/// - `pass_through!(Name, "Kind", Category, forward_fn, derivative)`: a unit marker `Name`
+///   for a parameterless element-wise operator computing `forward_fn(x)`, whose derivative
+///   `f'(x)` is `derivative(x)`;
+/// - `pass_through!(params Type, "Kind", Category, derivative)`: for a parameter struct
+///   `Type` with inherent `output_shape(&self, node, input)` and `forward(&self, x)` methods;
+///   `derivative(&Type, x)` is `f'(x)`.
+///
+/// Without `derivative` the layer only moves values (reshapes, dropout, identity): its
+/// gradient passes on unchanged, like its relevance.
 macro_rules! pass_through {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $category:ident, $forward:expr, $deriv:expr) => {
+        pass_through!(@unit $(#[$doc])* $name, $kind, $category, $forward,
+            |_: &(), ctx: &$crate::ops::RouteCtx<'_>, r: Vec<f32>| {
+                $crate::ops::elementwise_gradient(ctx, r, $deriv)
+            });
+    };
     ($(#[$doc:meta])* $name:ident, $kind:literal, $category:ident, $forward:expr) => {
+        pass_through!(@unit $(#[$doc])* $name, $kind, $category, $forward,
+            |_: &(), _: &$crate::ops::RouteCtx<'_>, r: Vec<f32>| vec![r]);
+    };
+    (params $ty:ty, $kind:literal, $category:ident, $deriv:expr) => {
+        pass_through!(@params $ty, $kind, $category,
+            |p: &$ty, ctx: &$crate::ops::RouteCtx<'_>, r: Vec<f32>| {
+                $crate::ops::elementwise_gradient(ctx, r, |x| ($deriv)(p, x))
+            });
+    };
+    (params $ty:ty, $kind:literal, $category:ident) => {
+        pass_through!(@params $ty, $kind, $category,
+            |_: &$ty, _: &$crate::ops::RouteCtx<'_>, r: Vec<f32>| vec![r]);
+    };
+    (@unit $(#[$doc:meta])* $name:ident, $kind:literal, $category:ident, $forward:expr, $grad:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy)]
         pub struct $name;
@@ -61,7 +86,8 @@ macro_rules! pass_through {
             type Params = ();
             const KIND: &'static str = $kind;
             const CATEGORY: $crate::ops::Category = $crate::ops::Category::$category;
-            const ROUTES: &'static [$crate::ops::Route] = &[$crate::ops::Route::Pass];
+            const ROUTES: &'static [$crate::ops::Route] =
+                &[$crate::ops::Route::Pass, $crate::ops::Route::Gradient];
 
             fn output_shape(
                 _: &(),
@@ -76,31 +102,38 @@ macro_rules! pass_through {
             }
 
             fn route(
-                _: &(),
-                _route: $crate::ops::Route,
-                _ctx: &$crate::ops::RouteCtx<'_>,
+                p: &(),
+                route: $crate::ops::Route,
+                ctx: &$crate::ops::RouteCtx<'_>,
                 r: Vec<f32>,
             ) -> Vec<Vec<f32>> {
-                vec![r]
+                match route {
+                    $crate::ops::Route::Gradient => ($grad)(p, ctx, r),
+                    _ => vec![r],
+                }
             }
         }
     };
-    (params $ty:ty, $kind:literal, $category:ident) => {
+    (@params $ty:ty, $kind:literal, $category:ident, $grad:expr) => {
         impl $crate::ops::Operator for $ty {
             type Params = $ty;
             const KIND: &'static str = $kind;
             const CATEGORY: $crate::ops::Category = $crate::ops::Category::$category;
-            const ROUTES: &'static [$crate::ops::Route] = &[$crate::ops::Route::Pass];
+            const ROUTES: &'static [$crate::ops::Route] =
+                &[$crate::ops::Route::Pass, $crate::ops::Route::Gradient];
 
             single_input!($ty);
 
             fn route(
-                _: &$ty,
-                _route: $crate::ops::Route,
-                _ctx: &$crate::ops::RouteCtx<'_>,
+                p: &$ty,
+                route: $crate::ops::Route,
+                ctx: &$crate::ops::RouteCtx<'_>,
                 r: Vec<f32>,
             ) -> Vec<Vec<f32>> {
-                vec![r]
+                match route {
+                    $crate::ops::Route::Gradient => ($grad)(p, ctx, r),
+                    _ => vec![r],
+                }
             }
         }
     };
@@ -277,10 +310,19 @@ pub enum Route {
     /// input with the bias term, `R_in = x ⊙ (R_out − s ⊙ Σ R_out)` along the softmax axis
     /// (see [`softmax`]).
     SoftmaxTaylor,
+    /// The gradient: the vector-Jacobian product `g_in = (∂y/∂x)ᵀ g_out` of the layer at its
+    /// forward input, for gradient-based attributions (saliency, gradient × input, SmoothGrad,
+    /// integrated gradients; see [`crate::attribution`]). Every operator offers it.
+    Gradient,
+    /// Guided backpropagation's ReLU (Springenberg et al. 2015, Zennit's
+    /// `ReLUGuidedBackprop`): the gradient where both the input and the incoming gradient
+    /// are positive, `g_in = 1[x > 0] · max(g_out, 0)`.
+    Guided,
 }
 
 impl Route {
-    /// The route's name (`pass`, `winner-take-all`, `proportional`, `lrn`, `layer-norm`).
+    /// The route's name (`pass`, `winner-take-all`, `proportional`, `lrn`, `layer-norm`,
+    /// `gradient`, ...).
     pub fn name(self) -> &'static str {
         match self {
             Route::Pass => "pass",
@@ -291,6 +333,8 @@ impl Route {
             Route::Uniform => "uniform",
             Route::LayerNormLinear => "layer-norm",
             Route::SoftmaxTaylor => "softmax",
+            Route::Gradient => "gradient",
+            Route::Guided => "guided",
         }
     }
 }
@@ -380,6 +424,30 @@ pub trait Operator {
 /// as their input.
 pub(crate) fn pass_on(r: Vec<f32>) -> Vec<Vec<f32>> {
     vec![r]
+}
+
+/// The gradient through an element-wise function of one input: `g_in = g_out ⊙ f'(x)`, for
+/// `n·k` gradient maps against `n` inputs (map `m` belongs to input `m / k`). `derivative`
+/// gives `f'(x)` from `x`.
+pub(crate) fn elementwise_gradient(
+    ctx: &RouteCtx<'_>,
+    mut g: Vec<f32>,
+    derivative: impl Fn(f32) -> f32 + Sync,
+) -> Vec<Vec<f32>> {
+    use rayon::prelude::*;
+    let x = ctx.input(0);
+    let per: usize = ctx.in_shapes[0].iter().product();
+    if per == 0 {
+        return vec![g];
+    }
+    let k = ctx.k.max(1);
+    g.par_chunks_mut(per).enumerate().for_each(|(m, gm)| {
+        let xm = &x[(m / k) * per..(m / k + 1) * per];
+        for (gv, &xv) in gm.iter_mut().zip(xm) {
+            *gv *= derivative(xv);
+        }
+    });
+    vec![g]
 }
 
 /// The [`Op`] enum and its dispatch to each kind's [`Operator`] implementation.

@@ -149,6 +149,41 @@ pub fn gate_relevance(
     shares
 }
 
+/// The gradient of the product: input `a` gets `g ⊙ Π_{b≠a} x_b`, summed over the axes it
+/// was broadcast along. `inputs` are the forward inputs (`n` samples each), `g` holds `n·k`
+/// samples of the output's per-sample shape `out`, `k` per input sample.
+pub fn gradient(inputs: &[&Tensor], out: &[usize], g: &[f32], k: usize) -> Vec<Vec<f32>> {
+    let n = inputs.first().map_or(0, |x| x.shape()[0]);
+    let per: usize = out.iter().product();
+    let mut full = vec![n];
+    full.extend_from_slice(out);
+    (0..inputs.len())
+        .map(|a| {
+            let others: Vec<&Tensor> = (0..inputs.len())
+                .filter(|&b| b != a)
+                .map(|b| inputs[b])
+                .collect();
+            let prod = if others.len() == 1 {
+                others[0].clone()
+            } else {
+                mul(&others)
+            };
+            let prod = super::standard(
+                prod.broadcast(IxDyn(&full))
+                    .expect("inputs broadcast to the output")
+                    .to_owned(),
+            );
+            let ps = prod.as_slice().expect("standard layout");
+            let ga: Vec<f32> = g
+                .iter()
+                .enumerate()
+                .map(|(i, &gv)| gv * ps[(i / per / k.max(1)) * per + i % per])
+                .collect();
+            unbroadcast(ga, n * k, out, &inputs[a].shape()[1..])
+        })
+        .collect()
+}
+
 /// The element-wise product of two or more inputs, with broadcasting (no parameters).
 #[derive(Debug, Clone, Copy)]
 pub struct Mul;
@@ -158,7 +193,7 @@ impl Operator for Mul {
     const KIND: &'static str = "Mul";
     const CATEGORY: Category = Category::Product;
     const ARITY: Arity = Arity::AtLeast(2);
-    const ROUTES: &'static [Route] = &[Route::Gate, Route::Uniform];
+    const ROUTES: &'static [Route] = &[Route::Gate, Route::Uniform, Route::Gradient];
 
     fn output_shape(_: &(), node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
         output_shape(node, inputs)
@@ -177,6 +212,7 @@ impl Operator for Mul {
             // The explainer checks that the gate rule has a gate; without one nothing can be
             // sent (empty: the caller reports the missing route).
             (Route::Gate, _) => Vec::new(),
+            (Route::Gradient, _) => gradient(ctx.inputs, ctx.out_shape, &r, ctx.k),
             _ => uniform_relevance(ctx.in_shapes, ctx.out_shape, &r, maps),
         }
     }

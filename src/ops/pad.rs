@@ -222,7 +222,7 @@ impl Operator for Pad {
     type Params = Pad;
     const KIND: &'static str = "Pad";
     const CATEGORY: Category = Category::Padding;
-    const ROUTES: &'static [Route] = &[Route::Pass];
+    const ROUTES: &'static [Route] = &[Route::Pass, Route::Gradient];
 
     single_input!(Pad);
 

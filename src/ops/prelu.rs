@@ -81,11 +81,34 @@ impl PRelu {
     }
 }
 
+impl PRelu {
+    /// The gradient: `g` where `x > 0`, `a_c · g` elsewhere (torch's `prelu` backward), for
+    /// `k` gradient maps per sample of `x` (image-major).
+    pub fn gradient(&self, x: &Tensor, mut g: Vec<f32>, k: usize) -> Vec<f32> {
+        let xs = x.as_slice().expect("standard layout input");
+        let per: usize = x.shape()[1..].iter().product();
+        let inner: usize = x.shape().iter().skip(2).product();
+        let c = self.slope.len();
+        if per == 0 || inner == 0 {
+            return g;
+        }
+        for (m, gm) in g.chunks_exact_mut(per).enumerate() {
+            let xm = &xs[(m / k.max(1)) * per..(m / k.max(1) + 1) * per];
+            for (i, (gv, &xv)) in gm.iter_mut().zip(xm).enumerate() {
+                if xv <= 0.0 {
+                    *gv *= self.slope[if c == 1 { 0 } else { (i / inner) % c }];
+                }
+            }
+        }
+        g
+    }
+}
+
 impl Operator for PRelu {
     type Params = PRelu;
     const KIND: &'static str = "PRelu";
     const CATEGORY: Category = Category::Activation;
-    const ROUTES: &'static [Route] = &[Route::Pass];
+    const ROUTES: &'static [Route] = &[Route::Pass, Route::Gradient];
 
     single_input!(PRelu);
 
@@ -97,8 +120,11 @@ impl Operator for PRelu {
         vec![&mut p.slope]
     }
 
-    fn route(_: &PRelu, _route: Route, _ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
-        super::pass_on(r)
+    fn route(p: &PRelu, route: Route, ctx: &RouteCtx<'_>, r: Vec<f32>) -> Vec<Vec<f32>> {
+        match route {
+            Route::Gradient => vec![p.gradient(ctx.inputs[0], r, ctx.k)],
+            _ => super::pass_on(r),
+        }
     }
 }
 

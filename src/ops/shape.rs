@@ -86,7 +86,7 @@ impl Operator for Flatten {
     type Params = ();
     const KIND: &'static str = "Flatten";
     const CATEGORY: Category = Category::Reshape;
-    const ROUTES: &'static [Route] = &[Route::Pass];
+    const ROUTES: &'static [Route] = &[Route::Pass, Route::Gradient];
 
     fn output_shape(_: &(), _node: &NodeRef, inputs: &[&[usize]]) -> Result<Vec<usize>> {
         Ok(vec![inputs[0].iter().product()])

@@ -26,7 +26,11 @@ pass_through!(
     Sigmoid,
     "Sigmoid",
     Activation,
-    sigmoid
+    sigmoid,
+    |x: f32| {
+        let s = 1.0 / (1.0 + (-x).exp());
+        s * (1.0 - s)
+    }
 );
 
 #[cfg(test)]

@@ -32,7 +32,11 @@ pass_through!(
     Silu,
     "Silu",
     Activation,
-    silu
+    silu,
+    |x: f32| {
+        let s = 1.0 / (1.0 + (-x).exp());
+        s * (1.0 + x * (1.0 - s))
+    }
 );
 
 #[cfg(test)]

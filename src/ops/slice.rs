@@ -208,7 +208,7 @@ impl Operator for Slice {
     type Params = Slice;
     const KIND: &'static str = "Slice";
     const CATEGORY: Category = Category::Reshape;
-    const ROUTES: &'static [Route] = &[Route::Pass];
+    const ROUTES: &'static [Route] = &[Route::Pass, Route::Gradient];
 
     single_input!(Slice);
 

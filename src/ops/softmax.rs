@@ -112,6 +112,35 @@ impl Softmax {
     /// AttnLRP's softmax rule: `R_in = x ⊙ (R − s ⊙ Σ_axis R)` for relevance `r` (`maps`
     /// samples, `k` per image of `x`, image-major) at the output `s = softmax(x)`.
     pub fn taylor_relevance(&self, x: &Tensor, r: &[f32], k: usize) -> Vec<f32> {
+        self.per_lane(x, r, k, |x, s, r, out| {
+            let total: f64 = r.iter().map(|&v| v as f64).sum();
+            for (j, o) in out.iter_mut().enumerate() {
+                *o = (x[j] as f64 * (r[j] as f64 - s[j] as f64 * total)) as f32;
+            }
+        })
+    }
+
+    /// The gradient `g_x = s ⊙ (g − Σ_axis g ⊙ s)` for gradients `g` (`k` maps per image of
+    /// `x`, image-major) at the output `s = softmax(x)`.
+    pub fn gradient(&self, x: &Tensor, g: &[f32], k: usize) -> Vec<f32> {
+        self.per_lane(x, g, k, |_, s, g, out| {
+            let dot: f64 = g.iter().zip(s).map(|(&a, &b)| a as f64 * b as f64).sum();
+            for (j, o) in out.iter_mut().enumerate() {
+                *o = (s[j] as f64 * (g[j] as f64 - dot)) as f32;
+            }
+        })
+    }
+
+    /// `f(x, s, r, out)` on every lane along the softmax axis of each of the maps `r` (`k`
+    /// per image of `x`, image-major), with `s = softmax(x)`: the lanes' values gathered into
+    /// contiguous slices, `out` scattered back.
+    fn per_lane(
+        &self,
+        x: &Tensor,
+        r: &[f32],
+        k: usize,
+        f: impl Fn(&[f32], &[f32], &[f32], &mut [f32]),
+    ) -> Vec<f32> {
         let s = self.forward(x);
         let shape = x.shape();
         let ax = self.axis + 1;
@@ -123,9 +152,10 @@ impl Softmax {
             s.as_slice().expect("fresh tensor"),
         );
         let mut out = vec![0f32; r.len()];
-        if per_sample == 0 {
+        if per_sample == 0 || len * inner == 0 {
             return out;
         }
+        let mut lanes = vec![vec![0f32; len]; 4];
         for (m, (rm, om)) in r
             .chunks_exact(per_sample)
             .zip(out.chunks_exact_mut(per_sample))
@@ -140,10 +170,15 @@ impl Softmax {
                 let base = block * len * inner;
                 for i in 0..inner {
                     let at = |j: usize| base + j * inner + i;
-                    let total: f64 = (0..len).map(|j| rm[at(j)] as f64).sum();
+                    let [lx, ls, lr, lo] = &mut lanes[..] else {
+                        unreachable!("four lanes")
+                    };
                     for j in 0..len {
-                        let p = at(j);
-                        om[p] = (xi[p] as f64 * (rm[p] as f64 - si[p] as f64 * total)) as f32;
+                        (lx[j], ls[j], lr[j]) = (xi[at(j)], si[at(j)], rm[at(j)]);
+                    }
+                    f(lx, ls, lr, lo);
+                    for (j, &v) in lo.iter().enumerate() {
+                        om[at(j)] = v;
                     }
                 }
             }
@@ -156,7 +191,11 @@ impl super::Operator for Softmax {
     type Params = Softmax;
     const KIND: &'static str = "Softmax";
     const CATEGORY: super::Category = super::Category::Activation;
-    const ROUTES: &'static [super::Route] = &[super::Route::Pass, super::Route::SoftmaxTaylor];
+    const ROUTES: &'static [super::Route] = &[
+        super::Route::Pass,
+        super::Route::SoftmaxTaylor,
+        super::Route::Gradient,
+    ];
 
     single_input!(Softmax);
 
@@ -168,6 +207,7 @@ impl super::Operator for Softmax {
     ) -> Vec<Vec<f32>> {
         match route {
             super::Route::SoftmaxTaylor => vec![p.taylor_relevance(ctx.inputs[0], &r, ctx.k)],
+            super::Route::Gradient => vec![p.gradient(ctx.inputs[0], &r, ctx.k)],
             _ => vec![r],
         }
     }

@@ -26,7 +26,11 @@ pass_through!(
     Tanh,
     "Tanh",
     Activation,
-    tanh
+    tanh,
+    |x: f32| {
+        let t = x.tanh();
+        1.0 - t * t
+    }
 );
 
 #[cfg(test)]

@@ -109,7 +109,7 @@ impl Operator for Transpose {
     type Params = Transpose;
     const KIND: &'static str = "Transpose";
     const CATEGORY: Category = Category::Reshape;
-    const ROUTES: &'static [Route] = &[Route::Pass];
+    const ROUTES: &'static [Route] = &[Route::Pass, Route::Gradient];
 
     single_input!(Transpose);
 

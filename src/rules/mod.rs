@@ -21,6 +21,8 @@
 //! | [`Rule::Gate`] | products `y = x · g(x)`: `R_x = R_y`, `R_g = 0` (the gate held constant) | yes |
 //! | [`Rule::Uniform`] | products of `m` activations: `R_k = R_y / m` (AttnLRP) | yes |
 //! | [`Rule::Softmax`] | softmax inside the network, AttnLRP: `R_x = x ⊙ (R_s − s ⊙ Σ R_s)` along its axis | no (bias term) |
+//! | [`Rule::Gradient`] | the gradient: `g_i = Σ_j w_ij g_j` on layers with weights, each operator's vector-Jacobian product elsewhere | no (not an LRP rule) |
+//! | [`Rule::Guided`] | guided backpropagation's ReLU: `g_in = 1[x > 0] · max(g_out, 0)` | no |
 //! | [`Rule::LayerNorm`] | layer norm, AttnLRP: `R_x_j = (x_j/σ)(γ_j r_j − (1/N) Σ_i γ_i r_i)`, `r_i = R_i / s(y_i)`, σ held constant | up to ε (β = 0) |
 //!
 //! Two conventions exist ([`Convention`]): **modern** (Montavon et al. 2019, Zennit) and
@@ -62,6 +64,7 @@ mod alpha_beta;
 mod epsilon;
 mod flat;
 mod gamma;
+mod gradient;
 mod parse;
 mod plan;
 mod split;
@@ -187,6 +190,14 @@ pub enum Rule {
     /// expansion at `x` with its bias term, which is what gradient × input gives there (LXT).
     /// Does not conserve. See [`crate::ops::softmax`].
     Softmax,
+    /// The gradient, for gradient-based attributions ([`crate::attribution`]): the plain
+    /// transposed product `g_i = Σ_j w_ij g_j` on layers with weights (no denominator, no
+    /// bias), each operator's vector-Jacobian product ([`Route::Gradient`]) elsewhere. Not an
+    /// LRP rule: nothing is conserved.
+    Gradient,
+    /// Guided backpropagation's ReLU (Springenberg et al., ICLR 2015 workshop; Zennit's
+    /// `ReLUGuidedBackprop`): `g_in = 1[x > 0] · max(g_out, 0)` ([`Route::Guided`]).
+    Guided,
 }
 
 impl Rule {
@@ -208,6 +219,8 @@ impl Rule {
             Rule::Uniform => "uniform".into(),
             Rule::LayerNorm => "layer-norm".into(),
             Rule::Softmax => "softmax".into(),
+            Rule::Gradient => "gradient".into(),
+            Rule::Guided => "guided".into(),
         }
     }
 
@@ -223,6 +236,8 @@ impl Rule {
             Rule::Uniform => Some(Route::Uniform),
             Rule::LayerNorm => Some(Route::LayerNormLinear),
             Rule::Softmax => Some(Route::SoftmaxTaylor),
+            Rule::Gradient => Some(Route::Gradient),
+            Rule::Guided => Some(Route::Guided),
             _ => None,
         }
     }
@@ -323,7 +338,9 @@ impl RuleSpec {
             Rule::Flat => flat::groups(self),
             Rule::WSquare => wsquare::groups(self),
             Rule::ZBox { .. } => zbox::groups(self),
-            Rule::Pass
+            Rule::Gradient => gradient::groups(self),
+            Rule::Guided
+            | Rule::Pass
             | Rule::WinnerTakeAll
             | Rule::Proportional
             | Rule::Lrn
@@ -375,7 +392,7 @@ pub enum Prepared {
 pub fn prepare(node: &NodeRef, op: &Op, input: &[usize], spec: &RuleSpec) -> Result<Prepared> {
     spec.validate(node)?;
     if let Some(layer) = op.linear(input) {
-        if spec.rule.route().is_some() && spec.rule != Rule::Pass {
+        if spec.rule.route().is_some() && !matches!(spec.rule, Rule::Pass | Rule::Gradient) {
             return Err(not_for(node, op, spec));
         }
         return Ok(Prepared::Linear(Box::new(LinearPlan::new(
@@ -393,7 +410,7 @@ pub fn prepare(node: &NodeRef, op: &Op, input: &[usize], spec: &RuleSpec) -> Res
 /// The error for a rule that does not apply to a layer, listing the rules that do.
 fn not_for(node: &NodeRef, op: &Op, spec: &RuleSpec) -> Error {
     let takes = if op.is_linear() {
-        "the rules for layers with weights (epsilon, zplus, alphabeta, gamma, flat, wsquare, zbox, pass)"
+        "the rules for layers with weights (epsilon, zplus, alphabeta, gamma, flat, wsquare, zbox, pass, gradient)"
             .to_string()
     } else if op.routes().is_empty() {
         return Error::param(

@@ -14,7 +14,8 @@ impl std::str::FromStr for RuleSpec {
     /// `alpha2-beta1`, `alpha1-beta0`), `gamma` (argument γ, default 0.25), `flat`, `wsquare`
     /// (`w2`), `zbox` (arguments low,high; none: the batch's extremes), `pass`,
     /// `winner-take-all` (`wta`), `proportional` (`norm`), `lrn`, `layer-norm` (`layernorm`,
-    /// `attnlrp`: AttnLRP's rule for layer normalisation). `@paper`
+    /// `attnlrp`: AttnLRP's rule for layer normalisation), `gate`, `uniform`, `softmax`,
+    /// `gradient` (`grad`), `guided` (guided backpropagation's ReLU). `@paper`
     /// selects the paper convention, `@nobias` the zero-bias switch.
     ///
     /// ```
@@ -94,6 +95,8 @@ impl std::str::FromStr for RuleSpec {
             "gate" => Rule::Gate,
             "uniform" => Rule::Uniform,
             "softmax" => Rule::Softmax,
+            "gradient" | "grad" => Rule::Gradient,
+            "guided" | "guided-backprop" => Rule::Guided,
             "layer-norm" | "layernorm" | "attnlrp" => Rule::LayerNorm,
             other => {
                 // alphaA-betaB
@@ -105,7 +108,7 @@ impl std::str::FromStr for RuleSpec {
                     Some((alpha, beta)) => Rule::AlphaBeta { alpha, beta },
                     None => {
                         return Err(bad(format!(
-                            "unknown rule `{name}` (epsilon, lrp0, zplus, alphabeta, alpha2-beta1, gamma, flat, wsquare, zbox, pass, winner-take-all, proportional, lrn, layer-norm)"
+                            "unknown rule `{name}` (epsilon, lrp0, zplus, alphabeta, alpha2-beta1, gamma, flat, wsquare, zbox, pass, winner-take-all, proportional, lrn, layer-norm, gate, uniform, softmax, gradient, guided)"
                         )))
                     }
                 }
