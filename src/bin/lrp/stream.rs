@@ -779,6 +779,26 @@ fn stack(items: &[&Item], m: usize) -> Result<Tensor> {
     Ok(ndarray::stack(Axis(0), &views)?.into_dyn())
 }
 
+/// The manifest's prediction: the class, its label and softmax probability; for a regression
+/// output the value with the model's words for it (`age 47.3 years`) as the label.
+fn regression_or_class(model: &Model, logits: &[f32], pred: usize, probs: &[f32]) -> Prediction {
+    if model.is_regression() {
+        Prediction {
+            class: 0,
+            label: model.describe(logits),
+            probability: 1.0,
+            value: logits.first().copied(),
+        }
+    } else {
+        Prediction {
+            class: pred,
+            label: model.label(pred),
+            probability: probs[pred],
+            value: None,
+        }
+    }
+}
+
 /// Image `row` of explanation `e`: its figure cell, and its entry for the writer.
 #[allow(clippy::too_many_arguments)]
 fn handle(
@@ -809,7 +829,11 @@ fn handle(
     if let Some(slot) = rows.get_mut(item.index) {
         let (_, map) = &maps[0];
         let shown = maps[0].0.unwrap_or(pred);
-        let cell = Cell::new(map.clone()).prediction(&model.label(shown), probs[shown]);
+        let cell = if model.is_regression() {
+            Cell::new(map.clone()).label(model.describe(&logits))
+        } else {
+            Cell::new(map.clone()).prediction(&model.label(shown), probs[shown])
+        };
         let r = slot.get_or_insert_with(|| {
             (
                 item.relative.clone(),
@@ -823,11 +847,7 @@ fn handle(
         return Ok(());
     }
     let mut entry = ctx.entry(item, m, c);
-    entry.prediction = Some(Prediction {
-        class: pred,
-        label: model.label(pred),
-        probability: probs[pred],
-    });
+    entry.prediction = Some(regression_or_class(model, &logits, pred, &probs));
     entry.maps = maps
         .iter()
         .enumerate()
@@ -838,7 +858,9 @@ fn handle(
             positive_share: positive_share(map),
         })
         .collect();
-    entry.probabilities = probs;
+    if !model.is_regression() {
+        entry.probabilities = probs;
+    }
     if ctx.json {
         let one = Explanation {
             relevance: e.relevance.select(Axis(0), &[row]),
