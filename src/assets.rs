@@ -1,5 +1,5 @@
-//! The default assets compiled into the library: the two shipped face models, the face
-//! detector, the class
+//! The default assets compiled into the library: the shipped face models (dlib's gender and
+//! age networks, face-api's age/gender network), the face detector, the class
 //! labels of those models and of the paper's Caffe models, and the two shipped portraits.
 //!
 //! The files live under `assets/` in the repository (with their provenance in
@@ -29,6 +29,24 @@ pub const AGE_V1_ONNX: &[u8] = include_bytes!("../assets/age-v1.onnx");
 /// bilinear resize, RGB `(pixel − [117.001, 114.697, 97.404]) / 255`), output `grid`
 /// N×25×13×13. [`crate::faces`] decodes its boxes.
 pub const TINY_FACE_DETECTOR_ONNX: &[u8] = include_bytes!("../assets/tiny_face_detector.onnx");
+
+/// `face-api-age-gender.onnx`: face-api's AgeGenderNet (a TinyXception backbone, depthwise
+/// separable convolutions, with two heads), input `input` N×3×112×112 (see
+/// [`Preprocess::FaceApi`](crate::preprocess::Preprocess::FaceApi)), outputs `age` N×1 (years,
+/// a linear regression) and `gender_logits` N×2 over [`FACE_API_GENDER_LABELS`]. MIT-licensed
+/// weights of the `@vladmandic/face-api` 1.7.15 package (face-api.js), converted to ONNX and
+/// checked against its JavaScript implementation (see `assets/NOTICE.md`).
+pub const FACE_API_AGE_GENDER_ONNX: &[u8] = include_bytes!("../assets/face-api-age-gender.onnx");
+
+/// The output of [`FACE_API_AGE_GENDER_ONNX`] the `face-api-age` model explains.
+pub const FACE_API_AGE_OUTPUT: &str = "age";
+
+/// The output of [`FACE_API_AGE_GENDER_ONNX`] the `face-api-gender` model explains.
+pub const FACE_API_GENDER_OUTPUT: &str = "gender_logits";
+
+/// Classes of the face-api gender output in output order: index 0 is male, 1 female, as
+/// face-api reads `softmax(gender_logits)` (the reverse of [`GENDER_V1_LABELS`]).
+pub const FACE_API_GENDER_LABELS: [&str; 2] = ["male", "female"];
 
 /// Classes of `gender-v1` in output order (`assets/labels/gender-v1.txt`).
 pub const GENDER_V1_LABELS: [&str; 2] = ["female", "male"];
@@ -161,5 +179,17 @@ mod tests {
         let age = crate::import::onnx::from_bytes(AGE_V1_ONNX, "age-v1.onnx").unwrap();
         assert_eq!(age.input_shape(), &[3, 64, 64]);
         assert_eq!(age.output_shape(), &[AGE_V1_LABELS.len()]);
+        let both = crate::import::onnx::from_bytes(FACE_API_AGE_GENDER_ONNX, "face-api").unwrap();
+        assert_eq!(both.input_shape(), &[3, 112, 112]);
+        assert_eq!(
+            both.output_names(),
+            [FACE_API_AGE_OUTPUT, FACE_API_GENDER_OUTPUT]
+        );
+        assert_eq!(
+            both.select_output(FACE_API_GENDER_OUTPUT)
+                .unwrap()
+                .output_shape(),
+            &[FACE_API_GENDER_LABELS.len()]
+        );
     }
 }

@@ -185,8 +185,11 @@
 //! keep parameters at least 1.
 //!
 //! ### `UnknownName`
-//! A name that is none of the known ones (a colour map); the message lists the valid names:
+//! A name that is none of the known ones (a colour map, a graph output of `--output`, a
+//! shipped model of `--model`); the message lists the valid names:
 //! ```text
+//! unknown output `gender`; valid names: age, gender_logits
+//! unknown shipped model `face-api`; valid names: gender-v1, age-v1, face-api-gender, face-api-age
 //! unknown colour map `firered-black`; valid names: black-firered, bwr, seismic, coldnhot, jet, gray-red, afmhot, viridis, magma, inferno, plasma, cividis, turbo, rainbow, sinebow, cubehelix, warm, cool, spectral, rd-bu, rd-gy, rd-yl-bu, rd-yl-gn, br-bg, pi-yg, pr-gn, pu-or, blues, greens, greys, oranges, purples, reds, yl-or-rd, yl-gn-bu (append -r to reverse)
 //! ```
 //! *What to do:* pick one of the listed names.

@@ -347,6 +347,76 @@ impl Graph {
         &self.output_ids
     }
 
+    /// Names of the graph outputs, in order.
+    pub fn output_names(&self) -> Vec<&str> {
+        self.output_ids
+            .iter()
+            .map(|&t| self.tensors[t].name.as_str())
+            .collect()
+    }
+
+    /// The graph computing only its output `name`: the nodes that output does not depend on
+    /// are dropped, and the name is kept. A model with several outputs (an age regression and
+    /// gender logits on one backbone) is explained one output at a time this way, since
+    /// relevance starts at the first output ([`Graph::logits_id`]).
+    ///
+    /// An unknown name gives [`Error::UnknownName`] listing the graph's outputs.
+    ///
+    /// ```
+    /// use lrp::{GraphBuilder, ops::{Op, Dense}};
+    /// use ndarray::array;
+    /// let mut b = GraphBuilder::new();
+    /// let x = b.input("x", &[2]);
+    /// let age = b.add("age", Op::Dense(Dense::new(array![[1.0, 1.0]], None)), &[&x]);
+    /// let sex = b.add("sex", Op::Dense(Dense::new(array![[1.0, 0.0], [0.0, 1.0]], None)), &[&x]);
+    /// let g = b.build(&[&age, &sex]).unwrap();
+    /// assert_eq!(g.output_names(), ["age", "sex"]);
+    /// let s = g.select_output("sex").unwrap();
+    /// assert_eq!((s.nodes().len(), s.output_shape()), (1, &[2][..]));
+    /// let err = g.select_output("gender").unwrap_err();
+    /// assert_eq!(err.to_string(), "unknown output `gender`; valid names: age, sex");
+    /// ```
+    pub fn select_output(&self, name: &str) -> Result<Graph> {
+        let out = self
+            .output_ids
+            .iter()
+            .copied()
+            .find(|&t| self.tensors[t].name == name)
+            .ok_or_else(|| Error::UnknownName {
+                kind: "output",
+                name: name.to_string(),
+                valid: self.output_names().join(", "),
+            })?;
+        // The ancestors of the output, walking producers back from it.
+        let mut needed = vec![false; self.nodes.len()];
+        let mut stack = vec![out];
+        let mut seen = vec![false; self.tensors.len()];
+        while let Some(t) = stack.pop() {
+            if std::mem::replace(&mut seen[t], true) {
+                continue;
+            }
+            if let Some(p) = self.tensors[t].producer {
+                needed[p] = true;
+                stack.extend(self.node_in[p].iter().copied());
+            }
+        }
+        let nodes: Vec<Node> = self
+            .nodes
+            .iter()
+            .zip(&needed)
+            .filter(|(_, &keep)| keep)
+            .map(|(n, _)| n.clone())
+            .collect();
+        let inputs = self
+            .input_ids
+            .iter()
+            .map(|&t| (self.tensors[t].name.clone(), self.tensors[t].shape.clone()))
+            .collect();
+        let mut g = Graph::new(inputs, nodes, &[name])?;
+        g.name = self.name.clone();
+        Ok(g)
+    }
+
     /// Per-sample shape of the first input.
     pub fn input_shape(&self) -> &[usize] {
         &self.tensors[self.input_ids[0]].shape

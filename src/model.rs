@@ -1,13 +1,22 @@
 //! A model ready to explain: its graph, how its inputs are made from a face, and its labels.
 //!
 //! [`Model::load`] takes an ONNX file or a Caffe `deploy.prototxt` (with its `.caffemodel`
-//! and `mean.binaryproto`); [`Model::gender`] and [`Model::age`] are the two shipped, trained
-//! face models, embedded in the library.
+//! and `mean.binaryproto`); [`Model::gender`] and [`Model::age`] are dlib's two shipped,
+//! trained face models, [`Model::face_api_gender`] and [`Model::face_api_age`] the two outputs
+//! of face-api's shipped age/gender network; [`Model::shipped`] finds them by name
+//! ([`SHIPPED_MODELS`]).
+//!
+//! A model with several outputs is explained one output at a time: [`Model::load_output`]
+//! picks it by name ([`Graph::select_output`]). A regression output (face-api's age in
+//! years) is explained like a logit, its single value the target, and reported as a number
+//! ([`Model::describe`]).
 //!
 //! ```
 //! let m = lrp::model::Model::gender().unwrap();
 //! assert_eq!(m.graph.input_shape(), &[3, 32, 32]);
 //! assert_eq!(m.label(0), "female");
+//! let age = lrp::model::Model::shipped("face-api-age").unwrap();
+//! assert_eq!(age.describe(&[47.32]), "age 47.3 years");
 //! ```
 
 use crate::assets;
@@ -17,6 +26,25 @@ use crate::import::{caffe, onnx};
 use crate::preprocess::Preprocess;
 use crate::zoo::Architecture;
 use std::path::Path;
+
+/// The names [`Model::shipped`] knows, in the order `lrp info` lists them.
+pub const SHIPPED_MODELS: [&str; 4] = ["gender-v1", "age-v1", "face-api-gender", "face-api-age"];
+
+/// What the explained output of a model is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputKind {
+    /// Scores over classes (logits, or probabilities after a final softmax), named by the
+    /// model's labels; reported as the predicted class and its softmax probability.
+    Classes,
+    /// One regression value (face-api's age): explained like a logit with the single output
+    /// as target, and reported as `"{name} {value:.1} {unit}"`.
+    Regression {
+        /// What it measures, e.g. `age`.
+        name: String,
+        /// Its unit, e.g. `years`.
+        unit: String,
+    },
+}
 
 /// A loaded model.
 #[derive(Debug, Clone)]
@@ -31,6 +59,8 @@ pub struct Model {
     pub labels: Vec<String>,
     /// What was tolerated while loading (unknown prototxt fields, random weights, …).
     pub warnings: Vec<String>,
+    /// Whether the output is class scores or a regression value.
+    pub output: OutputKind,
 }
 
 impl Model {
@@ -48,6 +78,69 @@ impl Model {
         Self::embedded("age-v1", assets::AGE_V1_ONNX, &assets::AGE_V1_LABELS)
     }
 
+    /// The gender output of face-api's age/gender network (`face-api-gender`, 3×112×112,
+    /// output `gender_logits`, classes male and female), with face-api's preprocessing
+    /// ([`Preprocess::FaceApi`]).
+    ///
+    /// ```
+    /// let m = lrp::model::Model::face_api_gender().unwrap();
+    /// assert_eq!(m.graph.input_shape(), &[3, 112, 112]);
+    /// assert_eq!((m.label(0), m.label(1)), ("male".into(), "female".into()));
+    /// ```
+    pub fn face_api_gender() -> Result<Model> {
+        Self::face_api(
+            "face-api-gender",
+            assets::FACE_API_GENDER_OUTPUT,
+            &assets::FACE_API_GENDER_LABELS,
+            OutputKind::Classes,
+        )
+    }
+
+    /// The age output of face-api's age/gender network (`face-api-age`, 3×112×112, output
+    /// `age`: one value, the age in years), with face-api's preprocessing
+    /// ([`Preprocess::FaceApi`]).
+    pub fn face_api_age() -> Result<Model> {
+        Self::face_api(
+            "face-api-age",
+            assets::FACE_API_AGE_OUTPUT,
+            &["age"],
+            OutputKind::Regression {
+                name: "age".into(),
+                unit: "years".into(),
+            },
+        )
+    }
+
+    fn face_api(name: &str, output: &str, labels: &[&str], kind: OutputKind) -> Result<Model> {
+        let mut m = Self::embedded(name, assets::FACE_API_AGE_GENDER_ONNX, labels)?;
+        m.graph = m.graph.select_output(output)?;
+        m.preprocess = Preprocess::face_api(square_input(&m.graph, name)?);
+        m.output = kind;
+        Ok(m)
+    }
+
+    /// A shipped model by name, one of [`SHIPPED_MODELS`]; any other name gives
+    /// [`Error::UnknownName`] listing them.
+    ///
+    /// ```
+    /// assert_eq!(lrp::model::Model::shipped("age-v1").unwrap().classes(), 81);
+    /// let err = lrp::model::Model::shipped("age-v2").unwrap_err();
+    /// assert!(err.to_string().starts_with("unknown shipped model `age-v2`; valid names: gender-v1"));
+    /// ```
+    pub fn shipped(name: &str) -> Result<Model> {
+        match name {
+            "gender-v1" => Self::gender(),
+            "age-v1" => Self::age(),
+            "face-api-gender" => Self::face_api_gender(),
+            "face-api-age" => Self::face_api_age(),
+            _ => Err(Error::UnknownName {
+                kind: "shipped model",
+                name: name.to_string(),
+                valid: SHIPPED_MODELS.join(", "),
+            }),
+        }
+    }
+
     fn embedded(name: &str, bytes: &[u8], labels: &[&str]) -> Result<Model> {
         let mut graph = onnx::from_bytes(bytes, &format!("<embedded {name}.onnx>"))?;
         graph.set_name(name);
@@ -58,6 +151,7 @@ impl Model {
             preprocess: Preprocess::onnx_face(size),
             labels: labels.iter().map(|s| s.to_string()).collect(),
             warnings: Vec::new(),
+            output: OutputKind::Classes,
         })
     }
 
@@ -69,12 +163,90 @@ impl Model {
     ///
     /// ONNX models get the shipped face models' preprocessing (RGB, `(pixel − mean) / 256`);
     /// Caffe models the paper's (BGR minus the mean image).
+    ///
+    /// An ONNX graph with several outputs is explained at its first one, and a warning names
+    /// the others; [`Model::load_output`] picks one by name.
     pub fn load(
         path: &Path,
         weights: Option<&Path>,
         mean: Option<&Path>,
         labels: Option<&Path>,
     ) -> Result<Model> {
+        Self::load_output(path, weights, mean, labels, None)
+    }
+
+    /// [`Model::load`], explaining the graph output named `output` (all others and the
+    /// nodes only they need are dropped; see [`Graph::select_output`]). An unknown name gives
+    /// [`Error::UnknownName`] listing the outputs. Without a name, an ONNX graph with several
+    /// outputs is explained at its first one and a warning names the others: the file still
+    /// runs as it did, and the warning says how to choose (a Caffe graph keeps its auxiliary
+    /// heads, which follow the main one).
+    ///
+    /// face-api's age/gender network given as a file (byte-identical to the shipped one)
+    /// becomes `face-api-age` (its first output, `age`) or, with `gender_logits`,
+    /// `face-api-gender`, with their preprocessing and labels.
+    pub fn load_output(
+        path: &Path,
+        weights: Option<&Path>,
+        mean: Option<&Path>,
+        labels: Option<&Path>,
+        output: Option<&str>,
+    ) -> Result<Model> {
+        let len = std::fs::metadata(path).map_or(0, |m| m.len());
+        if len == assets::FACE_API_AGE_GENDER_ONNX.len() as u64 && weights.or(mean).is_none() {
+            let bytes = crate::files::read_bounded(path, len, "a model file").ok();
+            if bytes.as_deref() == Some(assets::FACE_API_AGE_GENDER_ONNX) {
+                let mut m = match output {
+                    None | Some(assets::FACE_API_AGE_OUTPUT) => Self::face_api_age()?,
+                    Some(assets::FACE_API_GENDER_OUTPUT) => Self::face_api_gender()?,
+                    Some(other) => {
+                        return Err(Error::UnknownName {
+                            kind: "output",
+                            name: other.to_string(),
+                            valid: [assets::FACE_API_AGE_OUTPUT, assets::FACE_API_GENDER_OUTPUT]
+                                .join(", "),
+                        })
+                    }
+                };
+                if output.is_none() {
+                    m.warnings.push(several_outputs(&[
+                        assets::FACE_API_AGE_OUTPUT,
+                        assets::FACE_API_GENDER_OUTPUT,
+                    ]));
+                }
+                return Self::with_labels(m, labels);
+            }
+        }
+        let mut model = Self::load_all(path, weights, mean)?;
+        let names: Vec<String> = model
+            .graph
+            .output_names()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        match output {
+            Some(name) if names.len() > 1 || names[0] != name => {
+                model.graph = model.graph.select_output(name)?;
+                // Labels read for the first output do not name this one's classes.
+                if labels.is_none() && names[0] != name {
+                    model.labels.clear();
+                }
+            }
+            Some(_) => {}
+            // Caffe graphs list their dangling auxiliary heads after the main one on purpose
+            // (see `import::caffe`); only ONNX outputs are the model's declared results.
+            None if names.len() > 1 && is_onnx(path) => {
+                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                model.warnings.push(several_outputs(&refs));
+                model.graph = model.graph.select_output(&names[0])?;
+            }
+            None => {}
+        }
+        Self::with_labels(model, labels)
+    }
+
+    /// [`Model::load`] with every output of the graph kept.
+    fn load_all(path: &Path, weights: Option<&Path>, mean: Option<&Path>) -> Result<Model> {
         let file = path.display().to_string();
         let ext = path
             .extension()
@@ -108,10 +280,10 @@ impl Model {
                     .flatten();
                 if let Some(bytes) = bytes {
                     if bytes == assets::GENDER_V1_ONNX {
-                        return Self::with_labels(Self::gender()?, labels);
+                        return Self::gender();
                     }
                     if bytes == assets::AGE_V1_ONNX {
-                        return Self::with_labels(Self::age()?, labels);
+                        return Self::age();
                     }
                 }
                 let graph = onnx::load(path)?;
@@ -122,6 +294,7 @@ impl Model {
                     preprocess: Preprocess::onnx_face(size),
                     labels: Vec::new(),
                     warnings: Vec::new(),
+                    output: OutputKind::Classes,
                 }
             }
             "prototxt" | "pbtxt" | "txt" => Self::load_caffe(path, weights, mean, stem)?,
@@ -134,7 +307,7 @@ impl Model {
                 })
             }
         };
-        Self::with_labels(model, labels)
+        Ok(model)
     }
 
     /// A Caffe `deploy.prototxt` with optional weights and mean image: the paper's
@@ -193,6 +366,7 @@ impl Model {
             preprocess,
             labels: labels.iter().map(|s| s.to_string()).collect(),
             warnings,
+            output: OutputKind::Classes,
         })
     }
 
@@ -223,6 +397,37 @@ impl Model {
         self.graph.output_shape().iter().product()
     }
 
+    /// The prediction of one row of logits in words: `female 93.1%` (the largest logit's
+    /// label and softmax probability) for class scores, `age 47.3 years` for a regression.
+    ///
+    /// ```
+    /// let m = lrp::model::Model::gender().unwrap();
+    /// assert_eq!(m.describe(&[0.0, 0.0]), "female 50.0%");
+    /// ```
+    pub fn describe(&self, logits: &[f32]) -> String {
+        match &self.output {
+            OutputKind::Regression { name, unit } => {
+                format!(
+                    "{name} {:.1} {unit}",
+                    logits.first().copied().unwrap_or(f32::NAN)
+                )
+            }
+            OutputKind::Classes => {
+                let pred = crate::graph::argmax(logits);
+                let p = crate::graph::softmax(logits)
+                    .get(pred)
+                    .copied()
+                    .unwrap_or(f32::NAN);
+                format!("{} {:.1}%", self.label(pred), 100.0 * p)
+            }
+        }
+    }
+
+    /// Whether the output is a regression value rather than class scores.
+    pub fn is_regression(&self) -> bool {
+        matches!(self.output, OutputKind::Regression { .. })
+    }
+
     /// The name of class `i` (its label, or `class i`).
     pub fn label(&self, i: usize) -> String {
         self.labels
@@ -230,6 +435,23 @@ impl Model {
             .cloned()
             .unwrap_or_else(|| format!("class {i}"))
     }
+}
+
+/// Whether `path` names an ONNX file (by its extension).
+fn is_onnx(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+}
+
+/// The warning for a graph with several outputs explained at its first.
+fn several_outputs(names: &[&str]) -> String {
+    format!(
+        "the graph has {} outputs ({}); explaining the first, `{}` (choose one with --output)",
+        names.len(),
+        names.join(", "),
+        names[0]
+    )
 }
 
 /// Side `S` of a `[3, S, S]` input, or an error naming `what`.

@@ -482,6 +482,32 @@ fn unknown_colour_map_name() {
     assert_names(&msg, &["`firered-black`", "valid names", "black-firered"]);
 }
 
+/// `UnknownName`: an output a model does not have, and a shipped model that does not exist.
+#[test]
+fn unknown_output_and_shipped_model_names() {
+    let g =
+        lrp::import::onnx::from_bytes(lrp::assets::FACE_API_AGE_GENDER_ONNX, "face-api").unwrap();
+    let err = g.select_output("gender").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unknown output `gender`; valid names: age, gender_logits"
+    );
+    let err = lrp::model::Model::shipped("face-api").unwrap_err();
+    assert!(
+        matches!(err, Error::UnknownName { kind: "shipped model", ref name, .. } if name == "face-api"),
+        "{err:?}"
+    );
+    assert_names(
+        &err.to_string(),
+        &[
+            "`face-api`",
+            "valid names",
+            "face-api-gender",
+            "face-api-age",
+        ],
+    );
+}
+
 /// `Image`: a text file named `.png`, and a heatmap saved into a missing directory.
 #[test]
 fn image_text_file_named_png_and_unwritable_png() {

@@ -40,8 +40,12 @@ pub struct Prediction {
     pub class: usize,
     /// Its label.
     pub label: String,
-    /// Its softmax probability.
+    /// Its softmax probability (1 for a regression output: the softmax of one value).
     pub probability: f32,
+    /// The predicted value of a regression output (face-api's age in years); `label` then
+    /// says it in words (`age 47.3 years`) and `class` is 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f32>,
 }
 
 /// One heatmap of an entry.

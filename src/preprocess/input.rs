@@ -2,6 +2,7 @@
 //! how faces are batched ([`to_tensor`]).
 
 use super::resize::{pad_to_square, resize_bilinear};
+use super::tfjs::{tfjs_normalize, tfjs_square, SquarePadding};
 use crate::error::{Error, Result};
 use crate::ops::Tensor;
 use image::RgbImage;
@@ -15,6 +16,12 @@ pub const ONNX_FACE_MEAN: [f32; 3] = [122.782, 117.001, 104.298];
 
 /// What the shipped ONNX face models divide by after subtracting [`ONNX_FACE_MEAN`].
 pub const ONNX_FACE_DIVISOR: f32 = 256.0;
+
+/// Channel means (R, G, B) face-api subtracts (`TinyXception.forwardInput`), pixel units.
+pub const FACE_API_MEAN: [f32; 3] = [122.782, 117.001, 104.298];
+
+/// What face-api divides by after subtracting [`FACE_API_MEAN`].
+pub const FACE_API_DIVISOR: f32 = 255.0;
 
 /// ImageNet channel means (R, G, B) of torchvision's classifiers, on values scaled to 0–1.
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
@@ -109,6 +116,26 @@ pub enum Preprocess {
         scale: f32,
     },
 
+    /// face-api's age/gender network (`NetInput.toBatchTensor(size, true)` and
+    /// `TinyXception.forwardInput` of the `@vladmandic/face-api` package), reproduced to the
+    /// bit against its `preprocess.py` port:
+    ///
+    /// 1. zero padding (black) to a centred square: the shorter side gets `d = |h − w|`
+    ///    rows or columns, `round(d / 2)` after (bottom or right) and the rest before;
+    /// 2. unless the side is `size` already, tfjs's `resizeBilinear` (`alignCorners` and
+    ///    `halfPixelCenters` off: source coordinate `dst · in / out`, no half-pixel offset,
+    ///    no antialiasing) to `size`×`size`, on float values (not rounded back to bytes);
+    /// 3. RGB, `(value − [122.782, 117.001, 104.298]) / 255` ([`FACE_API_MEAN`],
+    ///    [`FACE_API_DIVISOR`]).
+    ///
+    /// The face crop itself follows face-api's rule when the box comes from a detector
+    /// (`clipAtImageBorders`, then `floor`); for the integer boxes of `--face-box` that is
+    /// [`crop`](super::crop).
+    FaceApi {
+        /// Side of the square input.
+        size: u32,
+    },
+
     /// torchvision's ImageNet evaluation transform (`Resize(resize)`, `CenterCrop(size)`,
     /// `ToTensor()`, `Normalize(IMAGENET_MEAN, IMAGENET_STD)`), the input every torchvision
     /// and timm classifier was trained for:
@@ -132,6 +159,12 @@ pub enum Preprocess {
 }
 
 impl Preprocess {
+    /// [`Preprocess::FaceApi`] for inputs of `size`×`size` (112 for face-api's age/gender
+    /// network).
+    pub fn face_api(size: u32) -> Self {
+        Preprocess::FaceApi { size }
+    }
+
     /// [`Preprocess::OnnxFace`] for inputs of `size`×`size` (32 for `gender-v1`, 64 for
     /// `age-v1`).
     pub fn onnx_face(size: u32) -> Self {
@@ -179,6 +212,7 @@ impl Preprocess {
     pub fn size(&self) -> u32 {
         match self {
             Preprocess::OnnxFace { size }
+            | Preprocess::FaceApi { size }
             | Preprocess::CaffeMean { size, .. }
             | Preprocess::Generic { size, .. }
             | Preprocess::ImageNet { size, .. } => *size,
@@ -201,7 +235,7 @@ impl Preprocess {
             ));
         }
         match self {
-            Preprocess::OnnxFace { .. } => {}
+            Preprocess::OnnxFace { .. } | Preprocess::FaceApi { .. } => {}
             Preprocess::ImageNet { resize, .. } => {
                 if *resize < size {
                     return Err(Error::Preprocess(format!(
@@ -258,6 +292,11 @@ impl Preprocess {
                     (p - ONNX_FACE_MEAN[c]) / ONNX_FACE_DIVISOR
                 }))
             }
+            Preprocess::FaceApi { .. } => Ok(tfjs_normalize(
+                &tfjs_square(face, size, SquarePadding::Centred)?,
+                FACE_API_MEAN,
+                FACE_API_DIVISOR,
+            )),
             Preprocess::Generic {
                 mean,
                 std,
@@ -386,7 +425,8 @@ impl Preprocess {
     /// itself (squashed to a square by the network); for [`Preprocess::CaffeMean`] the face
     /// padded to a square by edge replication, as the network sees it; for
     /// [`Preprocess::ImageNet`] the part of the image the centre crop covers, at the image's
-    /// own resolution.
+    /// own resolution; for [`Preprocess::FaceApi`] the face zero-padded (black) to a centred
+    /// square.
     ///
     /// ```
     /// use lrp::preprocess::{Preprocess, Rgb, RgbImage};
@@ -400,6 +440,10 @@ impl Preprocess {
         match self {
             Preprocess::CaffeMean { .. } if face.width() > 0 && face.height() > 0 => {
                 pad_to_square(face)
+            }
+            Preprocess::FaceApi { .. } if face.width() > 0 && face.height() > 0 => {
+                super::tfjs::pad_to_square(face, SquarePadding::Centred)
+                    .unwrap_or_else(|_| face.clone())
             }
             Preprocess::ImageNet { size, resize } if face.width() > 0 && face.height() > 0 => {
                 // The crop, mapped back through the scale factor short / resize.

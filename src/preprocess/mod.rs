@@ -54,7 +54,8 @@ pub use decode::{
 pub use face::{crop, load_face, FaceBox};
 pub use image::{Rgb, RgbImage};
 pub use input::{
-    to_tensor, Preprocess, IMAGENET_MEAN, IMAGENET_STD, ONNX_FACE_DIVISOR, ONNX_FACE_MEAN,
+    to_tensor, Preprocess, FACE_API_DIVISOR, FACE_API_MEAN, IMAGENET_MEAN, IMAGENET_STD,
+    ONNX_FACE_DIVISOR, ONNX_FACE_MEAN,
 };
 pub use resize::resize_bilinear;
 pub use tfjs::{pad_to_square, resize_bilinear_tfjs, tfjs_normalize, tfjs_square, SquarePadding};

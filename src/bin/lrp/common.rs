@@ -13,10 +13,16 @@ use std::path::{Path, PathBuf};
 
 #[derive(Args, Clone)]
 pub struct ModelArgs {
-    /// Model file: .onnx or a Caffe deploy .prototxt. Default: the shipped gender and age
-    /// models. Repeat for several models.
-    #[arg(long = "model", value_name = "FILE")]
+    /// Model file (.onnx or a Caffe deploy .prototxt), or a shipped model's name: gender-v1,
+    /// age-v1 (dlib's), face-api-gender, face-api-age (face-api's 112×112 network). Default:
+    /// the shipped gender-v1 and age-v1. Repeat for several models.
+    #[arg(long = "model", value_name = "FILE|NAME")]
     pub models: Vec<PathBuf>,
+    /// The output to explain, by name, for models with several outputs (e.g. `gender_logits`
+    /// of face-api's age/gender network). Without it such an ONNX model is explained at its
+    /// first output, with a warning naming the others.
+    #[arg(long, value_name = "NAME")]
+    pub output: Option<String>,
     /// Caffe weights (.caffemodel) for a .prototxt model.
     #[arg(long, value_name = "W.caffemodel")]
     pub weights: Option<PathBuf>,
@@ -134,6 +140,9 @@ pub enum PreprocessArg {
     Auto,
     /// The shipped face models' preprocessing.
     Face,
+    /// face-api's: the face zero-padded to a centred square, tfjs's bilinear resize, RGB,
+    /// (pixel − mean) / 255 (the default of the face-api models).
+    FaceApi,
     /// torchvision's ImageNet evaluation transform.
     Imagenet,
 }
@@ -145,6 +154,7 @@ impl PreprocessArg {
         match self {
             PreprocessArg::Auto => {}
             PreprocessArg::Face => model.preprocess = preprocess::Preprocess::onnx_face(size),
+            PreprocessArg::FaceApi => model.preprocess = preprocess::Preprocess::face_api(size),
             PreprocessArg::Imagenet => model.preprocess = preprocess::Preprocess::imagenet(size),
         }
         model
@@ -284,6 +294,11 @@ fn load_unchecked(a: &ModelArgs) -> Result<Vec<Model>> {
         if a.weights.is_some() || a.mean.is_some() {
             bail!("--weights and --mean need a --model");
         }
+        if a.output.is_some() {
+            bail!(
+                "--output picks an output of a --model with several (e.g. --model face-api-gender)"
+            );
+        }
         let pre = preprocess_per_model(&a.preprocess, 2, "the two shipped models")?;
         return Ok(vec![
             pre[0].apply(Model::gender()?),
@@ -299,7 +314,10 @@ fn load_unchecked(a: &ModelArgs) -> Result<Vec<Model>> {
         .zip(pre)
         .map(|(m, pre)| {
             let (w, mean, labels) = (a.weights.as_deref(), a.mean.as_deref(), a.labels.as_deref());
-            let model = Model::load(m, w, mean, labels)
+            if let Some(model) = shipped_model(m, a.output.as_deref())? {
+                return Ok(pre.apply(model));
+            }
+            let model = Model::load_output(m, w, mean, labels, a.output.as_deref())
                 .map_err(|e| naming_file(e, m, &[Some(m.as_path()), w, mean, labels]))?;
             for w in &model.warnings {
                 errln!("lrp: warning: {}: {w}", m.display());
@@ -334,6 +352,25 @@ pub fn preprocess_text(v: &[PreprocessArg]) -> String {
         })
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// The shipped model a `--model` names when no such file exists (`face-api-gender`, …);
+/// `None` for a file. A name that is neither a file nor a shipped model, and has no
+/// extension, is an error listing the shipped models. `output`, when given, must be the
+/// model's own output.
+pub fn shipped_model(m: &Path, output: Option<&str>) -> Result<Option<Model>> {
+    if m.exists() || m.extension().is_some() {
+        return Ok(None);
+    }
+    let name = m.to_str().unwrap_or_default();
+    let mut model = Model::shipped(name).map_err(|e| anyhow!("--model: {e} (or a model file)"))?;
+    if let Some(o) = output {
+        model.graph = model
+            .graph
+            .select_output(o)
+            .map_err(|e| anyhow!("--model {name}: {e}"))?;
+    }
+    Ok(Some(model))
 }
 
 /// The faces of `--image` (or the shipped portraits), each cut to `--face-box` if given.

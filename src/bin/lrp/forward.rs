@@ -36,6 +36,16 @@ pub fn run(a: ForwardArgs) -> Result<()> {
         }
         for (i, row) in logits.outer_iter().enumerate() {
             let row = row.to_vec();
+            if model.is_regression() {
+                outln!(
+                    "{}\t{}\t{}\toutput {:?}",
+                    model.name,
+                    common::image_name(&faces, i),
+                    model.describe(&row),
+                    row
+                );
+                continue;
+            }
             let (probs, pred) = (softmax(&row), argmax(&row));
             outln!(
                 "{}\t{}\t{} ({:.1}%)\tlogits {:?}",

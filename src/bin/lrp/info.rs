@@ -1,5 +1,5 @@
 //! `lrp info`: layers, shapes, parameter counts and the rule of each layer under a preset, as
-//! a table or JSON; or the names of the colour maps and presets.
+//! a table or JSON; or the names of the colour maps, shipped models and presets.
 
 use crate::common::naming_file;
 use anyhow::Result;
@@ -13,7 +13,8 @@ use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct InfoArgs {
-    /// Model file (.onnx or .prototxt); default: the shipped models.
+    /// Model file (.onnx or .prototxt) or a shipped model's name; default: every shipped
+    /// model (gender-v1, age-v1, face-api-gender, face-api-age).
     file: Option<PathBuf>,
     /// Caffe weights.
     #[arg(long, value_name = "W")]
@@ -76,6 +77,10 @@ pub fn run(a: InfoArgs) -> Result<()> {
                 "colour maps: {}",
                 Colormap::names().collect::<Vec<_>>().join(", ")
             );
+            outln!(
+                "shipped models (--model NAME): {}",
+                lrp::model::SHIPPED_MODELS.join(", ")
+            );
         }
         outln!("presets:");
         for p in lrp::composite::PRESET_TABLE {
@@ -84,9 +89,15 @@ pub fn run(a: InfoArgs) -> Result<()> {
         return Ok(());
     }
     let models = match &a.file {
-        Some(f) => vec![Model::load(f, a.weights.as_deref(), None, None)
-            .map_err(|e| naming_file(e, f, &[Some(f.as_path()), a.weights.as_deref()]))?],
-        None => vec![Model::gender()?, Model::age()?],
+        Some(f) => match crate::common::shipped_model(f, None)? {
+            Some(m) => vec![m],
+            None => vec![Model::load(f, a.weights.as_deref(), None, None)
+                .map_err(|e| naming_file(e, f, &[Some(f.as_path()), a.weights.as_deref()]))?],
+        },
+        None => lrp::model::SHIPPED_MODELS
+            .iter()
+            .map(|name| Model::shipped(name))
+            .collect::<lrp::Result<Vec<_>>>()?,
     };
     let comp = Composite::preset(&a.preset)?;
     let mut all = Vec::new();

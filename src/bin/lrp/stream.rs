@@ -1046,6 +1046,26 @@ fn stack(items: &[&Item], m: usize) -> Result<Tensor> {
     Ok(ndarray::stack(Axis(0), &views)?.into_dyn())
 }
 
+/// The manifest's prediction: the class, its label and softmax probability; for a regression
+/// output the value with the model's words for it (`age 47.3 years`) as the label.
+fn regression_or_class(model: &Model, logits: &[f32], pred: usize, probs: &[f32]) -> Prediction {
+    if model.is_regression() {
+        Prediction {
+            class: 0,
+            label: model.describe(logits),
+            probability: 1.0,
+            value: logits.first().copied(),
+        }
+    } else {
+        Prediction {
+            class: pred,
+            label: model.label(pred),
+            probability: probs[pred],
+            value: None,
+        }
+    }
+}
+
 /// Image `row` of explanation `e`: its figure cell, and its entry for the writer.
 #[allow(clippy::too_many_arguments)]
 fn handle(
@@ -1096,7 +1116,11 @@ fn handle(
         ];
         for (col, map) in cells {
             if let (Some(col), Some(map)) = (col, map) {
-                let cell = Cell::new(map.clone()).prediction(&model.label(shown), probs[shown]);
+                let cell = if model.is_regression() {
+                    Cell::new(map.clone()).label(model.describe(&logits))
+                } else {
+                    Cell::new(map.clone()).prediction(&model.label(shown), probs[shown])
+                };
                 r.2[col] = Some(cell);
             }
         }
@@ -1105,11 +1129,7 @@ fn handle(
         return Ok(());
     }
     let mut entry = ctx.entry(item, m, c);
-    entry.prediction = Some(Prediction {
-        class: pred,
-        label: model.label(pred),
-        probability: probs[pred],
-    });
+    entry.prediction = Some(regression_or_class(model, &logits, pred, &probs));
     entry.maps = maps
         .iter()
         .enumerate()
@@ -1124,7 +1144,9 @@ fn handle(
             },
         })
         .collect();
-    entry.probabilities = probs;
+    if !model.is_regression() {
+        entry.probabilities = probs;
+    }
     if ctx.json {
         let one = Explanation {
             relevance: e.relevance.select(Axis(0), &[row]),

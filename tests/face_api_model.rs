@@ -1,0 +1,203 @@
+//! face-api's age/gender network, shipped as `face-api-age` and `face-api-gender`, against its
+//! references:
+//!
+//! - preprocessing: bit-identical to face-api's numpy port (`preprocess.py` of
+//!   ../shared/models/face-api, itself bit-identical to the tensor face-api's JavaScript builds)
+//!   on four crops of the shipped portraits (`tests/data/face_api_model/*_input.npy`, written by
+//!   tests/face_api_model/generate.py);
+//! - outputs: the ages and gender logits face-api's JavaScript computed (tfjs 4.22.0, cpu
+//!   backend; ../shared/models/face-api/reference/js_age_gender.json) on the eight crops of the
+//!   portraits listed in samples.json there, the whole pipeline (decode, crop, preprocess,
+//!   forward) run by us; and onnxruntime 1.32.0 on the stored inputs (outputs.json);
+//! - relevance: Zennit 1.0.0's EpsilonPlusFlat in float64 on the same weights (generate.py).
+
+use lrp::composite::Composite;
+use lrp::explain::{Explainer, Target};
+use lrp::model::Model;
+use lrp::preprocess::{crop, decode_rgb, FaceBox, Preprocess};
+use ndarray::{Array2, ArrayD, Axis};
+use ndarray_npy::read_npy;
+use serde_json::Value;
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/face_api_model");
+const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/models/face-api");
+
+fn json(path: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A shipped portrait as PIL decodes it: the references were computed on PIL's pixels, and
+/// JPEG decoders differ by a grey level here and there, so Grace Hopper is read from PIL's
+/// decoding of it (tests/data/face_api/grace_hopper_pil.png, from tests/face_api/generate.py).
+fn portrait(image: &str) -> lrp::preprocess::RgbImage {
+    match image {
+        "astronaut" | "astronaut.png" => decode_rgb(lrp::assets::ASTRONAUT_PNG, image).unwrap(),
+        "grace_hopper" | "grace_hopper.jpg" => lrp::preprocess::load_rgb(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/face_api/grace_hopper_pil.png"
+        ))
+        .unwrap(),
+        other => panic!("no shipped image {other}"),
+    }
+}
+
+/// The crop of face-api's box `[x, y, w, h]` (`null`: the whole image).
+fn face(image: &str, b: &Value) -> lrp::preprocess::RgbImage {
+    let img = portrait(image);
+    match b.as_array() {
+        None => img,
+        Some(v) => {
+            let v: Vec<i64> = v.iter().map(|x| x.as_i64().unwrap()).collect();
+            crop(&img, FaceBox::new(v[0], v[1], v[0] + v[2], v[1] + v[3])).unwrap()
+        }
+    }
+}
+
+#[test]
+fn preprocessing_is_bit_identical_to_face_apis() {
+    let outputs = json(&format!("{DATA}/outputs.json"));
+    let crops = outputs["crops"].as_object().unwrap();
+    assert_eq!(crops.len(), 4);
+    for (name, c) in crops {
+        let x = Preprocess::face_api(112)
+            .apply(&face(c["image"].as_str().unwrap(), &c["box"]))
+            .unwrap();
+        let want: ArrayD<f32> = read_npy(format!("{DATA}/{name}_input.npy")).unwrap();
+        assert_eq!(x.into_dyn(), want.index_axis(Axis(0), 0), "{name}");
+    }
+}
+
+/// Max |a − b| / max |b|.
+fn rel_err(a: &[f32], b: &[f64]) -> f64 {
+    let scale = b.iter().fold(0f64, |m, v| m.max(v.abs()));
+    let worst = a
+        .iter()
+        .zip(b)
+        .fold(0f64, |m, (x, y)| m.max((f64::from(*x) - y).abs()));
+    worst / scale
+}
+
+fn numbers(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+fn outputs(model: &Model, faces: &[lrp::preprocess::RgbImage]) -> Array2<f32> {
+    let x = lrp::preprocess::to_tensor(faces, &model.preprocess).unwrap();
+    model.graph.logits(&x).unwrap()
+}
+
+#[test]
+fn outputs_match_face_apis_javascript() {
+    let samples = json(&format!("{SHARED}/reference/samples.json"));
+    let js = json(&format!("{SHARED}/reference/js_age_gender.json"));
+    let (age, gender) = (
+        Model::face_api_age().unwrap(),
+        Model::face_api_gender().unwrap(),
+    );
+    let mut checked = 0;
+    for s in samples["age_gender_samples"].as_array().unwrap() {
+        let image = s["image"].as_str().unwrap();
+        if image == "noise" {
+            continue; // numpy's RandomState noise: not reproduced here
+        }
+        let name = s["name"].as_str().unwrap();
+        let f = [face(image, &s["box"])];
+        let want = js["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["name"] == s["name"])
+            .unwrap();
+        // The README there measured ONNX (onnxruntime) against the JavaScript at 3.9e-7
+        // (age) and 5.4e-6 (logits, per element) relative; our float32 sums differ in order.
+        let a = outputs(&age, &f);
+        let e = rel_err(a.as_slice().unwrap(), &numbers(&want["age"]));
+        assert!(e < 1e-5, "{name}: age {a} vs JavaScript: {e}");
+        let g = outputs(&gender, &f);
+        let e = rel_err(g.as_slice().unwrap(), &numbers(&want["gender_logits"]));
+        assert!(e < 2e-5, "{name}: gender logits {g} vs JavaScript: {e}");
+        checked += 1;
+    }
+    assert_eq!(checked, 8);
+}
+
+#[test]
+fn outputs_match_onnxruntime() {
+    let outputs_json = json(&format!("{DATA}/outputs.json"));
+    let (age, gender) = (
+        Model::face_api_age().unwrap(),
+        Model::face_api_gender().unwrap(),
+    );
+    for (name, c) in outputs_json["crops"].as_object().unwrap() {
+        let x: ArrayD<f32> = read_npy(format!("{DATA}/{name}_input.npy")).unwrap();
+        let a = age.graph.logits(&x).unwrap();
+        let e = rel_err(a.as_slice().unwrap(), &[c["age"].as_f64().unwrap()]);
+        assert!(e < 1e-5, "{name}: age {a} vs onnxruntime: {e}");
+        let g = gender.graph.logits(&x).unwrap();
+        let e = rel_err(g.as_slice().unwrap(), &numbers(&c["gender_logits"]));
+        assert!(e < 2e-5, "{name}: gender logits {g} vs onnxruntime: {e}");
+    }
+}
+
+/// EpsilonPlusFlat against Zennit's float64 result. The rules are ill-conditioned on this
+/// network in float32: Zennit's own float32 run lands 0.7e-3 to 3.2e-3 of max|R| away from its
+/// float64 one (`zennit_float32_vs_float64_rel` in outputs.json), so two float32
+/// implementations cannot meet 1e-4 here; we measured 1.9e-4 to 2.0e-3 and require 4e-3, and
+/// the relevance sums within 5e-3 of the seeded output. Before the padding was placed inside the stem's
+/// rule the error was 1.7e-2 at the bottom and right borders: this test separates the two.
+#[test]
+fn relevance_matches_zennit_epsilon_plus_flat() {
+    let outputs_json = json(&format!("{DATA}/outputs.json"));
+    let comp = Composite::preset("epsilon-plus-flat").unwrap();
+    let mut checked = 0;
+    for (name, c) in outputs_json["crops"].as_object().unwrap() {
+        for (output, model) in [
+            ("age", Model::face_api_age().unwrap()),
+            ("gender_logits", Model::face_api_gender().unwrap()),
+        ] {
+            let Some(meta) = c.get(format!("{output}_epsilon_plus_flat")) else {
+                continue;
+            };
+            let x: ArrayD<f32> = read_npy(format!("{DATA}/{name}_input.npy")).unwrap();
+            let want: ArrayD<f32> =
+                read_npy(format!("{DATA}/{name}_{output}_epsilon_plus_flat.npy")).unwrap();
+            let e = Explainer::new(model.graph.clone(), &comp)
+                .unwrap()
+                .explain(&x, &Target::Predicted)
+                .unwrap();
+            assert_eq!(
+                e.targets[0],
+                vec![meta["target"].as_u64().unwrap() as usize]
+            );
+            let r = e
+                .relevance
+                .index_axis(Axis(0), 0)
+                .index_axis(Axis(0), 0)
+                .to_owned();
+            // The flat first layer gives the three channels of a pixel the same relevance.
+            for ch in 1..3 {
+                assert_eq!(r.index_axis(Axis(0), ch), r.index_axis(Axis(0), 0));
+            }
+            let got = r.index_axis(Axis(0), 0);
+            let want64: Vec<f64> = want.iter().map(|v| f64::from(*v)).collect();
+            let err = rel_err(got.as_slice().unwrap(), &want64);
+            assert!(
+                err < 4e-3,
+                "{name} {output}: max |ours − Zennit| / max|R| = {err}"
+            );
+            let sum = f64::from(r.sum());
+            let want_sum = meta["relevance_sum"].as_f64().unwrap();
+            let seeded = meta["seeded"].as_f64().unwrap();
+            assert!(
+                (sum - want_sum).abs() < 5e-3 * seeded.abs(),
+                "{name} {output}: relevance sum {sum} vs Zennit {want_sum}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 6);
+}
