@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: lrp against Zennit 1.0 on identical weights (see side_by_side.py).
 # Not run by CI. Usage: benches/zennit/run.sh [--threads N] [--models a,b] [--batches 1,8] [--json F]
+#                                            [--seconds S] [--python]
+# --python also installs the Python bindings (pip install ./python, built by maturin) into the
+# venv and times Explainer.explain from Python against the Rust worker and Zennit.
 # Environment: LRP_BENCH_VENV (default target/zennit-venv), LRP_BENCH_PYTHON (a Python ≥ 3.11.11;
 # default: the first python3.13 / python3.12 found, including pyenv's versions).
 set -euo pipefail
@@ -22,5 +25,12 @@ if [ ! -x "$venv/bin/python" ]; then
   "$venv/bin/pip" install --quiet "torch>=2.4" "torchvision>=0.19" "zennit==1.0.0" "onnx>=1.16" "onnxruntime>=1.18" "pillow>=10" "numpy>=1.26"
 fi
 cargo build --release --example side_by_side --manifest-path "$root/Cargo.toml"
+for a in "$@"; do
+  if [ "$a" = --python ]; then
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "maturin>=1.8,<2"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-build-isolation \
+      --force-reinstall --no-deps "$root/python"
+  fi
+done
 exec "$venv/bin/python" "$root/benches/zennit/side_by_side.py" \
   --worker "${CARGO_TARGET_DIR:-$root/target}/release/examples/side_by_side" "$@"
