@@ -30,6 +30,8 @@ venv="$target/python-venv"
 if [ ! -x "$venv/bin/python" ]; then
     "${PYTHON:-python3}" -m venv "$venv"
 fi
+# maturin's build hook runs `maturin` from PATH.
+export PATH="$venv/bin:$PATH"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     "maturin>=1.8,<2" "pytest>=7" "numpy>=1.21"
 # The installed maturin builds the wheel (no isolated build environment to download again).

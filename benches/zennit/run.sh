@@ -27,6 +27,7 @@ fi
 cargo build --release --example side_by_side --manifest-path "$root/Cargo.toml"
 for a in "$@"; do
   if [ "$a" = --python ]; then
+    export PATH="$venv/bin:$PATH"   # maturin's build hook runs `maturin` from PATH
     "$venv/bin/pip" install --quiet --disable-pip-version-check "maturin>=1.8,<2"
     "$venv/bin/pip" install --quiet --disable-pip-version-check --no-build-isolation \
       --force-reinstall --no-deps "$root/python"
