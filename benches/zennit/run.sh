@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: lrp against Zennit 1.0 on identical weights (see side_by_side.py).
 # Not run by CI. Usage: benches/zennit/run.sh [--threads N] [--models a,b] [--batches 1,8] [--json F]
+#                                            [--seconds S] [--python]
 #        benches/zennit/run.sh --vit [--threads N] [--models deit_tiny,vit_b_16] [--batches 1,8]
 #          [--dir target/vit-full] [--json F]: full-size vision transformers against LXT 2.1
 #          (see vit_side_by_side.py; make the models first with tests/vit/generate.py --full).
+# --python also installs the Python bindings (pip install ./python, built by maturin) into the
+# venv and times Explainer.explain from Python against the Rust worker and Zennit.
 # Environment: LRP_BENCH_VENV (default target/zennit-venv), LRP_BENCH_PYTHON (a Python ≥ 3.11.11;
 # default: the first python3.13 / python3.12 found, including pyenv's versions).
 set -euo pipefail
@@ -33,5 +36,13 @@ if [ "${1:-}" = "--vit" ]; then
     "$venv/bin/pip" install --quiet "timm>=1.0" "lxt==2.1" "transformers>=4.51,<5"
 fi
 cargo build --release --example side_by_side --manifest-path "$root/Cargo.toml"
+for a in "$@"; do
+  if [ "$a" = --python ]; then
+    export PATH="$venv/bin:$PATH"   # maturin's build hook runs `maturin` from PATH
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "maturin>=1.8,<2"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-build-isolation \
+      --force-reinstall --no-deps "$root/python"
+  fi
+done
 exec "$venv/bin/python" "$script" \
   --worker "${CARGO_TARGET_DIR:-$root/target}/release/examples/side_by_side" "$@"

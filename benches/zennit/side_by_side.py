@@ -24,6 +24,13 @@ as zennit.layer.Sum, the squeeze-and-excitation gate held constant, ConvNeXt's l
 folded, LayerNorm's standard deviation detached under Epsilon) and Zennit's own BatchNorm
 merging. Their forward column is PyTorch's plain eval forward of that torchvision module.
 
+Python bindings (`--python`, run.sh installs them with `pip install ./python`): the same
+`Explainer.explain` called from this process through `import lrp`, timed in the same rounds
+(one call of the Rust worker, one from Python, one of Zennit's), on the same ONNX file and
+input. Reported: the Python call's median, its overhead over the worker's median (the
+per-call cost of the bindings: argument checks, copying the input in, the GIL), and Zennit's
+time over it; the Python relevance must equal the worker's bit for bit.
+
 Not part of CI: it needs torch (~1 GB) and takes about 10 minutes on 2 cores (20 more with the
 three modern models).
 """
@@ -277,12 +284,17 @@ def main():
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--seconds", type=float, default=4.0, help="time budget per measurement and side")
     ap.add_argument("--json", help="write all numbers here")
+    ap.add_argument("--python", action="store_true",
+                    help="also time Explainer.explain through the Python bindings (import lrp)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     tmp = tempfile.mkdtemp(prefix="lrp-zennit-")
     w = Worker(args.worker, args.threads)
+    if args.python:
+        os.environ["RAYON_NUM_THREADS"] = str(args.threads)  # before the bindings start rayon
+        import lrp as lrp_py
     results = []
     failures = []
     notes = []
@@ -305,6 +317,7 @@ def main():
             path = modern.path
             model = modern.canonised
         w("load", name, path)
+        py_model = lrp_py.load(path) if args.python else None
         shape = onnx.load(path).graph.input[0].type.tensor_type.shape
         chw = [d.dim_value for d in shape.dim][1:]
         for batch in [int(b) for b in args.batches.split(",")]:
@@ -332,16 +345,23 @@ def main():
 
                     def theirs():
                         return zennit_explain(model, composite, xt)
+                py_ex = lrp_py.Explainer(py_model, preset=what) if args.python and what != "forward" else None
+                if py_ex is not None:
+                    py_ex.explain(x)  # warm-up
                 # Warm-up on both sides, then alternate.
                 w("run", name, what, xin, 1, "-")
                 t_z, rel_z = timed(theirs)
                 rounds = int(min(30, max(3, args.seconds * 1e3 // max(t_z, 1.0))))
-                ours, zen = [], []
+                ours, zen, py = [], [], []
                 for _ in range(rounds):
                     # A pause before each call lets the other side's idle worker threads
                     # (OpenMP and rayon spin before they sleep) go quiet.
                     time.sleep(0.05)
                     ours.append(float(w("run", name, what, xin, 1, ours_out)))
+                    if py_ex is not None:
+                        time.sleep(0.05)
+                        t, py_rel = timed(lambda: py_ex.explain(x).relevance)
+                        py.append(t)
                     time.sleep(0.05)
                     t, rel_z = timed(theirs)
                     zen.append(t)
@@ -350,8 +370,16 @@ def main():
                 o, z = statistics.median(ours), statistics.median(zen)
                 row = {"model": name, "batch": batch, "what": what, "ours_ms": o, "zennit_ms": z,
                        "speedup": z / o, "rounds": rounds}
+                if py:
+                    p_ms = statistics.median(py)
+                    row.update(python_ms=p_ms, python_overhead_ms=p_ms - o, zennit_over_python=z / p_ms)
                 if what != "forward":
                     r_o = np.load(ours_out)
+                    if py:
+                        row["python_equals_rust"] = bool(np.array_equal(py_rel, r_o))
+                        if not row["python_equals_rust"]:
+                            failures.append(f"{name} batch {batch} {what}: the Python relevance differs "
+                                            f"from the worker's by {float(np.abs(py_rel - r_o).max()):.2e}")
                     r_z = rel_z.detach().numpy()
                     scale = float(np.abs(r_z).max())
                     err = float(np.abs(r_o - r_z).max()) / scale if scale > 0 else float(np.abs(r_o).max())
@@ -379,6 +407,9 @@ def main():
                             f"{row['zennit32_vs_64']:.2e}")
                 results.append(row)
                 extra = f"  max|ΔR|/max|R| {row['max_err_rel']:.1e}" if "max_err_rel" in row else ""
+                if "python_ms" in row:
+                    extra += (f"  python {row['python_ms']:9.2f} ms (+{row['python_overhead_ms']:.3f}) "
+                              f"zennit/python ×{row['zennit_over_python']:5.2f}")
                 print(f"{name:11} b{batch} {what:26} ours {o:9.2f} ms  "
                       f"{'torch' if what == 'forward' else 'zennit'} {z:9.2f} ms  ×{z / o:5.2f}{extra}",
                       flush=True)
@@ -412,6 +443,15 @@ def main():
                   f"{e['ours_ms']:.1f} / {e['zennit_ms']:.1f} | {e['speedup']:.1f} | "
                   f"{a['ours_ms']:.1f} / {a['zennit_ms']:.1f} | {a['speedup']:.1f} | "
                   f"{a['ours_ms'] / f['ours_ms']:.1f} |")
+    if args.python:
+        print()
+        print("| model | batch | preset | Rust ms | Python ms | overhead ms | Zennit ms | Zennit / Python |")
+        print("|---|---|---|---|---|---|---|---|")
+        for x in results:
+            if "python_ms" in x:
+                print(f"| {x['model']} | {x['batch']} | {x['what']} | {x['ours_ms']:.2f} | "
+                      f"{x['python_ms']:.2f} | {x['python_overhead_ms']:+.3f} | {x['zennit_ms']:.2f} | "
+                      f"{x['zennit_over_python']:.2f} |")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"threads": args.threads, "date": time.strftime("%Y-%m-%d"),
