@@ -120,7 +120,7 @@ fn usage_errors_are_one_line_and_status_1() {
         ),
         (
             vec!["forward", "--model"],
-            "lrp: error: a value is required for '--model <FILE>' but none was supplied (see `lrp forward --help`)",
+            "lrp: error: a value is required for '--model <FILE|NAME>' but none was supplied (see `lrp forward --help`)",
         ),
     ] {
         let o = lrp(&args, &dir);

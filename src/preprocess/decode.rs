@@ -143,7 +143,7 @@ pub fn is_image_path(path: &Path) -> bool {
 /// let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets"));
 /// let files = lrp::preprocess::image_files(&[dir]).unwrap();
 /// let names: Vec<_> = files.iter().map(|f| f.file_name().unwrap().to_str().unwrap()).collect();
-/// assert_eq!(names, ["astronaut.png", "grace_hopper.jpg"]);
+/// assert_eq!(names, ["astronaut.png", "grace_hopper.jpg", "group_photo.jpg"]);
 /// assert!(lrp::preprocess::image_files(&[PathBuf::from("no/such/dir")]).is_err());
 /// ```
 pub fn image_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
