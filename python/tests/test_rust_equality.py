@@ -56,11 +56,15 @@ def test_logits_equal_rust(batch, tmp_path, name):
 
 
 def test_preprocess_equals_rust(batch, tmp_path):
-    # `lrp explain --image` preprocesses the portraits itself; its relevance equals that of
-    # lrp.preprocess's input only if the inputs are equal to the bit.
-    m, file, x, _ = batch["gender"]
+    # `lrp explain --image` preprocesses the portrait itself; its relevance equals that of
+    # lrp.preprocess's input only if the inputs are equal to the bit. The face box is given
+    # on both sides (without one, `explain` would find the face with the detector).
+    m, file, _, _ = batch["gender"]
+    box = (150, 30, 260, 150)
     run_cli("explain", "--image", str(ASSETS / "astronaut.png"), "--model", str(ASSETS / file),
-            "--preset", "epsilon-plus-flat", "--npy", "--out", str(tmp_path))
+            "--face-box", ",".join(map(str, box)), "--preset", "epsilon-plus-flat", "--npy",
+            "--out", str(tmp_path))
     rust = np.load(tmp_path / m.name / "epsilon-plus-flat" / "astronaut.png.npy")
-    got = lrp.Explainer(m).explain(x[:1]).relevance[0]
+    x = lrp.preprocess(ASSETS / "astronaut.png", m, face_box=box)
+    got = lrp.Explainer(m).explain(x).relevance[0]
     assert np.array_equal(got, rust)
