@@ -54,6 +54,14 @@
 //! shard `4/3`: expected K/N with 1 ≤ K ≤ N, e.g. 2/8
 //! unknown preset `epsilon-plux`; known presets: epsilon, alpha2-beta1, epsilon-plus, epsilon-plus-flat, epsilon-alpha2-beta1, epsilon-alpha2-beta1-flat, epsilon-gamma-box, paper
 //! ```
+//! Also an unknown attribution method or a method parameter out of range
+//! ([`attribution::Attributor::new`](crate::attribution::Attributor::new)):
+//! ```text
+//! unknown method `gradiant` (lrp, gradient, gradient-x-input, smoothgrad, integrated-gradients, occlusion, guided-backprop, excitation-backprop)
+//! integrated-gradients: steps and batch must be at least 1
+//! smoothgrad: noise level -0.1 must be finite and ≥ 0
+//! occlusion window [40, 8] is larger than the input 32×32
+//! ```
 //! *What to do:* use one of the values the message lists (`lrp info --colormaps` lists the
 //! presets, `lrp info MODEL` the layers and the output size).
 //!

@@ -129,6 +129,61 @@ fn invalid_target_class_and_preset_name() {
     assert_names(&msg, &["`epsilon-plux`", "epsilon-plus-flat"]);
 }
 
+/// `Invalid`: a misspelt attribution method (the message lists the valid ones), zero
+/// integrated-gradients steps, a negative SmoothGrad noise level and an occlusion window larger
+/// than the gender model's 32×32 input, each refused when the attributor is made.
+#[test]
+fn invalid_attribution_method_and_parameters() {
+    use lrp::attribution::{Attributor, Baseline, Method, Noise, Quadrature, Sigma};
+    let err = Method::from_name("gradiant").unwrap_err();
+    assert!(matches!(err, Error::Invalid(_)), "{err:?}");
+    assert_names(
+        &err.to_string(),
+        &[
+            "unknown method `gradiant`",
+            "lrp, gradient, gradient-x-input",
+            "excitation-backprop",
+        ],
+    );
+    let graph = Model::gender().unwrap().graph;
+    for (method, words) in [
+        (
+            Method::IntegratedGradients {
+                steps: 0,
+                baseline: Baseline::Value(0.0),
+                quadrature: Quadrature::GaussLegendre,
+                batch: 4,
+            },
+            &[
+                "integrated-gradients: ",
+                "steps and batch must be at least 1",
+            ][..],
+        ),
+        (
+            Method::SmoothGrad {
+                samples: 4,
+                sigma: Sigma::Relative(-0.1),
+                noise: Noise::Seeded(0),
+                batch: 4,
+            },
+            &["smoothgrad: ", "noise level -0.1 must be finite and ≥ 0"][..],
+        ),
+        (
+            Method::Occlusion {
+                window: [40, 8],
+                stride: [8, 8],
+                baseline: Baseline::Value(0.0),
+                batch: 4,
+            },
+            &["occlusion window [40, 8] is larger than the input 32×32"][..],
+        ),
+    ] {
+        let err = Attributor::new(graph.clone(), method).unwrap_err();
+        assert!(matches!(err, Error::Invalid(_)), "{err:?}");
+        assert_names(&err.to_string(), words);
+    }
+}
+
 /// `InputShape`: the age model's 64×64 input handed to the 32×32 gender model.
 #[test]
 fn input_shape_age_sized_tensor_into_the_gender_model() {

@@ -314,10 +314,13 @@ pub struct Attributor {
 }
 
 impl Attributor {
-    /// Prepare `graph` for `method`; fails on invalid parameters and on layers the method's
-    /// rules do not cover.
+    /// Prepare `graph` for `method`; fails on invalid parameters (also an occlusion window
+    /// larger than the graph's input) and on layers the method's rules do not cover.
     pub fn new(graph: Graph, method: Method) -> Result<Attributor> {
         method.validate()?;
+        if let Method::Occlusion { window, .. } = &method {
+            occlusion::check_window(graph.input_shape(), *window)?;
+        }
         let explainer = match &method {
             Method::Lrp(c) => Explainer::new(graph, c)?,
             Method::GuidedBackprop => {

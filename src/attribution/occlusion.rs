@@ -26,11 +26,7 @@ impl Attributor {
                 "occlusion needs image inputs [C, H, W], the model takes {shape:?}"
             )));
         };
-        if window[0] > h || window[1] > w {
-            return Err(Error::Invalid(format!(
-                "occlusion window {window:?} is larger than the input {h}×{w}"
-            )));
-        }
+        check_window(&shape, window)?;
         let per = c * h * w;
         let base = baseline.values(&shape)?;
         // Captum's positions: ceil((size − window) / stride) + 1 per axis, the last window
@@ -112,4 +108,17 @@ impl Attributor {
         }
         Ok(result(out, n, k, &shape, logits, rows))
     }
+}
+
+/// Refuses a window larger than the per-sample input `shape` (`[C, H, W]`; other ranks are
+/// left to the attribution itself, which refuses them).
+pub(super) fn check_window(shape: &[usize], window: [usize; 2]) -> Result<()> {
+    if let [_, h, w] = shape[..] {
+        if window[0] > h || window[1] > w {
+            return Err(Error::Invalid(format!(
+                "occlusion window {window:?} is larger than the input {h}×{w}"
+            )));
+        }
+    }
+    Ok(())
 }

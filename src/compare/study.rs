@@ -28,9 +28,10 @@ use super::{
     spectral_clustering, Baseline, FlipConfig, FlipCurve, Metric, Order, Similarity, Spectral,
     SpectralConfig,
 };
+use crate::attribution::{Attributor, Method};
 use crate::composite::Composite;
 use crate::error::{Error, Result};
-use crate::explain::{Explainer, Target};
+use crate::explain::Target;
 use crate::heatmap::{self, Colormap, Reduce};
 use crate::model::Model;
 use crate::ops::Tensor;
@@ -106,7 +107,7 @@ impl Default for StudyConfig {
 pub struct StudyItem {
     /// The model's name.
     pub model: String,
-    /// The preset's name.
+    /// The preset's name ([`Method::label`]: the method's name for methods besides LRP).
     pub preset: String,
     /// One heatmap (relevance summed over channels) per image, at the network's resolution,
     /// in the image's frame: where the model's preprocessing covers another part of the image
@@ -161,7 +162,7 @@ pub struct Study {
 pub struct AopcRow {
     /// The model's name.
     pub model: String,
-    /// The preset's name.
+    /// The preset's name (the method's for methods besides LRP).
     pub preset: String,
     /// Mean AOPC, most relevant patches first.
     pub aopc_morf: f32,
@@ -266,16 +267,65 @@ impl Study {
         config: &StudyConfig,
         progress: &mut dyn FnMut(&str, u64),
     ) -> Result<Study> {
-        validate(models, presets, images, config)?;
+        let lrp: Vec<Method> = presets
+            .iter()
+            .map(|c| Method::Lrp(Box::new(c.clone())))
+            .collect();
+        let methods = vec![lrp; models.len()];
+        Study::run_methods(models, &methods, images, config, progress)
+    }
+
+    /// [`Study::run`] with attribution methods ([`crate::attribution`]) in place of presets:
+    /// `methods[i]` are those of `models[i]` (one list per model, as a baseline tensor or a
+    /// batch may depend on the model), the same methods in the same order for every model.
+    /// Items are labelled by [`Method::label`] (a preset's name for [`Method::Lrp`]); the
+    /// conservation of the other methods is NaN (they propagate no relevance).
+    ///
+    /// ```no_run
+    /// use lrp::attribution::Method;
+    /// use lrp::compare::{Study, StudyConfig};
+    /// use lrp::composite::Composite;
+    /// use lrp::model::Model;
+    /// let models = [Model::gender()?];
+    /// let methods = vec![vec![
+    ///     Method::Lrp(Box::new(Composite::preset("epsilon-plus-flat")?)),
+    ///     Method::Gradient,
+    /// ]];
+    /// let images = lrp::compare::faces::portrait_variants()?;
+    /// let study = Study::run_methods(&models, &methods, &images, &StudyConfig::default(), &mut |_, _| {})?;
+    /// assert_eq!(study.items[1].preset, "gradient");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// Errors: those of [`Study::run`], and [`Error::Invalid`] when the lists differ in
+    /// length or labels from model to model.
+    pub fn run_methods(
+        models: &[Model],
+        methods: &[Vec<Method>],
+        images: &[(String, RgbImage)],
+        config: &StudyConfig,
+        progress: &mut dyn FnMut(&str, u64),
+    ) -> Result<Study> {
+        let first = methods.first().map_or(0, Vec::len);
+        validate(models, first, images, config)?;
+        let labels = |ms: &Vec<Method>| ms.iter().map(Method::label).collect::<Vec<_>>();
+        if methods.len() != models.len() || methods.iter().any(|m| labels(m) != labels(&methods[0]))
+        {
+            return Err(Error::Invalid(format!(
+                "a comparison needs one list of methods per model ({} models, {} lists), the same methods in every list",
+                models.len(),
+                methods.len()
+            )));
+        }
         let crops: Vec<RgbImage> = images.iter().map(|(_, c)| c.clone()).collect();
         let mut items = Vec::new();
         let mut random = Vec::new();
-        for model in models {
+        for (model, ms) in models.iter().zip(methods) {
             let x = preprocess::to_tensor(&crops, &model.preprocess)?;
             let flip = flip_config(model, config)?;
             let mut classes = Vec::new();
-            for comp in presets {
-                let (mut item, cls) = explain_item(model, comp, &x, &flip, config, progress)?;
+            for method in ms {
+                let (mut item, cls) = explain_item(model, method, &x, &flip, config, progress)?;
                 classes = cls;
                 in_image_frame(&mut item, model, &crops)?;
                 items.push(item);
@@ -537,7 +587,7 @@ impl Study {
 
 fn validate(
     models: &[Model],
-    presets: &[Composite],
+    presets: usize,
     images: &[(String, RgbImage)],
     c: &StudyConfig,
 ) -> Result<()> {
@@ -570,11 +620,11 @@ fn validate(
             )));
         }
     }
-    if models.is_empty() || presets.is_empty() || images.is_empty() {
+    if models.is_empty() || presets == 0 || images.is_empty() {
         return Err(Error::Invalid(format!(
             "a comparison needs models, presets and images, got {} models, {} presets and {} images",
             models.len(),
-            presets.len(),
+            presets,
             images.len()
         )));
     }
@@ -617,23 +667,25 @@ fn in_image_frame(item: &mut StudyItem, model: &Model, crops: &[RgbImage]) -> Re
     Ok(())
 }
 
-/// Explains `x` with one model × preset: maps, statistics and most-relevant-first curves, and
+/// Explains `x` with one model × method: maps, statistics and most-relevant-first curves, and
 /// the class explained per image.
 fn explain_item(
     model: &Model,
-    comp: &Composite,
+    method: &Method,
     x: &Tensor,
     flip: &FlipConfig,
     c: &StudyConfig,
     progress: &mut dyn FnMut(&str, u64),
 ) -> Result<(StudyItem, Vec<usize>)> {
-    let label = format!("{} · {}", model.name, comp.name());
+    let name = method.label();
+    let label = format!("{} · {name}", model.name);
     progress(&label, 0);
-    let e = Explainer::new(model.graph.clone(), comp)?.explain(x, &c.target)?;
+    let e = Attributor::new(model.graph.clone(), method.clone())?.attribute(x, &c.target)?;
+    let lrp = matches!(method, Method::Lrp(_));
     let classes: Vec<usize> = e.targets.iter().map(|t| t[0]).collect();
     let mut item = StudyItem {
         model: model.name.clone(),
-        preset: comp.name().to_string(),
+        preset: name,
         maps: Vec::new(),
         morf: Vec::new(),
         conservation: Vec::new(),
@@ -641,7 +693,7 @@ fn explain_item(
     };
     for (i, &class) in classes.iter().enumerate() {
         let map = heatmap::reduce(e.relevance.slice(s![i, 0, .., .., ..]), Reduce::Sum)?;
-        let st = map_stats(&map, Some(e.seed_sum(i)))?;
+        let st = map_stats(&map, lrp.then(|| e.seed_sum(i)))?;
         item.conservation.push(st.conservation.unwrap_or(f32::NAN));
         item.positive_share.push(st.positive_share);
         let order = patch_order(&map, c.flip_patch, &Order::MostRelevantFirst)?;

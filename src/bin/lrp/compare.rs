@@ -1,7 +1,9 @@
-//! `lrp compare`: runs [`lrp::compare::Study`] over models × presets and images, and writes
-//! its matrices, maps, curves and clusters to the output folder.
+//! `lrp compare`: runs [`lrp::compare::Study`] over models × presets (and methods, with
+//! `--method`) and images, and writes its matrices, maps, curves and clusters to the output
+//! folder.
 
 use crate::common::{self, Face, InputArgs, ModelArgs, RuleArgs};
+use crate::methods::{MethodArgs, Methods};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use lrp::compare::{self, FlipBaseline, Study, StudyConfig};
@@ -23,6 +25,8 @@ pub struct CompareArgs {
     face_box: Option<FaceBox>,
     #[command(flatten)]
     rules: RuleArgs,
+    #[command(flatten)]
+    methods: MethodArgs,
     /// What to explain and flip: `predicted` or one class index.
     #[arg(long, default_value = "predicted")]
     target: String,
@@ -106,7 +110,7 @@ fn config(a: &CompareArgs) -> Result<StudyConfig> {
 
 pub fn run(a: CompareArgs) -> Result<()> {
     let models = common::load_models(&a.model)?;
-    let comps = common::composites(&a.rules)?;
+    let methods = Methods::parse(&a.rules, &a.methods)?;
     let cfg = config(&a)?;
     let cmap = Colormap::from_name(&a.colormap)?;
     let images: Vec<(String, RgbImage)> = if a.images.is_empty() {
@@ -145,13 +149,28 @@ pub fn run(a: CompareArgs) -> Result<()> {
             }
         }
     }
+    let budget = a.model.memory_budget();
+    let per_model = models
+        .iter()
+        .map(|m| {
+            let ms = methods.for_model(m, budget.as_ref())?;
+            // Checked before anything runs (a window larger than the input, …).
+            for method in &ms {
+                lrp::attribution::Attributor::new(m.graph.clone(), method.clone())
+                    .with_context(|| format!("model {}", m.name))?;
+            }
+            Ok(ms)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let labels = methods.labels();
+    lrp::dataset::distinct_names(methods.word(), &labels)?;
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;
 
-    // One progress step per image and (model × preset or random order).
-    let steps = models.len() * (comps.len() + 1) * images.len();
+    // One progress step per image and (model × method or random order).
+    let steps = models.len() * (labels.len() + 1) * images.len();
     let bar = common::styled_bar(steps as u64, "comparing", " {msg}");
-    let study = Study::run(&models, &comps, &images, &cfg, &mut |label, done| {
+    let study = Study::run_methods(&models, &per_model, &images, &cfg, &mut |label, done| {
         if done == 0 {
             bar.set_message(label.to_string());
         }
@@ -159,7 +178,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
     })?;
     bar.finish_and_clear();
     let written = write_files(&study, &a.out, &cmap)?;
-    print_summary(&study, models.len(), comps.len());
+    print_summary(&study, models.len(), labels.len(), methods.word());
     outln!("wrote {} files to {}", written.len(), a.out.display());
     Ok(())
 }
@@ -228,10 +247,10 @@ fn write_files(study: &Study, dir: &Path, cmap: &Colormap) -> Result<Vec<PathBuf
     Ok(out.written)
 }
 
-fn print_summary(study: &Study, models: usize, presets: usize) {
+fn print_summary(study: &Study, models: usize, presets: usize, word: &str) {
     let c = &study.config;
     outln!(
-        "Compared {models} model(s) × {presets} preset(s) on {} images (grid {}×{}, {}×{} flipping patches, {} steps, {} baseline).",
+        "Compared {models} model(s) × {presets} {word}(s) on {} images (grid {}×{}, {}×{} flipping patches, {} steps, {} baseline).",
         study.images.len(),
         c.grid,
         c.grid,
@@ -253,17 +272,22 @@ fn print_summary(study: &Study, models: usize, presets: usize) {
         .max(10);
     outln!(
         "{:<w$}  {:>10}  {:>11}  {:>12}",
-        "model · preset",
+        format!("model · {word}"),
         "AOPC MoRF",
         "AOPC random",
         "conservation"
     );
     for (l, r) in labels.iter().zip(&rows) {
+        // Methods besides LRP conserve nothing: a dash.
+        let conservation = if r.conservation.is_nan() {
+            "–".to_string()
+        } else {
+            format!("{:.3}", r.conservation)
+        };
         outln!(
-            "{l:<w$}  {:>10.3}  {:>11.3}  {:>12.3}",
+            "{l:<w$}  {:>10.3}  {:>11.3}  {conservation:>12}",
             r.aopc_morf,
             r.aopc_random,
-            r.conservation
         );
     }
     outln!("mean similarity (averaged over images; off-diagonal pairs):");
@@ -271,7 +295,7 @@ fn print_summary(study: &Study, models: usize, presets: usize) {
     for sim in &study.similarities {
         let (same_model, cross_model) = study.mean_similarity(sim);
         outln!(
-            "  {:<10} presets within a model {}   models with the same preset {}",
+            "  {:<10} {word}s within a model {}   models with the same {word} {}",
             sim.metric.name(),
             fmt(same_model),
             fmt(cross_model)

@@ -1,14 +1,16 @@
-//! `lrp explain`: heatmap PNGs per image × model × preset × target, a `manifest.jsonl`, a
+//! `lrp explain`: heatmap PNGs per image × model × preset (or method) × target, a
+//! `manifest.jsonl`, a
 //! labelled figure of the first images, and on request the raw relevance (.npy). Folders
 //! stream through in batches (see `stream.rs`); a preprocessed `--input-npy` tensor is
 //! explained in one piece.
 
 use crate::common::{self, InputArgs, ModelArgs, RuleArgs};
+use crate::methods::{MethodArgs, Methods};
 use crate::stream::{self, Destination};
 use anyhow::{anyhow, Context, Result};
 use clap::Args;
+use lrp::attribution::Method;
 use lrp::compare::ExplanationSummary;
-use lrp::explain::Explainer;
 use ndarray::Axis;
 use std::path::PathBuf;
 
@@ -20,15 +22,18 @@ pub struct ExplainArgs {
     pub input: InputArgs,
     #[command(flatten)]
     pub rules: RuleArgs,
+    #[command(flatten)]
+    pub methods: MethodArgs,
     /// What to explain: `predicted`, `all`, or class indices `I[,J…]`.
     #[arg(long, default_value = "predicted")]
     pub target: String,
-    /// Output folder: `<model>/<preset>/` mirrors the input tree, plus `manifest.jsonl` and
-    /// `figure.png`.
+    /// Output folder: `<model>/<preset>/` (`<model>/<method>/` for the methods besides LRP)
+    /// mirrors the input tree, plus `manifest.jsonl` and `figure.png`.
     #[arg(long, default_value = "lrp-out")]
     pub out: PathBuf,
     /// Also write the raw input relevance as .npy: per image `<name>.npy` (C×H×W, or K×C×H×W
-    /// for several targets); for `--input-npy` one N×C×H×W (N×K×C×H×W) file per model × preset.
+    /// for several targets); for `--input-npy` one N×C×H×W (N×K×C×H×W) file per model × preset
+    /// (or method), `<model>_<preset>_relevance.npy`.
     #[arg(long)]
     pub npy: bool,
     /// Also record logits and the per-layer conservation report: in each manifest line
@@ -87,31 +92,33 @@ pub fn run(a: ExplainArgs) -> Result<()> {
 }
 
 /// `--input-npy`: the tensor is in memory already; explain it in one piece per model ×
-/// preset and write `<model>_<preset>_relevance.npy` and `summary.json`.
+/// preset (or method) and write `<model>_<preset>_relevance.npy` and `summary.json`.
 fn run_tensor(a: ExplainArgs) -> Result<()> {
     let models = common::load_models(&a.model)?;
     let path = a.input.input_npy.as_deref().expect("checked by the caller");
     let x = common::read_npy(path)?;
-    let comps = common::composites(&a.rules)?;
-    stream::check_names(&models, &comps, &a.model.models)?;
+    let methods = Methods::parse(&a.rules, &a.methods)?;
+    let labels = methods.labels();
+    stream::check_names(&models, &labels, methods.word(), &a.model.models)?;
+    let attributors = stream::attributors(&models, &methods, a.model.memory_budget().as_ref())?;
     let target = common::parse_target(&a.target)?;
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;
     let mut summary = Vec::new();
     let mut token_summary = Vec::new();
-    for model in &models {
+    for (model, ats) in models.iter().zip(&attributors) {
         let layout = match a.heatmap {
             crate::tokens::HeatmapArg::Input => None,
             _ => lrp::tokens::TokenLayout::find(&model.graph),
         };
-        for comp in &comps {
-            let (e, tokens) = Explainer::new(model.graph.clone(), comp)
-                .and_then(|ex| match &layout {
-                    Some(l) => l.explain(&ex, &x, &target),
-                    None => Ok((ex.explain(&x, &target)?, Vec::new())),
-                })
-                .with_context(|| format!("model {}", model.name))?;
-            let tag = format!("{}_{}", model.name, comp.name());
+        for (at, label) in ats.iter().zip(&labels) {
+            // The token view is LRP's.
+            let (e, tokens) = match (&layout, at.method()) {
+                (Some(l), Method::Lrp(_)) => l.explain(at.explainer(), &x, &target),
+                _ => at.attribute(&x, &target).map(|e| (e, Vec::new())),
+            }
+            .with_context(|| format!("model {}", model.name))?;
+            let tag = format!("{}_{label}", model.name);
             if let (Some(l), false) = (&layout, tokens.is_empty()) {
                 if a.npy {
                     let path = a.out.join(format!("{tag}_tokens.npy"));
@@ -119,7 +126,7 @@ fn run_tensor(a: ExplainArgs) -> Result<()> {
                     lrp::dataset::write_atomic(&path, &stream::npy_bytes(&r, &path)?)?;
                     outln!("{}", path.display());
                 }
-                token_summary.extend(crate::tokens::summary(model, comp.name(), &e, &tokens, l));
+                token_summary.extend(crate::tokens::summary(model, label, &e, &tokens, l));
             }
             if a.npy {
                 let path = a.out.join(format!("{tag}_relevance.npy"));
@@ -131,7 +138,7 @@ fn run_tensor(a: ExplainArgs) -> Result<()> {
                 lrp::dataset::write_atomic(&path, &stream::npy_bytes(&r, &path)?)?;
                 outln!("{}", path.display());
             }
-            summary.push(ExplanationSummary::new(model, comp.name(), &[], &e)?);
+            summary.push(ExplanationSummary::new(model, label, &[], &e)?);
         }
     }
     if a.json {

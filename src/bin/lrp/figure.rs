@@ -1,8 +1,10 @@
 //! `lrp figure`: the labelled figure of `lrp explain` alone, written to exactly the path of
-//! `--out` and nowhere else (no heatmap files, no manifest).
+//! `--out` and nowhere else (no heatmap files, no manifest). Columns are models × presets, or
+//! × methods with `--method`.
 
 use crate::common::{InputArgs, ModelArgs, RuleArgs};
 use crate::explain::ExplainArgs;
+use crate::methods::MethodArgs;
 use crate::stream::{self, Destination};
 use anyhow::{bail, Result};
 use clap::Args;
@@ -16,6 +18,8 @@ pub struct FigureArgs {
     input: InputArgs,
     #[command(flatten)]
     rules: RuleArgs,
+    #[command(flatten)]
+    methods: MethodArgs,
     /// Output PNG (its folder is created if missing).
     #[arg(long, default_value = "lrp-out/figure.png")]
     out: PathBuf,
@@ -49,6 +53,7 @@ pub fn run(a: FigureArgs) -> Result<()> {
         model: a.model,
         input: a.input,
         rules: a.rules,
+        methods: a.methods,
         target: "predicted".into(),
         out: path.clone(),
         npy: false,

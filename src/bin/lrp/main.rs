@@ -34,6 +34,7 @@ mod figure;
 mod forward;
 mod info;
 mod merge;
+mod methods;
 mod out;
 mod stream;
 mod tokens;
@@ -61,7 +62,7 @@ enum Command {
     Explain(explain::ExplainArgs),
     /// Pre-softmax logits of a model.
     Forward(forward::ForwardArgs),
-    /// A labelled figure: rows = images, columns = models × presets.
+    /// A labelled figure: rows = images, columns = models × presets (or methods).
     Figure(figure::FigureArgs),
     /// Layers, shapes, parameter counts and the rule each layer gets under a preset.
     Info(info::InfoArgs),

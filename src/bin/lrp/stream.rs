@@ -11,16 +11,17 @@
 use crate::common::{self, ModelArgs};
 use crate::explain::ExplainArgs;
 use crate::faces::{self as face_opts, Detect};
+use crate::methods::Methods;
 use crate::tokens::{self as token_view, Views};
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use lrp::attribution::{Attributor, Method};
 use lrp::compare::{positive_share, ExplanationSummary};
-use lrp::composite::Composite;
 use lrp::dataset::manifest::{self, Key, MapEntry, Prediction};
 use lrp::dataset::{
     self, Entry, FaceRecord, InputFile, ManifestWriter, OutputLayout, Shard, Status,
 };
-use lrp::explain::{Explainer, Explanation, Target};
+use lrp::explain::{Explanation, Target};
 use lrp::graph::{argmax, softmax};
 use lrp::heatmap::{self, Cell, Colormap, Figure, Normalize, Reduce, Row, Upsample};
 use lrp::model::Model;
@@ -204,9 +205,16 @@ fn detect_faces(sources: Vec<Source>, a: &ExplainArgs, mode: Detect) -> Result<D
     })
 }
 
-/// Model and preset names must each name a folder of their own.
+/// Model and preset (or method) names must each name a folder of their own.
+/// `labels` are the methods' output names ([`crate::methods::Methods::labels`]), `what` the
+/// word for them in the message (`preset`, or `method` when there are methods besides LRP);
 /// `files` are the `--model` files the models came from (none for the shipped ones).
-pub fn check_names(models: &[Model], comps: &[Composite], files: &[PathBuf]) -> Result<()> {
+pub fn check_names(
+    models: &[Model],
+    labels: &[String],
+    what: &str,
+    files: &[PathBuf],
+) -> Result<()> {
     let names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
     dataset::distinct_names("model", &names).map_err(|e| {
         let name = names
@@ -230,8 +238,29 @@ pub fn check_names(models: &[Model], comps: &[Composite], files: &[PathBuf]) -> 
             )
         }
     })?;
-    let presets: Vec<String> = comps.iter().map(|c| c.name().to_string()).collect();
-    Ok(dataset::distinct_names("preset", &presets)?)
+    Ok(dataset::distinct_names(what, labels)?)
+}
+
+/// Per model, an attributor per method of `methods` (the memory budget bounds the copies per
+/// pass of SmoothGrad, integrated gradients and occlusion).
+pub fn attributors(
+    models: &[Model],
+    methods: &Methods,
+    budget: Option<&common::MemoryBudget>,
+) -> Result<Vec<Vec<Attributor>>> {
+    models
+        .iter()
+        .map(|m| {
+            methods
+                .for_model(m, budget)?
+                .into_iter()
+                .map(|method| {
+                    Attributor::new(m.graph.clone(), method)
+                        .with_context(|| format!("model {}", m.name))
+                })
+                .collect::<Result<Vec<_>>>()
+        })
+        .collect()
 }
 
 /// `.npy` bytes of `a`.
@@ -349,23 +378,41 @@ type FigureRows = Vec<Option<(String, Arc<RgbImage>, Vec<Option<Cell>>)>>;
 
 pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
     let models = common::load_models(&a.model)?;
-    let comps = common::composites(&a.rules)?;
-    check_names(&models, &comps, &a.model.models)?;
+    let methods = Methods::parse(&a.rules, &a.methods)?;
+    let labels = methods.labels();
+    check_names(&models, &labels, methods.word(), &a.model.models)?;
     let target = common::parse_target(&a.target)?;
-    let (layouts, views) = token_view::plan(&models, a.heatmap);
-    // Figure columns: per model × preset, the pixel and the token view it gets.
+    let budget = a.model.memory_budget();
+    let attributors = attributors(&models, &methods, budget.as_ref())?;
+    let (layouts, model_views) = token_view::plan(&models, a.heatmap);
+    // The token view is LRP's: the other methods get pixel heatmaps only.
+    let views: Vec<Views> = attributors
+        .iter()
+        .zip(&model_views)
+        .flat_map(|(ats, v)| {
+            ats.iter().map(move |at| match at.method() {
+                Method::Lrp(_) => *v,
+                _ => Views {
+                    input: true,
+                    tokens: false,
+                },
+            })
+        })
+        .collect();
+    // Figure columns: per model × method, the pixel and the token view it gets.
     let mut columns: Vec<String> = Vec::new();
     let mut column_of: Vec<[Option<usize>; 2]> = Vec::new();
-    for (m, v) in models.iter().zip(&views) {
-        for c in &comps {
+    for (m, model) in models.iter().enumerate() {
+        for (c, label) in labels.iter().enumerate() {
+            let v = views[m * labels.len() + c];
             let mut col = [None, None];
             if v.input {
                 col[0] = Some(columns.len());
-                columns.push(format!("{} · {}", m.name, c.name()));
+                columns.push(format!("{} · {label}", model.name));
             }
             if v.tokens {
                 col[1] = Some(columns.len());
-                columns.push(format!("{} · {} · tokens", m.name, c.name()));
+                columns.push(format!("{} · {label} · tokens", model.name));
             }
             column_of.push(col);
         }
@@ -460,8 +507,17 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
     if out.is_none() {
         sources.truncate(figure_rows);
     }
-    let (nm, nc) = (models.len(), comps.len());
-    let settings = settings(a);
+    let (nm, nc) = (models.len(), labels.len());
+    let common_settings = settings(a);
+    // Per method: the common settings and its own parameters.
+    let settings: Vec<String> = (0..nc)
+        .map(|c| format!("{common_settings}{}", methods.settings(c)))
+        .collect();
+    let settings_of: HashMap<&str, &str> = labels
+        .iter()
+        .map(String::as_str)
+        .zip(settings.iter().map(String::as_str))
+        .collect();
     let target_text = a.target.trim().to_string();
     // Resume: what the manifests already list as done.
     let (previous, done) = match &out {
@@ -480,7 +536,7 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
                     !a.force
                         && e.status == Status::Ok
                         && e.target == target_text
-                        && e.settings == settings
+                        && settings_of.get(e.preset.as_str()) == Some(&e.settings.as_str())
                         && e.files
                             .iter()
                             .all(|f| OutputLayout::is_safe(f) && layout.path(f).is_file())
@@ -503,7 +559,7 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
                     let key = (
                         s.relative().to_string(),
                         models[mc / nc].name.clone(),
-                        comps[mc % nc].name().to_string(),
+                        labels[mc % nc].clone(),
                     );
                     !done.contains(&key)
                 }
@@ -536,12 +592,12 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
         let mut w = ManifestWriter::append(p)?;
         for (input, relative) in &no_face {
             for m in &models {
-                for c in &comps {
+                for (label, settings) in labels.iter().zip(&settings) {
                     w.write(&Entry {
                         input: input.clone(),
                         relative: relative.clone(),
                         model: m.name.clone(),
-                        preset: c.name().to_string(),
+                        preset: label.clone(),
                         target: target_text.clone(),
                         settings: settings.clone(),
                         status: Status::Ok,
@@ -561,17 +617,6 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
         (Some(p), n) if n > 0 => Some(ManifestWriter::append(p)?),
         _ => None,
     };
-    let explainers: Vec<Vec<Explainer>> = models
-        .iter()
-        .map(|m| {
-            comps
-                .iter()
-                .map(|c| {
-                    Explainer::new(m.graph.clone(), c).with_context(|| format!("model {}", m.name))
-                })
-                .collect::<Result<Vec<_>>>()
-        })
-        .collect::<Result<_>>()?;
     let bar = if todo.len() >= 8 {
         let bar = ProgressBar::new(todo.len() as u64);
         bar.set_style(
@@ -597,7 +642,6 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
         let (sources, todo, face_box) = (&sources, &todo, a.input.explicit_box());
         let preprocs_ref = &preprocs;
         // The batch must also fit the memory budget of every model (--max-memory).
-        let budget = a.model.memory_budget();
         let batch_size = models
             .iter()
             .map(|m| common::max_batch(m, budget.as_ref()))
@@ -633,8 +677,8 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
         };
         let ctx = Ctx {
             models: &models,
-            comps: &comps,
-            explainers: &explainers,
+            labels: &labels,
+            attributors: &attributors,
             target: &target,
             target_text: &target_text,
             settings: &settings,
@@ -682,7 +726,7 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
             dataset::write_atomic(path, &png)?;
             let default_run = a.model.models.is_empty() && a.input.images.is_empty();
             if default_run && out.is_some() {
-                let names: Vec<&str> = comps.iter().map(|c| c.name()).collect();
+                let names: Vec<&str> = labels.iter().map(String::as_str).collect();
                 outln!(
                     "Explained the shipped gender and age models on {} portraits with {}.",
                     sources.len(),
@@ -895,36 +939,38 @@ fn read_batches(
 /// What the main thread's explaining needs.
 struct Ctx<'a> {
     models: &'a [Model],
-    comps: &'a [Composite],
-    explainers: &'a [Vec<Explainer>],
+    /// Per method: its output name (the preset's for LRP).
+    labels: &'a [String],
+    attributors: &'a [Vec<Attributor>],
     target: &'a Target,
     target_text: &'a str,
-    settings: &'a str,
+    /// Per method: the settings its manifest entries record.
+    settings: &'a [String],
     json: bool,
     npy: bool,
     /// Per model: its token layout (vision transformers).
     layouts: &'a [Option<TokenLayout>],
-    /// Per model: the heatmaps it gets.
+    /// Per model × method: the heatmaps it gets.
     views: &'a [Views],
-    /// Per model × preset: its figure columns (pixel view, token view).
+    /// Per model × method: its figure columns (pixel view, token view).
     column_of: &'a [[Option<usize>; 2]],
     /// Number of figure columns.
     columns: usize,
 }
 
 impl Ctx<'_> {
-    /// Explains `x` with model `m` under preset `c`, with the token relevance of a vision
-    /// transformer (empty for other models).
+    /// Explains `x` with model `m` under method `c`, with the token relevance of a vision
+    /// transformer explained by LRP (empty otherwise).
     fn explain(
         &self,
         m: usize,
         c: usize,
         x: &Tensor,
     ) -> lrp::Result<(Explanation, Vec<TokenRelevance>)> {
-        let ex = &self.explainers[m][c];
-        match &self.layouts[m] {
-            Some(layout) => layout.explain(ex, x, self.target),
-            None => Ok((ex.explain(x, self.target)?, Vec::new())),
+        let at = &self.attributors[m][c];
+        match (&self.layouts[m], at.method()) {
+            (Some(layout), Method::Lrp(_)) => layout.explain(at.explainer(), x, self.target),
+            _ => Ok((at.attribute(x, self.target)?, Vec::new())),
         }
     }
 
@@ -933,9 +979,9 @@ impl Ctx<'_> {
             input: item.input.clone(),
             relative: item.relative.clone(),
             model: self.models[m].name.clone(),
-            preset: self.comps[c].name().to_string(),
+            preset: self.labels[c].clone(),
             target: self.target_text.to_string(),
-            settings: self.settings.to_string(),
+            settings: self.settings[c].clone(),
             status: Status::Ok,
             error: None,
             prediction: None,
@@ -948,7 +994,7 @@ impl Ctx<'_> {
     }
 
     fn failed(&self, item: &Item, mcs: &[usize], message: &str) -> Message {
-        let nc = self.comps.len();
+        let nc = self.labels.len();
         let entries = mcs
             .iter()
             .map(|&mc| {
@@ -975,7 +1021,7 @@ fn explain_batches(
     rows: &mut FigureRows,
     bar: &ProgressBar,
 ) -> Result<()> {
-    let (nm, nc) = (ctx.models.len(), ctx.comps.len());
+    let (nm, nc) = (ctx.models.len(), ctx.labels.len());
     let send = |m: Message| tx.send(m).map_err(|_| anyhow!("the writer thread stopped"));
     for batch in rx {
         for item in &batch {
@@ -1078,7 +1124,7 @@ fn handle(
     rows: &mut FigureRows,
     send: &impl Fn(Message) -> Result<()>,
 ) -> Result<()> {
-    let nc = ctx.comps.len();
+    let nc = ctx.labels.len();
     let model = &ctx.models[m];
     let loaded = item.loaded.as_ref().map_err(|e| anyhow!("{e}"))?;
     let k = e.relevance.shape()[1];
@@ -1095,7 +1141,7 @@ fn handle(
     }
     // This image's token maps and numbers (vision transformers), one per map.
     let mine = tokens.get(row * k..(row + 1) * k).unwrap_or(&[]);
-    let views = ctx.views[m];
+    let views = ctx.views[m * nc + c];
     if let Some(slot) = rows.get_mut(item.index) {
         let shown = maps[0].0.unwrap_or(pred);
         let r = slot.get_or_insert_with(|| {
@@ -1166,7 +1212,7 @@ fn handle(
         };
         let s = ExplanationSummary::new(
             model,
-            ctx.comps[c].name(),
+            &ctx.labels[c],
             std::slice::from_ref(&item.relative),
             &one,
         )?;
