@@ -373,3 +373,44 @@ fn bad_methods_and_parameters_are_one_line_errors() {
         }
     }
 }
+
+/// A vision transformer (the reduced DeiT-tiny of tests/data/vit) under AttnLRP and the
+/// gradient in one `--input-npy` run with `--heatmap tokens`: the token grid is LRP's only,
+/// and the CLI's gradient equals Captum's reference on the same input (tests/data/attribution,
+/// class 7) to 1e-4 of max |g|.
+#[test]
+fn vision_transformer_tokens_stay_lrp_and_gradient_equals_captum() {
+    let dir = tempdir("vit");
+    let vit = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/vit");
+    let model = format!("{vit}/deit_tiny_legacy.onnx");
+    let input = format!("{vit}/input_48.npy");
+    let o = lrp(
+        &[
+            "explain",
+            "--model",
+            &model,
+            "--input-npy",
+            &input,
+            "--preset",
+            "attnlrp",
+            "--method",
+            "lrp,gradient",
+            "--heatmap",
+            "tokens",
+            "--target",
+            "7",
+            "--npy",
+            "--out",
+            "out",
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = dir.join("out");
+    assert!(out.join("deit_tiny_legacy_attnlrp_tokens.npy").is_file());
+    assert!(!out.join("deit_tiny_legacy_gradient_tokens.npy").exists());
+    let got: ArrayD<f32> = read_npy(out.join("deit_tiny_legacy_gradient_relevance.npy")).unwrap();
+    let want: ArrayD<f32> = read_npy(format!("{DATA}/deit_tiny_gradient.npy")).unwrap();
+    let err = rel_err(&got, &want);
+    assert!(err <= 1e-4, "off by {err:e} of max |g|");
+}
