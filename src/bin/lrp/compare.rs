@@ -105,8 +105,9 @@ fn config(a: &CompareArgs) -> Result<StudyConfig> {
 }
 
 pub fn run(a: CompareArgs) -> Result<()> {
-    let models = common::load_models(&a.model)?;
-    let comps = common::composites(&a.rules)?;
+    // The study's default pair: dlib's two models (all four would double its time).
+    let models = common::load_models_or(&a.model, &["gender-v1", "age-v1"])?;
+    let comps = common::composites(&a.rules, &models)?;
     let cfg = config(&a)?;
     let cmap = Colormap::from_name(&a.colormap)?;
     let images: Vec<(String, RgbImage)> = if a.images.is_empty() {

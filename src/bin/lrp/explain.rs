@@ -92,19 +92,24 @@ fn run_tensor(a: ExplainArgs) -> Result<()> {
     let models = common::load_models(&a.model)?;
     let path = a.input.input_npy.as_deref().expect("checked by the caller");
     let x = common::read_npy(path)?;
-    let comps = common::composites(&a.rules)?;
+    let (comps, applies) = common::model_composites(&a.rules, &models)?;
     stream::check_names(&models, &comps, &a.model.models)?;
     let target = common::parse_target(&a.target)?;
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;
     let mut summary = Vec::new();
     let mut token_summary = Vec::new();
-    for model in &models {
+    for (model, applies) in models.iter().zip(&applies) {
         let layout = match a.heatmap {
             crate::tokens::HeatmapArg::Input => None,
             _ => lrp::tokens::TokenLayout::find(&model.graph),
         };
-        for comp in &comps {
+        for comp in comps
+            .iter()
+            .zip(applies)
+            .filter(|(_, &a)| a)
+            .map(|(c, _)| c)
+        {
             let (e, tokens) = Explainer::new(model.graph.clone(), comp)
                 .and_then(|ex| match &layout {
                     Some(l) => l.explain(&ex, &x, &target),

@@ -349,16 +349,21 @@ type FigureRows = Vec<Option<(String, Arc<RgbImage>, Vec<Option<Cell>>)>>;
 
 pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
     let models = common::load_models(&a.model)?;
-    let comps = common::composites(&a.rules)?;
+    // Without --preset each model gets its own presets: `applies[m][c]`.
+    let (comps, applies) = common::model_composites(&a.rules, &models)?;
     check_names(&models, &comps, &a.model.models)?;
     let target = common::parse_target(&a.target)?;
     let (layouts, views) = token_view::plan(&models, a.heatmap);
     // Figure columns: per model × preset, the pixel and the token view it gets.
     let mut columns: Vec<String> = Vec::new();
     let mut column_of: Vec<[Option<usize>; 2]> = Vec::new();
-    for (m, v) in models.iter().zip(&views) {
-        for c in &comps {
+    for ((m, v), applies) in models.iter().zip(&views).zip(&applies) {
+        for (c, &applies) in comps.iter().zip(applies) {
             let mut col = [None, None];
+            if !applies {
+                column_of.push(col);
+                continue;
+            }
             if v.input {
                 col[0] = Some(columns.len());
                 columns.push(format!("{} · {}", m.name, c.name()));
@@ -499,7 +504,7 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
     for (i, s) in sources.iter().enumerate() {
         let needs: Vec<bool> = (0..nm * nc)
             .map(|mc| {
-                out.is_some() && {
+                out.is_some() && applies[mc / nc][mc % nc] && {
                     let key = (
                         s.relative().to_string(),
                         models[mc / nc].name.clone(),
@@ -535,8 +540,8 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
     if let (Some(p), false) = (&manifest_path, no_face.is_empty()) {
         let mut w = ManifestWriter::append(p)?;
         for (input, relative) in &no_face {
-            for m in &models {
-                for c in &comps {
+            for (m, applies) in models.iter().zip(&applies) {
+                for (c, _) in comps.iter().zip(applies).filter(|(_, &a)| a) {
                     w.write(&Entry {
                         input: input.clone(),
                         relative: relative.clone(),
@@ -561,13 +566,18 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
         (Some(p), n) if n > 0 => Some(ManifestWriter::append(p)?),
         _ => None,
     };
-    let explainers: Vec<Vec<Explainer>> = models
+    // `None` where a model is not explained under a preset (its own presets, see above).
+    let explainers: Vec<Vec<Option<Explainer>>> = models
         .iter()
-        .map(|m| {
+        .zip(&applies)
+        .map(|(m, applies)| {
             comps
                 .iter()
-                .map(|c| {
-                    Explainer::new(m.graph.clone(), c).with_context(|| format!("model {}", m.name))
+                .zip(applies)
+                .map(|(c, &a)| {
+                    a.then(|| Explainer::new(m.graph.clone(), c))
+                        .transpose()
+                        .with_context(|| format!("model {}", m.name))
                 })
                 .collect::<Result<Vec<_>>>()
         })
@@ -682,11 +692,21 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
             dataset::write_atomic(path, &png)?;
             let default_run = a.model.models.is_empty() && a.input.images.is_empty();
             if default_run && out.is_some() {
-                let names: Vec<&str> = comps.iter().map(|c| c.name()).collect();
+                let names: Vec<String> = models
+                    .iter()
+                    .zip(&applies)
+                    .map(|(m, applies)| {
+                        let presets: Vec<&str> = (comps.iter().zip(applies))
+                            .filter(|(_, &a)| a)
+                            .map(|(c, _)| c.name())
+                            .collect();
+                        format!("{} ({})", m.name, presets.join(", "))
+                    })
+                    .collect();
                 outln!(
-                    "Explained the shipped gender and age models on {} portraits with {}.",
-                    sources.len(),
-                    names.join(" and ")
+                    "Explained the shipped models {} on {} portraits.",
+                    names.join(", "),
+                    sources.len()
                 );
             }
             outln!("figure: {}", path.display());
@@ -896,7 +916,8 @@ fn read_batches(
 struct Ctx<'a> {
     models: &'a [Model],
     comps: &'a [Composite],
-    explainers: &'a [Vec<Explainer>],
+    /// Per model × preset; `None` where the model is not explained under the preset.
+    explainers: &'a [Vec<Option<Explainer>>],
     target: &'a Target,
     target_text: &'a str,
     settings: &'a str,
@@ -913,15 +934,14 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// Explains `x` with model `m` under preset `c`, with the token relevance of a vision
+    /// Explains `x` with model `m` by `ex` (one of its presets), with the token relevance of a vision
     /// transformer (empty for other models).
     fn explain(
         &self,
         m: usize,
-        c: usize,
+        ex: &Explainer,
         x: &Tensor,
     ) -> lrp::Result<(Explanation, Vec<TokenRelevance>)> {
-        let ex = &self.explainers[m][c];
         match &self.layouts[m] {
             Some(layout) => layout.explain(ex, x, self.target),
             None => Ok((ex.explain(x, self.target)?, Vec::new())),
@@ -990,6 +1010,9 @@ fn explain_batches(
                 .filter(|it| matches!(&it.loaded, Ok(l) if l.inputs[m].is_some()))
                 .collect();
             for c in 0..nc {
+                let Some(ex) = ctx.explainers[m][c].as_ref() else {
+                    continue;
+                };
                 let members: Vec<&Item> = ok
                     .iter()
                     .copied()
@@ -999,7 +1022,7 @@ fn explain_batches(
                     continue;
                 }
                 let x = stack(&members, m)?;
-                match ctx.explain(m, c, &x) {
+                match ctx.explain(m, ex, &x) {
                     Ok((e, tokens)) => {
                         for (row, item) in members.iter().enumerate() {
                             handle(ctx, item, m, c, (&e, &tokens), row, rows, &send)?;
@@ -1009,7 +1032,7 @@ fn explain_batches(
                     Err(_) => {
                         for item in &members {
                             let x1 = stack(&[item], m)?;
-                            match ctx.explain(m, c, &x1) {
+                            match ctx.explain(m, ex, &x1) {
                                 Ok((e, tokens)) => {
                                     handle(ctx, item, m, c, (&e, &tokens), 0, rows, &send)?
                                 }
