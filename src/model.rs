@@ -27,8 +27,25 @@ use crate::preprocess::Preprocess;
 use crate::zoo::Architecture;
 use std::path::Path;
 
-/// The names [`Model::shipped`] knows, in the order `lrp info` lists them.
+/// The names [`Model::shipped`] knows, in the order `lrp info` lists them (and `lrp explain`
+/// explains them when no `--model` is given).
 pub const SHIPPED_MODELS: [&str; 4] = ["gender-v1", "age-v1", "face-api-gender", "face-api-age"];
+
+/// The presets a model is explained under when none is named ([`Model::presets`]): the
+/// modern `epsilon-plus-flat` and the paper's own. The default of the dlib models, the paper's
+/// Caffe models and every other file.
+pub const DEFAULT_PRESETS: [&str; 2] = ["epsilon-plus-flat", "paper"];
+
+/// The default preset of face-api's age/gender network (`face-api-gender`, `face-api-age`):
+/// zᴮ on the first convolution, γ = 0.25 on the others, ε on the heads. Pixel flipping chose
+/// it: on this network of depthwise-separable convolutions `epsilon-plus-flat` is below random
+/// order on the gender logit, and `epsilon-gamma-box` is the only preset far above random on
+/// both outputs (the README's table "Which rules for depthwise-separable networks").
+pub const FACE_API_PRESET: &str = "epsilon-gamma-box";
+
+fn default_presets() -> Vec<String> {
+    DEFAULT_PRESETS.iter().map(|s| s.to_string()).collect()
+}
 
 /// What the explained output of a model is.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +78,16 @@ pub struct Model {
     pub warnings: Vec<String>,
     /// Whether the output is class scores or a regression value.
     pub output: OutputKind,
+    /// The presets this model is explained under when none is named (`lrp explain` without
+    /// `--preset`, `lrp info` without `--preset`): its family's default, [`FACE_API_PRESET`]
+    /// for face-api's network, [`DEFAULT_PRESETS`] for every other model.
+    ///
+    /// ```
+    /// use lrp::model::Model;
+    /// assert_eq!(Model::face_api_age().unwrap().presets, ["epsilon-gamma-box"]);
+    /// assert_eq!(Model::gender().unwrap().presets, ["epsilon-plus-flat", "paper"]);
+    /// ```
+    pub presets: Vec<String>,
 }
 
 impl Model {
@@ -116,6 +143,7 @@ impl Model {
         m.graph = m.graph.select_output(output)?;
         m.preprocess = Preprocess::face_api(square_input(&m.graph, name)?);
         m.output = kind;
+        m.presets = vec![FACE_API_PRESET.to_string()];
         Ok(m)
     }
 
@@ -152,6 +180,7 @@ impl Model {
             labels: labels.iter().map(|s| s.to_string()).collect(),
             warnings: Vec::new(),
             output: OutputKind::Classes,
+            presets: default_presets(),
         })
     }
 
@@ -295,6 +324,7 @@ impl Model {
                     labels: Vec::new(),
                     warnings: Vec::new(),
                     output: OutputKind::Classes,
+                    presets: default_presets(),
                 }
             }
             "prototxt" | "pbtxt" | "txt" => Self::load_caffe(path, weights, mean, stem)?,
@@ -367,6 +397,7 @@ impl Model {
             labels: labels.iter().map(|s| s.to_string()).collect(),
             warnings,
             output: OutputKind::Classes,
+            presets: default_presets(),
         })
     }
 

@@ -44,17 +44,27 @@ fn default_explain_writes_heatmaps_and_a_figure() {
         stdout(&o)
     );
     let out = dir.join("lrp-out");
-    // One folder per model and preset; the portraits' names keep their extensions.
+    // One folder per model and preset; the portraits' names keep their extensions. Every
+    // shipped model, each under its own default presets: dlib's under epsilon-plus-flat and
+    // paper, face-api's under epsilon-gamma-box only.
+    let presets = [
+        ("gender-v1", &["epsilon-plus-flat", "paper"][..]),
+        ("age-v1", &["epsilon-plus-flat", "paper"][..]),
+        ("face-api-gender", &["epsilon-gamma-box"][..]),
+        ("face-api-age", &["epsilon-gamma-box"][..]),
+    ];
     for face in ["astronaut.png", "grace_hopper.jpg"] {
-        for model in ["gender-v1", "age-v1"] {
-            for preset in ["epsilon-plus-flat", "paper"] {
+        for (model, presets) in presets {
+            for preset in presets {
                 let f = out.join(format!("{model}/{preset}/{face}.png"));
                 assert!(f.is_file(), "missing {}", f.display());
             }
         }
     }
+    assert!(!out.join("face-api-age/paper").exists());
+    assert!(!out.join("gender-v1/epsilon-gamma-box").exists());
     let manifest = std::fs::read_to_string(out.join("manifest.jsonl")).unwrap();
-    assert_eq!(manifest.lines().count(), 8, "{manifest}");
+    assert_eq!(manifest.lines().count(), 12, "{manifest}");
     assert!(
         manifest.lines().all(|l| l.contains(r#""status":"ok""#)),
         "{manifest}"

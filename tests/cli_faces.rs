@@ -89,7 +89,7 @@ fn every_face_of_a_group_photo_is_explained_and_a_photo_without_one_is_a_message
         "{}",
         text(&o.stdout)
     );
-    for model in ["gender-v1", "age-v1"] {
+    for model in ["gender-v1", "age-v1", "face-api-gender", "face-api-age"] {
         for n in 1..=4 {
             let f = dir.join(format!("out/{model}/epsilon/group_photo_face{n}.jpg.png"));
             assert!(f.is_file(), "missing {}", f.display());
@@ -97,8 +97,8 @@ fn every_face_of_a_group_photo_is_explained_and_a_photo_without_one_is_a_message
     }
     assert!(dir.join("out/figure.png").is_file());
     let lines = manifest(&dir, "manifest.jsonl");
-    // 4 faces × 2 models, and the noise photo's message per model.
-    assert_eq!(lines.len(), 10);
+    // 4 faces × the 4 shipped models, and the noise photo's message per model.
+    assert_eq!(lines.len(), 20);
     for l in &lines {
         assert_eq!(l["status"], "ok", "{l}");
         if l["relative"] == "noise.png" {
@@ -217,7 +217,8 @@ fn auto_explains_a_photo_without_a_face_whole_and_largest_keeps_one_face() {
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
     let lines = std::fs::read_to_string(dir.join("out3/manifest.jsonl")).unwrap();
-    assert_eq!(lines.lines().count(), 2, "{lines}");
+    // One face × the 4 shipped models.
+    assert_eq!(lines.lines().count(), 4, "{lines}");
     assert!(lines.contains("group_photo_face3.jpg"), "{lines}");
     std::fs::remove_dir_all(&dir).ok();
 }

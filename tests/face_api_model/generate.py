@@ -35,9 +35,25 @@ zennit 1.0.0, numpy and Pillow as installed in that venv. Deterministic: no rand
    `gender_logits` (one-hot x logit). The Flat rule gives the three channels of a pixel the same
    relevance: the script asserts it and stores channel 0, `<crop>_<output>_<composite>.npy`
    (112x112 float32, the float64 result rounded).
+5. Relevance under the family's default composite, lrp's `epsilon-gamma-box`: the same module
+   in float64 under Zennit's EpsilonGammaBox(low, high, epsilon=1e-6, gamma=0.25,
+   stabilizer=1e-6): ZBox(low, high) on the first convolution (conv_in), Gamma(gamma=0.25)
+   on every other convolution (depthwise, pointwise and the 1x1 expansions alike), Epsilon on
+   the two Gemm heads, and the same Pass / Norm / gradient rules as in 4 (Zennit's
+   layer_map_base). lrp's preset gives the zB rule no bounds of its own, so it takes the
+   per-channel extremes of the explained batch; the reference does the same for its batch of
+   one: low and high are the input's minimum and maximum over each channel, broadcast to the
+   input's shape. ZBox gives each channel its own relevance: all three channels are stored,
+   `<crop>_<output>_epsilon_gamma_box.npy` (3x112x112 float32, the float64 result rounded).
+   No earlier test maps epsilon-gamma-box to Zennit; this mapping follows lrp's preset table
+   (src/composite.rs) and its rule definitions (zB: the bias terms cancel, as in Zennit; gamma:
+   Zennit 1.0's generalised rule, w + gamma w+ on positive and w + gamma w- on negative inputs
+   where z > 0, swapped where z < 0).
 
-Files (tests/data/face_api_model/, about 0.8 MB): the inputs, the relevance maps and
-outputs.json with the versions, the rules and each map's sum.
+Files (tests/data/face_api_model/, about 1.7 MB): the inputs, the relevance maps and
+outputs.json with the versions, the rules and each map's sum. For each map it also records
+Zennit's own float32 result against its float64 one (`zennit_float32_vs_float64_rel`, max
+abs difference over max |R|): how close any float32 implementation can be expected to come.
 """
 import importlib.metadata
 import json
@@ -54,7 +70,7 @@ import zennit
 from onnx import numpy_helper
 from PIL import Image
 from zennit.attribution import Gradient
-from zennit.composites import EpsilonPlusFlat
+from zennit.composites import EpsilonGammaBox, EpsilonPlusFlat
 from zennit.layer import Sum
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -192,12 +208,24 @@ def crop_input(name):
     return preprocess.age_gender_input(preprocess.crop(img, box)).astype(np.float32)
 
 
-def relevance(w, output, x, dtype=torch.float64):
-    """Zennit EpsilonPlusFlat in `dtype` at `output`: (input relevance 1x3x112x112, target,
+def make_composite(name, xt):
+    """Zennit's composite for lrp's preset `name`, for the input batch `xt` (see the
+    docstring, 4 and 5)."""
+    if name == "epsilon_plus_flat":
+        return EpsilonPlusFlat(epsilon=EPS, stabilizer=EPS)
+    assert name == "epsilon_gamma_box", name
+    # lrp's zB bounds without --rule arguments: the batch's per-channel extremes.
+    low = xt.amin(dim=(0, 2, 3), keepdim=True).expand_as(xt).clone()
+    high = xt.amax(dim=(0, 2, 3), keepdim=True).expand_as(xt).clone()
+    return EpsilonGammaBox(low=low, high=high, epsilon=EPS, gamma=0.25, stabilizer=EPS)
+
+
+def relevance(w, output, x, dtype=torch.float64, composite_name="epsilon_plus_flat"):
+    """Zennit's composite in `dtype` at `output`: (input relevance 1x3x112x112, target,
     the seeded value, the rule each leaf module got)."""
     model = AgeGender(w, output).to(dtype).eval()
     xt = torch.from_numpy(x).to(dtype)
-    composite = EpsilonPlusFlat(epsilon=EPS, stabilizer=EPS)
+    composite = make_composite(composite_name, xt)
     log = []
     inner = composite.module_map
 
@@ -232,6 +260,10 @@ def main():
             "numpy": np.__version__,
         },
         "composite": "EpsilonPlusFlat(epsilon=1e-6, stabilizer=1e-6), float64",
+        "composite_epsilon_gamma_box": (
+            "EpsilonGammaBox(low, high = the input's per-channel min and max, epsilon=1e-6, "
+            "gamma=0.25, stabilizer=1e-6), float64"
+        ),
         "crops": {},
     }
     for name in CROPS:
@@ -274,6 +306,29 @@ def main():
                     "zennit_float32_vs_float64_rel": f32_err,
                 }
                 summary["rules"] = [f"{t}: {rule}" for t, rule in rules]
+                # The family's default composite (docstring, 5).
+                r, target_g, seeded, log = relevance(
+                    w, output, x, composite_name="epsilon_gamma_box"
+                )
+                assert target_g == target, (name, output, target_g, target)
+                r32 = relevance(w, output, x, torch.float32, "epsilon_gamma_box")[0]
+                f32_err = float(np.abs(r32 - r).max() / np.abs(r).max())
+                box = [n for n, _, rule in log if rule == "ZBox"]
+                assert box == ["conv_in"], box
+                np.save(
+                    os.path.join(OUT, f"{name}_{output}_epsilon_gamma_box.npy"),
+                    r[0].astype(np.float32),
+                )
+                entry[f"{output}_epsilon_gamma_box"] = {
+                    "target": target,
+                    "seeded": seeded,
+                    "relevance_sum": float(r.sum()),
+                    "max_abs": float(np.abs(r).max()),
+                    "zennit_float32_vs_float64_rel": f32_err,
+                }
+                summary["rules_epsilon_gamma_box"] = sorted(
+                    {f"{t}: {rule}" for _, t, rule in log}
+                )
         summary["crops"][name] = entry
         print(name, entry)
     with open(os.path.join(OUT, "outputs.json"), "w") as f:

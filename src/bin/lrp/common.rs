@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 pub struct ModelArgs {
     /// Model file (.onnx or a Caffe deploy .prototxt), or a shipped model's name: gender-v1,
     /// age-v1 (dlib's), face-api-gender, face-api-age (face-api's 112×112 network). Default:
-    /// the shipped gender-v1 and age-v1. Repeat for several models.
+    /// all four shipped models (`lrp compare`: gender-v1 and age-v1). Repeat for several
+    /// models.
     #[arg(long = "model", value_name = "FILE|NAME")]
     pub models: Vec<PathBuf>,
     /// The output to explain, by name, for models with several outputs (e.g. `gender_logits`
@@ -195,14 +196,10 @@ impl InputArgs {
 
 #[derive(Args, Clone)]
 pub struct RuleArgs {
-    /// Preset(s), comma-separated (the list is `lrp info --presets`).
-    #[arg(
-        long,
-        value_name = "NAME[,NAME]",
-        default_value = "epsilon-plus-flat,paper",
-        long_help = preset_help()
-    )]
-    pub preset: String,
+    /// Preset(s), comma-separated (the list is `lrp info --presets`). Default: each model's
+    /// own, `epsilon-plus-flat,paper`, and `epsilon-gamma-box` for face-api's models.
+    #[arg(long, value_name = "NAME[,NAME]", long_help = preset_help())]
+    pub preset: Option<String>,
     /// Number of lowest layers that get the first-layer rule (the paper's flat layers).
     #[arg(long, value_name = "N")]
     pub flat: Option<usize>,
@@ -227,7 +224,10 @@ fn preset_help() -> String {
     let mut s = String::from(
         "Preset(s), comma-separated; each model is explained under each. `attnlrp` and \
          `cp-lrp` are for transformers (vision transformers from torchvision or timm); the \
-         others for CNNs.\n",
+         others for CNNs. Default: each model's own presets (`lrp info MODEL` names them): \
+         epsilon-plus-flat and paper, and epsilon-gamma-box for face-api's depthwise-separable \
+         network (face-api-gender, face-api-age), where pixel flipping found epsilon-plus-flat \
+         unfaithful.\n",
     );
     for p in lrp::composite::PRESET_TABLE {
         s.push_str(&format!("\n  {:<27} {}", p.name, p.description));
@@ -272,10 +272,15 @@ pub struct Face {
     pub crop: RgbImage,
 }
 
-/// The models of `--model` (or the shipped ones), each checked against the memory budget
+/// The models of `--model` (or all shipped ones), each checked against the memory budget
 /// ([`check_memory`]).
 pub fn load_models(a: &ModelArgs) -> Result<Vec<Model>> {
-    let models = load_unchecked(a)?;
+    load_models_or(a, &lrp::model::SHIPPED_MODELS)
+}
+
+/// [`load_models`], with the shipped models named by `defaults` when no `--model` is given.
+pub fn load_models_or(a: &ModelArgs, defaults: &[&str]) -> Result<Vec<Model>> {
+    let models = load_unchecked(a, defaults)?;
     if let Some(budget) = a.memory_budget() {
         for (i, m) in models.iter().enumerate() {
             // Named by the file the user gave, or the shipped model's name.
@@ -289,7 +294,7 @@ pub fn load_models(a: &ModelArgs) -> Result<Vec<Model>> {
     Ok(models)
 }
 
-fn load_unchecked(a: &ModelArgs) -> Result<Vec<Model>> {
+fn load_unchecked(a: &ModelArgs, defaults: &[&str]) -> Result<Vec<Model>> {
     if a.models.is_empty() {
         if a.weights.is_some() || a.mean.is_some() {
             bail!("--weights and --mean need a --model");
@@ -299,11 +304,12 @@ fn load_unchecked(a: &ModelArgs) -> Result<Vec<Model>> {
                 "--output picks an output of a --model with several (e.g. --model face-api-gender)"
             );
         }
-        let pre = preprocess_per_model(&a.preprocess, 2, "the two shipped models")?;
-        return Ok(vec![
-            pre[0].apply(Model::gender()?),
-            pre[1].apply(Model::age()?),
-        ]);
+        let pre = preprocess_per_model(&a.preprocess, defaults.len(), "the shipped models")?;
+        return defaults
+            .iter()
+            .zip(pre)
+            .map(|(name, pre)| Ok(pre.apply(Model::shipped(name)?)))
+            .collect();
     }
     let pre = preprocess_per_model(&a.preprocess, a.models.len(), "--model")?;
     if a.models.len() > 1 && (a.weights.is_some() || a.mean.is_some() || a.labels.is_some()) {
@@ -461,10 +467,52 @@ pub fn read_npy(path: &Path) -> Result<Tensor> {
     Ok(lrp::files::read_npy_f32(path)?)
 }
 
-/// The composites of `--preset`, each with the overrides of the other rule options.
-pub fn composites(r: &RuleArgs) -> Result<Vec<Composite>> {
+/// The composites of `--preset` (without it, of every preset one of `models` is explained
+/// under by default, [`Model::presets`]), each with the overrides of the other rule options.
+pub fn composites(r: &RuleArgs, models: &[Model]) -> Result<Vec<Composite>> {
+    Ok(model_composites(r, models)?.0)
+}
+
+/// The composites of [`composites`], and per model which of them it is explained under: all of
+/// them with `--preset`, otherwise its own default presets ([`Model::presets`]).
+pub fn model_composites(
+    r: &RuleArgs,
+    models: &[Model],
+) -> Result<(Vec<Composite>, Vec<Vec<bool>>)> {
+    let names: Vec<String> = match &r.preset {
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        None => {
+            let mut names: Vec<String> = Vec::new();
+            for p in models.iter().flat_map(|m| &m.presets) {
+                if !names.contains(p) {
+                    names.push(p.clone());
+                }
+            }
+            names
+        }
+    };
+    let comps = preset_composites(r, &names)?;
+    let applies = models
+        .iter()
+        .map(|m| {
+            names
+                .iter()
+                .map(|n| r.preset.is_some() || m.presets.contains(n))
+                .collect()
+        })
+        .collect();
+    Ok((comps, applies))
+}
+
+/// The composites named `names`, each with the overrides of the other rule options.
+fn preset_composites(r: &RuleArgs, names: &[String]) -> Result<Vec<Composite>> {
     let mut out = Vec::new();
-    for name in r.preset.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for name in names {
         let mut c = Composite::preset(name)?;
         if let Some(n) = r.flat {
             c = c.with_flat_layers(n);

@@ -109,8 +109,11 @@ fn config(a: &CompareArgs) -> Result<StudyConfig> {
 }
 
 pub fn run(a: CompareArgs) -> Result<()> {
-    let models = common::load_models(&a.model)?;
-    let methods = Methods::parse(&a.rules, &a.methods)?;
+    // The study's default pair: dlib's two models (all four would double its time).
+    let models = common::load_models_or(&a.model, &["gender-v1", "age-v1"])?;
+    // Every model under every method (a study is a full grid), without --preset under every
+    // preset one of the models has as its own.
+    let methods = Methods::parse(&a.rules, &a.methods, &models)?;
     let cfg = config(&a)?;
     let cmap = Colormap::from_name(&a.colormap)?;
     let images: Vec<(String, RgbImage)> = if a.images.is_empty() {

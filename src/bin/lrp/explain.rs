@@ -97,7 +97,7 @@ fn run_tensor(a: ExplainArgs) -> Result<()> {
     let models = common::load_models(&a.model)?;
     let path = a.input.input_npy.as_deref().expect("checked by the caller");
     let x = common::read_npy(path)?;
-    let methods = Methods::parse(&a.rules, &a.methods)?;
+    let methods = Methods::parse(&a.rules, &a.methods, &models)?;
     let labels = methods.labels();
     stream::check_names(&models, &labels, methods.word(), &a.model.models)?;
     let attributors = stream::attributors(&models, &methods, a.model.memory_budget().as_ref())?;
@@ -111,7 +111,8 @@ fn run_tensor(a: ExplainArgs) -> Result<()> {
             crate::tokens::HeatmapArg::Input => None,
             _ => lrp::tokens::TokenLayout::find(&model.graph),
         };
-        for (at, label) in ats.iter().zip(&labels) {
+        // Without --preset, a model's own presets only.
+        for (at, label) in (ats.iter().zip(&labels)).filter_map(|(at, l)| Some((at.as_ref()?, l))) {
             // The token view is LRP's.
             let (e, tokens) = match (&layout, at.method()) {
                 (Some(l), Method::Lrp(_)) => l.explain(at.explainer(), &x, &target),

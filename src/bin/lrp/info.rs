@@ -19,9 +19,11 @@ pub struct InfoArgs {
     /// Caffe weights.
     #[arg(long, value_name = "W")]
     weights: Option<PathBuf>,
-    /// Show the rule each layer gets under this preset.
-    #[arg(long, default_value = "epsilon-plus-flat")]
-    preset: String,
+    /// Show the rule each layer gets under this preset. Default: the model's own first
+    /// preset (`epsilon-plus-flat`; `epsilon-gamma-box` for face-api's models), the one
+    /// `lrp explain` uses without `--preset` (the list of them is printed too).
+    #[arg(long)]
+    preset: Option<String>,
     /// Machine-readable output.
     #[arg(long)]
     json: bool,
@@ -54,6 +56,8 @@ struct ModelInfo<'a> {
     output_shape: &'a [usize],
     params: usize,
     preset: &'a str,
+    /// The presets `lrp explain` uses for this model without `--preset`.
+    default_presets: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     tokens: Option<TokensInfo<'a>>,
     layers: Vec<LayerInfo<'a>>,
@@ -99,9 +103,13 @@ pub fn run(a: InfoArgs) -> Result<()> {
             .map(|name| Model::shipped(name))
             .collect::<lrp::Result<Vec<_>>>()?,
     };
-    let comp = Composite::preset(&a.preset)?;
     let mut all = Vec::new();
     for m in &models {
+        let preset = match (&a.preset, m.presets.first()) {
+            (Some(p), _) | (None, Some(p)) => p.as_str(),
+            (None, None) => lrp::model::DEFAULT_PRESETS[0],
+        };
+        let comp = Composite::preset(preset)?;
         let rules = Explainer::new(m.graph.clone(), &comp)?.rule_names();
         let g = &m.graph;
         let layout = lrp::tokens::TokenLayout::find(g);
@@ -130,7 +138,8 @@ pub fn run(a: InfoArgs) -> Result<()> {
             input_shape: g.input_shape(),
             output_shape: g.output_shape(),
             params: g.num_params(),
-            preset: comp.name(),
+            preset,
+            default_presets: &m.presets,
             tokens,
             layers,
         };
@@ -148,7 +157,7 @@ pub fn run(a: InfoArgs) -> Result<()> {
 
 fn print_table(m: &ModelInfo) {
     outln!(
-        "{}: input {:?}, output {:?}, {} parameters{}; rules: {}",
+        "{}: input {:?}, output {:?}, {} parameters{}; rules: {}; default presets: {}",
         m.model,
         m.input_shape,
         m.output_shape,
@@ -156,7 +165,8 @@ fn print_table(m: &ModelInfo) {
         m.architecture
             .map(|a| format!(", architecture {a}"))
             .unwrap_or_default(),
-        m.preset
+        m.preset,
+        m.default_presets.join(", ")
     );
     if let Some(t) = &m.tokens {
         outln!(

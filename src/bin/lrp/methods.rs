@@ -121,6 +121,9 @@ enum Spec {
 /// makes the [`Method`]s for one model.
 pub struct Methods {
     specs: Vec<Spec>,
+    /// Per model × spec: whether the model is explained by it (without `--preset`, a model is
+    /// explained only under its own presets, [`lrp::model::Model::presets`]).
+    applies: Vec<Vec<bool>>,
     sigma: Sigma,
     /// `--noise-sigma` as given (`15%` by default), for the manifest.
     sigma_text: String,
@@ -140,18 +143,23 @@ enum BaselineArg {
 }
 
 impl Methods {
-    /// `--method` and its parameters, with `--preset`'s composites for `lrp`. Errors name the
-    /// option at fault and list the valid values.
-    pub fn parse(rules: &RuleArgs, a: &MethodArgs) -> Result<Methods> {
+    /// `--method` and its parameters, with `--preset`'s composites for `lrp` (without
+    /// `--preset`, each of `models` under its own presets). Errors name the option at fault and
+    /// list the valid values.
+    pub fn parse(rules: &RuleArgs, a: &MethodArgs, models: &[Model]) -> Result<Methods> {
         let mut specs = Vec::new();
+        let mut applies: Vec<Vec<bool>> = vec![Vec::new(); models.len()];
         let mut names: Vec<&str> = Vec::new();
         for name in a.method.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             if name.eq_ignore_ascii_case("lrp") {
-                specs.extend(
-                    common::composites(rules)?
-                        .into_iter()
-                        .map(|c| Spec::Lrp(Box::new(c))),
-                );
+                if names.contains(&"lrp") {
+                    bail!("--method `{}`: lrp is given twice", a.method);
+                }
+                let (comps, theirs) = common::model_composites(rules, models)?;
+                specs.extend(comps.into_iter().map(|c| Spec::Lrp(Box::new(c))));
+                for (row, t) in applies.iter_mut().zip(theirs) {
+                    row.extend(t);
+                }
                 names.push("lrp");
                 continue;
             }
@@ -162,6 +170,9 @@ impl Methods {
             }
             names.push(canonical);
             specs.push(Spec::Baseline(canonical));
+            for row in &mut applies {
+                row.push(true);
+            }
         }
         if specs.is_empty() {
             bail!(
@@ -247,6 +258,7 @@ impl Methods {
         let stride = pair("--stride", a.stride.as_deref(), 8)?;
         Ok(Methods {
             specs,
+            applies,
             sigma,
             sigma_text: a
                 .noise_sigma
@@ -271,6 +283,16 @@ impl Methods {
                 Spec::Baseline(n) => n.to_string(),
             })
             .collect()
+    }
+
+    /// Whether model `m` (an index into the models given to [`Methods::parse`]) is explained
+    /// by method `i`.
+    pub fn applies(&self, m: usize, i: usize) -> bool {
+        self.applies
+            .get(m)
+            .and_then(|row| row.get(i))
+            .copied()
+            .unwrap_or(false)
     }
 
     /// Whether every method is LRP (the run is what it was before `--method`).

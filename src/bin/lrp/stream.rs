@@ -241,21 +241,28 @@ pub fn check_names(
     Ok(dataset::distinct_names(what, labels)?)
 }
 
-/// Per model, an attributor per method of `methods` (the memory budget bounds the copies per
-/// pass of SmoothGrad, integrated gradients and occlusion).
+/// Per model, an attributor per method of `methods`, `None` where the model is not explained
+/// by it (a preset that is not one of its own, without `--preset`; see
+/// [`Methods::applies`]). The memory budget bounds the copies per pass of SmoothGrad,
+/// integrated gradients and occlusion.
 pub fn attributors(
     models: &[Model],
     methods: &Methods,
     budget: Option<&common::MemoryBudget>,
-) -> Result<Vec<Vec<Attributor>>> {
+) -> Result<Vec<Vec<Option<Attributor>>>> {
     models
         .iter()
-        .map(|m| {
+        .enumerate()
+        .map(|(mi, m)| {
             methods
                 .for_model(m, budget)?
                 .into_iter()
-                .map(|method| {
-                    Attributor::new(m.graph.clone(), method)
+                .enumerate()
+                .map(|(c, method)| {
+                    methods
+                        .applies(mi, c)
+                        .then(|| Attributor::new(m.graph.clone(), method))
+                        .transpose()
                         .with_context(|| format!("model {}", m.name))
                 })
                 .collect::<Result<Vec<_>>>()
@@ -378,7 +385,7 @@ type FigureRows = Vec<Option<(String, Arc<RgbImage>, Vec<Option<Cell>>)>>;
 
 pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
     let models = common::load_models(&a.model)?;
-    let methods = Methods::parse(&a.rules, &a.methods)?;
+    let methods = Methods::parse(&a.rules, &a.methods, &models)?;
     let labels = methods.labels();
     check_names(&models, &labels, methods.word(), &a.model.models)?;
     let target = common::parse_target(&a.target)?;
@@ -390,10 +397,15 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
         .iter()
         .zip(&model_views)
         .flat_map(|(ats, v)| {
-            ats.iter().map(move |at| match at.method() {
-                Method::Lrp(_) => *v,
-                _ => Views {
+            ats.iter().map(move |at| match at.as_ref().map(Attributor::method) {
+                Some(Method::Lrp(_)) => *v,
+                Some(_) => Views {
                     input: true,
+                    tokens: false,
+                },
+                // Not explained by this method: no column.
+                None => Views {
+                    input: false,
                     tokens: false,
                 },
             })
@@ -555,7 +567,7 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
     for (i, s) in sources.iter().enumerate() {
         let needs: Vec<bool> = (0..nm * nc)
             .map(|mc| {
-                out.is_some() && {
+                out.is_some() && methods.applies(mc / nc, mc % nc) && {
                     let key = (
                         s.relative().to_string(),
                         models[mc / nc].name.clone(),
@@ -591,8 +603,11 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
     if let (Some(p), false) = (&manifest_path, no_face.is_empty()) {
         let mut w = ManifestWriter::append(p)?;
         for (input, relative) in &no_face {
-            for m in &models {
-                for (label, settings) in labels.iter().zip(&settings) {
+            for (mi, m) in models.iter().enumerate() {
+                let theirs = (labels.iter().zip(&settings).enumerate())
+                    .filter(|&(c, _)| methods.applies(mi, c))
+                    .map(|(_, ls)| ls);
+                for (label, settings) in theirs {
                     w.write(&Entry {
                         input: input.clone(),
                         relative: relative.clone(),
@@ -726,11 +741,21 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
             dataset::write_atomic(path, &png)?;
             let default_run = a.model.models.is_empty() && a.input.images.is_empty();
             if default_run && out.is_some() {
-                let names: Vec<&str> = labels.iter().map(String::as_str).collect();
+                let names: Vec<String> = models
+                    .iter()
+                    .enumerate()
+                    .map(|(mi, m)| {
+                        let theirs: Vec<&str> = (labels.iter().enumerate())
+                            .filter(|&(c, _)| methods.applies(mi, c))
+                            .map(|(_, l)| l.as_str())
+                            .collect();
+                        format!("{} ({})", m.name, theirs.join(", "))
+                    })
+                    .collect();
                 outln!(
-                    "Explained the shipped gender and age models on {} portraits with {}.",
-                    sources.len(),
-                    names.join(" and ")
+                    "Explained the shipped models {} on {} portraits.",
+                    names.join(", "),
+                    sources.len()
                 );
             }
             outln!("figure: {}", path.display());
@@ -941,7 +966,8 @@ struct Ctx<'a> {
     models: &'a [Model],
     /// Per method: its output name (the preset's for LRP).
     labels: &'a [String],
-    attributors: &'a [Vec<Attributor>],
+    /// Per model × method; `None` where the model is not explained by the method.
+    attributors: &'a [Vec<Option<Attributor>>],
     target: &'a Target,
     target_text: &'a str,
     /// Per method: the settings its manifest entries record.
@@ -959,15 +985,14 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// Explains `x` with model `m` under method `c`, with the token relevance of a vision
-    /// transformer explained by LRP (empty otherwise).
+    /// Explains `x` with model `m` by `at` (one of its methods), with the token relevance of a
+    /// vision transformer explained by LRP (empty otherwise).
     fn explain(
         &self,
         m: usize,
-        c: usize,
+        at: &Attributor,
         x: &Tensor,
     ) -> lrp::Result<(Explanation, Vec<TokenRelevance>)> {
-        let at = &self.attributors[m][c];
         match (&self.layouts[m], at.method()) {
             (Some(layout), Method::Lrp(_)) => layout.explain(at.explainer(), x, self.target),
             _ => Ok((at.attribute(x, self.target)?, Vec::new())),
@@ -1036,6 +1061,9 @@ fn explain_batches(
                 .filter(|it| matches!(&it.loaded, Ok(l) if l.inputs[m].is_some()))
                 .collect();
             for c in 0..nc {
+                let Some(at) = ctx.attributors[m][c].as_ref() else {
+                    continue;
+                };
                 let members: Vec<&Item> = ok
                     .iter()
                     .copied()
@@ -1045,7 +1073,7 @@ fn explain_batches(
                     continue;
                 }
                 let x = stack(&members, m)?;
-                match ctx.explain(m, c, &x) {
+                match ctx.explain(m, at, &x) {
                     Ok((e, tokens)) => {
                         for (row, item) in members.iter().enumerate() {
                             handle(ctx, item, m, c, (&e, &tokens), row, rows, &send)?;
@@ -1055,7 +1083,7 @@ fn explain_batches(
                     Err(_) => {
                         for item in &members {
                             let x1 = stack(&[item], m)?;
-                            match ctx.explain(m, c, &x1) {
+                            match ctx.explain(m, at, &x1) {
                                 Ok((e, tokens)) => {
                                     handle(ctx, item, m, c, (&e, &tokens), 0, rows, &send)?
                                 }
