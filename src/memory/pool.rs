@@ -1,35 +1,4 @@
-//! A buffer pool at the allocator: large blocks freed by one explanation are kept for the next.
-//!
-//! An explanation allocates the same large buffers on every call (activations, the rules'
-//! temporaries, the relevance of each layer) and frees them when it returns. glibc serves
-//! blocks above its `mmap` threshold (128 KiB to 32 MiB, adapting) with fresh `mmap`s and
-//! gives them back with `munmap`, and trims the top of its heap when it is free, so the next
-//! call pays a page fault and the kernel's zeroing for every 4 KiB page it touches again.
-//! Measured on the shipped gender model at batch 8 from Python, that was a quarter of the
-//! call (18.1 against 13.6 ms in a Rust process whose allocator state happened to differ).
-//!
-//! [`Pool`] is a [`GlobalAlloc`] over the system allocator that keeps freed blocks of 64 KiB
-//! and more, up to a bound on the bytes it holds, in size classes (four per power of two, so
-//! a block serves any request within 19% below its size), and hands them out again. Smaller
-//! blocks go straight to the system allocator. The pool never holds more than its limit; a
-//! block that would exceed it goes back to the system. [`Pool::release`] returns everything
-//! it holds.
-//!
-//! The `lrp` command line, the Python module and the benches install it as their global
-//! allocator. A program that uses `lrp` as a library chooses for itself:
-//!
-//! ```
-//! #[global_allocator]
-//! static ALLOC: lrp::memory::Pool = lrp::memory::Pool::new(lrp::memory::Pool::DEFAULT_LIMIT);
-//!
-//! fn main() {
-//!     let v = vec![0f32; 1 << 20]; // 4 MiB: from the system the first time
-//!     drop(v); // kept by the pool
-//!     assert!(ALLOC.cached_bytes() >= 4 << 20);
-//!     let w = vec![1f32; 1 << 20]; // the same block again, without page faults
-//!     assert_eq!(w[5], 1.0);
-//! }
-//! ```
+//! The caching global allocator [`Pool`].
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
@@ -82,9 +51,38 @@ impl Class {
     }
 }
 
-/// A caching global allocator: freed blocks of 64 KiB and more are kept (up to a limit on the
-/// bytes held) and reused by later requests of the same size class. See the
-/// [module docs](self).
+/// A buffer pool at the allocator: large blocks freed by one explanation are kept for the next.
+///
+/// An explanation allocates the same large buffers on every call (activations, the rules'
+/// temporaries, the relevance of each layer) and frees them when it returns. glibc serves
+/// blocks above its `mmap` threshold (128 KiB to 32 MiB, adapting) with fresh `mmap`s and
+/// gives them back with `munmap`, and trims the top of its heap when it is free, so the next
+/// call pays a page fault and the kernel's zeroing for every 4 KiB page it touches again.
+/// Measured on the shipped gender model at batch 8 from Python, that was a quarter of the
+/// call (18.1 against 13.6 ms in a Rust process whose allocator state happened to differ).
+///
+/// A `Pool` is a [`GlobalAlloc`] over the system allocator that keeps freed blocks of 64 KiB
+/// and more, up to a bound on the bytes it holds, in size classes (four per power of two, so
+/// a block serves any request within 19% below its size), and hands them out again. Smaller
+/// blocks go straight to the system allocator. The pool never holds more than its limit; a
+/// block that would exceed it goes back to the system. [`Pool::release`] returns everything
+/// it holds.
+///
+/// The `lrp` command line, the Python module and the benches install it as their global
+/// allocator. A program that uses `lrp` as a library chooses for itself:
+///
+/// ```
+/// #[global_allocator]
+/// static ALLOC: lrp::memory::Pool = lrp::memory::Pool::new(lrp::memory::Pool::DEFAULT_LIMIT);
+///
+/// fn main() {
+///     let v = vec![0f32; 1 << 20]; // 4 MiB: from the system the first time
+///     drop(v); // kept by the pool
+///     assert!(ALLOC.cached_bytes() >= 4 << 20);
+///     let w = vec![1f32; 1 << 20]; // the same block again, without page faults
+///     assert_eq!(w[5], 1.0);
+/// }
+/// ```
 pub struct Pool {
     limit: AtomicUsize,
     cached: AtomicUsize,
