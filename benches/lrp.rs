@@ -9,6 +9,9 @@
 //! `LRP_MODERN_FULL` names another folder); without them those rows are skipped with a note.
 //!
 //! `cargo bench --bench lrp`; `LRP_BENCH_MODELS=gender,age` limits the models.
+//!
+//! The allocator is the `lrp` command line's ([`lrp::memory::Pool`]); `LRP_POOL=0` measures
+//! with glibc's alone.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use lrp::composite::Composite;
@@ -17,6 +20,9 @@ use lrp::zoo::{self, rng::Rng, Architecture};
 use lrp::{Graph, Tensor};
 use ndarray::IxDyn;
 use std::time::Duration;
+
+#[global_allocator]
+static ALLOC: lrp::memory::Pool = lrp::memory::Pool::new(lrp::memory::Pool::DEFAULT_LIMIT);
 
 fn shipped(name: &str) -> Option<Graph> {
     let root = env!("CARGO_MANIFEST_DIR");
@@ -75,6 +81,7 @@ fn input(g: &Graph, batch: usize) -> Tensor {
 }
 
 fn lrp(c: &mut Criterion) {
+    ALLOC.limit_from_env().expect("LRP_POOL");
     let mut group = c.benchmark_group("lrp");
     group.sample_size(10);
     group.warm_up_time(Duration::from_secs(1));

@@ -35,6 +35,11 @@ use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::time::Instant;
 
+/// The allocator of the `lrp` command line and the Python module, so that the two sides time
+/// the same thing (`LRP_POOL=0` turns its cache off; see [`lrp::memory::Pool`]).
+#[global_allocator]
+static ALLOC: lrp::memory::Pool = lrp::memory::Pool::new(lrp::memory::Pool::DEFAULT_LIMIT);
+
 /// The presets a worker can prepare; without a PRESET, `load` prepares the first two (the CNN
 /// presets of the Zennit comparison); the others are the transformer presets (LXT comparison).
 const PRESETS: [&str; 4] = [
@@ -50,6 +55,7 @@ struct Loaded {
 }
 
 fn main() -> Result<()> {
+    ALLOC.limit_from_env()?;
     let mut models: HashMap<String, Loaded> = HashMap::new();
     let stdin = std::io::stdin();
     let mut out = std::io::stdout();

@@ -105,6 +105,39 @@ fn a_huge_thread_count_is_capped() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// The buffer pool's bound comes from `LRP_POOL` (lrp::memory::Pool): a bad value is one error
+/// line naming the variable, and turning the pool off changes no number the command prints.
+#[test]
+fn the_buffer_pool_is_set_from_the_environment() {
+    let dir = tempdir("pool");
+    let run = |pool: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_lrp"));
+        c.args(["forward", "--model", "age-v1"]).current_dir(&dir);
+        if let Some(p) = pool {
+            c.env("LRP_POOL", p);
+        }
+        c.output().unwrap()
+    };
+    let err = one_error_line(&run(Some("lots")), "LRP_POOL=lots");
+    assert!(
+        err.contains("LRP_POOL: ") && err.contains("`lots`"),
+        "{err}"
+    );
+    let (on, off, small) = (run(None), run(Some("0")), run(Some("1M")));
+    for o in [&on, &off, &small] {
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    assert!(!on.stdout.is_empty());
+    assert_eq!(on.stdout, off.stdout);
+    assert_eq!(on.stdout, small.stdout);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// clap's usage errors were several lines and exit status 2; the README promises one line
 /// and status 1 for every bad input. `--help` and `--version` still print with status 0.
 #[test]

@@ -7,6 +7,8 @@
 #          (see vit_side_by_side.py; make the models first with tests/vit/generate.py --full).
 # --python also installs the Python bindings (pip install ./python, built by maturin) into the
 # venv and times Explainer.explain from Python against the Rust worker and Zennit.
+#        benches/zennit/run.sh --overhead [--models gender,age] [--batches 1,8] [--seconds S]: the
+#          bindings against the Rust worker alone, without torch in the process (overhead.py).
 # Environment: LRP_BENCH_VENV (default target/zennit-venv), LRP_BENCH_PYTHON (a Python ≥ 3.11.11;
 # default: the first python3.13 / python3.12 found, including pyenv's versions).
 set -euo pipefail
@@ -28,6 +30,12 @@ if [ ! -x "$venv/bin/python" ]; then
   "$venv/bin/pip" install --quiet "torch>=2.4" "torchvision>=0.19" "zennit==1.0.0" "onnx>=1.16" "onnxruntime>=1.18" "pillow>=10" "numpy>=1.26"
 fi
 script="$root/benches/zennit/side_by_side.py"
+if [ "${1:-}" = "--overhead" ]; then
+  # The bindings against the worker alone (no torch in the process): overhead.py.
+  shift
+  script="$root/benches/zennit/overhead.py"
+  set -- --python "$@"
+fi
 if [ "${1:-}" = "--vit" ]; then
   shift
   script="$root/benches/zennit/vit_side_by_side.py"

@@ -41,7 +41,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -55,6 +54,8 @@ from onnx import numpy_helper
 from zennit.composites import EpsilonAlpha2Beta1Flat, EpsilonPlusFlat
 from zennit.layer import Sum
 from zennit.rules import Pass
+
+from worker import Worker
 
 PRESETS = {
     "epsilon-plus-flat": EpsilonPlusFlat,
@@ -232,27 +233,6 @@ class Graph(torch.nn.Module):
             else:
                 env[out] = xs[0]
         return env[self.output]
-
-
-class Worker:
-    """The Rust side: examples/side_by_side.rs over a pipe."""
-
-    def __init__(self, exe, threads):
-        env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
-        self.p = subprocess.Popen([exe], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-
-    def __call__(self, *args):
-        self.p.stdin.write(" ".join(str(a) for a in args) + "\n")
-        self.p.stdin.flush()
-        line = self.p.stdout.readline().strip()
-        if not line.startswith("ok"):
-            raise RuntimeError(f"worker: {' '.join(map(str, args))}: {line}")
-        return line[2:].strip()
-
-    def close(self):
-        self.p.stdin.write("quit\n")
-        self.p.stdin.flush()
-        self.p.wait()
 
 
 def zennit_explain(model, composite, x):

@@ -1059,10 +1059,18 @@ fn compare_spectral_clustering<'py>(
 
 // ---------------------------------------------------------------------------------------
 
+/// Freed activations and rule temporaries are kept for the next call instead of going back to
+/// the system after each one (glibc `munmap`s large blocks in a Python process; see
+/// [`lrp::memory::Pool`]). Only this module's own allocations go through it, and arrays handed
+/// to numpy are freed through it when numpy lets them go. `LRP_POOL=0` turns it off.
+#[global_allocator]
+static ALLOC: lrp::memory::Pool = lrp::memory::Pool::new(lrp::memory::Pool::DEFAULT_LIMIT);
+
 /// The native module; `lrp/__init__.py` re-exports it with docstrings.
 #[pymodule]
 fn _lrp(m: &Bound<'_, PyModule>) -> PyResult<()> {
     add_errors(m)?;
+    ALLOC.limit_from_env().map_err(to_py)?;
     m.add_class::<Model>()?;
     m.add_class::<Explainer>()?;
     m.add_class::<Explanation>()?;

@@ -395,3 +395,5 @@ pub fn parse_size(text: &str) -> Result<Option<u64>> {
 
 mod limits;
 pub use limits::*;
+mod pool;
+pub use pool::Pool;

@@ -26,6 +26,11 @@ macro_rules! errln {
     };
 }
 
+/// Freed activations and rule temporaries are kept for the next image (see
+/// [`lrp::memory::Pool`]; `LRP_POOL=0` turns it off).
+#[global_allocator]
+static ALLOC: lrp::memory::Pool = lrp::memory::Pool::new(lrp::memory::Pool::DEFAULT_LIMIT);
+
 mod common;
 mod compare;
 mod explain;
@@ -81,6 +86,9 @@ fn main() {
     };
     if let Err(e) = out::thread_pool() {
         out::fail(&e);
+    }
+    if let Err(e) = ALLOC.limit_from_env() {
+        out::fail(&e.into());
     }
     let result = match cli.command {
         Command::Explain(a) => explain::run(a),
