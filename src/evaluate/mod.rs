@@ -20,6 +20,7 @@
 //! | Symmetric Relevance Gain (area between LeRF and MoRF) | [`srg`] | better | Blücher et al. 2024 |
 //! | Faithfulness Correlation | [`faithfulness_correlation`] | better | Bhatt et al. 2020 |
 //! | Random Logit (SSIM of the explanations of the target and another class) | [`random_logit`] | worse | Sixt et al. 2020 |
+//! | Model Parameter Randomisation (Spearman to the original, layers reset top down) | [`mprt`] | worse | Adebayo et al. 2018 |
 //!
 //! Region perturbation AOPC (Samek et al. 2017) is [`compare::flip`](crate::compare::flip);
 //! with one patch per step and a constant baseline its curve is Quantus's
@@ -58,7 +59,10 @@ pub use faithfulness::{
     faithfulness_correlation, pixel_flipping, random_subsets, srg, Curve, FaithfulnessCorrelation,
     Fill, FlipOrder, PixelFlipping, Score,
 };
-pub use randomisation::{heatmap_of, off_class, random_logit, random_logit_of, ssim};
+pub use randomisation::{
+    heatmap_of, mprt, off_class, parameter_layers, random_logit, random_logit_of,
+    seeded_parameters, ssim, with_parameters, LayerScore,
+};
 
 use crate::error::{Error, Result};
 

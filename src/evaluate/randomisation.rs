@@ -1,10 +1,13 @@
 //! Randomisation metrics: does the explanation change when the question or the model does?
-//! Random Logit (another class) and the similarity measure Quantus uses for it, SSIM.
+//! Random Logit (another class) with the similarity measure Quantus uses for it, SSIM, and
+//! the Model Parameter Randomisation Test (cascading, layer by layer).
 
 use super::{check_attribution, Prepare};
 use crate::attribution::Attributor;
+use crate::compare::metrics::spearman;
 use crate::error::{Error, Result};
 use crate::explain::Target;
+use crate::graph::Graph;
 use crate::heatmap::{reduce, Reduce};
 use crate::ops::Tensor;
 use crate::zoo::rng::Rng;
@@ -130,6 +133,144 @@ pub fn random_logit_of(
     let b = heatmap_of(attributor, x, off)?;
     let (a, b): (Vec<f32>, Vec<f32>) = (a.iter().copied().collect(), b.iter().copied().collect());
     random_logit(&a, &b, prep)
+}
+
+/// Indices (into [`Graph::nodes`]) of the layers with parameters, in forward order: the
+/// layers the Model Parameter Randomisation Test resets.
+pub fn parameter_layers(graph: &Graph) -> Vec<usize> {
+    graph
+        .nodes()
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| !n.op.params().is_empty())
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// A copy of `graph` with the parameters of node `node` (its weight, then its bias, as
+/// [`Op::params`](crate::ops::Op::params) lists them) replaced by `params`.
+///
+/// Errors: [`Error::Evaluate`] for a node beyond the graph or parameters of other count or
+/// sizes; the graph's for non-finite values.
+pub fn with_parameters(graph: &Graph, node: usize, params: &[Vec<f32>]) -> Result<Graph> {
+    let mut nodes = graph.nodes().to_vec();
+    let n = nodes.get_mut(node).ok_or_else(|| {
+        Error::Evaluate(format!(
+            "node {node} beyond the graph's {} nodes",
+            graph.nodes().len()
+        ))
+    })?;
+    let name = n.name.clone();
+    let mut slots = n.op.params_mut();
+    let sizes: Vec<usize> = slots.iter().map(|p| p.len()).collect();
+    let given: Vec<usize> = params.iter().map(|p| p.len()).collect();
+    if sizes != given {
+        return Err(Error::Evaluate(format!(
+            "node `{name}` has parameters of sizes {sizes:?}, given {given:?}"
+        )));
+    }
+    for (slot, p) in slots.iter_mut().zip(params) {
+        slot.copy_from_slice(p);
+    }
+    let inputs = graph
+        .input_ids()
+        .iter()
+        .map(|&t| {
+            let info = &graph.tensors()[t];
+            (info.name.clone(), info.shape.clone())
+        })
+        .collect();
+    let outputs = graph.output_names();
+    let mut g = Graph::new(inputs, nodes, &outputs)?;
+    g.set_name(graph.name());
+    Ok(g)
+}
+
+/// Seeded new parameters for node `node`, drawn as torch's `reset_parameters` draws them for
+/// convolutions and linear layers: uniform in `±1/√fan_in` for the weight (Kaiming uniform
+/// with `a = √5`) and the bias, `fan_in` the weight's values per output; from lrp's generator
+/// (the distribution, not torch's stream).
+///
+/// Errors: [`Error::Evaluate`] for a node beyond the graph or without parameters.
+pub fn seeded_parameters(graph: &Graph, node: usize, seed: u64) -> Result<Vec<Vec<f32>>> {
+    let n = graph.nodes().get(node).ok_or_else(|| {
+        Error::Evaluate(format!(
+            "node {node} beyond the graph's {} nodes",
+            graph.nodes().len()
+        ))
+    })?;
+    let params = n.op.params();
+    let outputs = graph
+        .shape(&graph.tensors()[graph.node_output(node)].name)
+        .and_then(|s| s.first().copied())
+        .unwrap_or(1)
+        .max(1);
+    let weight = params
+        .first()
+        .ok_or_else(|| Error::Evaluate(format!("node `{}` has no parameters", n.name)))?;
+    let fan_in = (weight.len() / outputs).max(1);
+    let bound = 1.0 / (fan_in as f32).sqrt();
+    let mut rng = Rng::new(seed);
+    Ok(params
+        .iter()
+        .map(|p| {
+            (0..p.len())
+                .map(|_| (2.0 * rng.uniform() - 1.0) * bound)
+                .collect()
+        })
+        .collect())
+}
+
+/// One step of the Model Parameter Randomisation Test.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerScore {
+    /// The layer whose parameters were reset at this step (with all layers after it).
+    pub layer: String,
+    /// Similarity of the explanation to the original one.
+    pub score: f32,
+}
+
+/// Model Parameter Randomisation Test (Adebayo et al., 2018, *Sanity checks for saliency
+/// maps*, NeurIPS; Quantus `MPRT`, cascading `top_down`): the layers with parameters are
+/// reset one at a time from the output back to the input, each keeping the ones reset
+/// before it, and after each step the heatmap of `x` (`[1, C, H, W]`) for `target` by the
+/// same method is compared with the original heatmap: Spearman rank correlation of both
+/// prepared by `prep` (Quantus's default [`Prepare::ABS_NORMALISE`]). An explanation that
+/// depends on the weights falls towards 0.
+///
+/// `draw(graph, node)` gives the new parameters of `node` (weight, then bias) given the graph
+/// randomised so far: [`seeded_parameters`] with a seed, or another implementation's draws.
+/// A layer here is a layer of lrp's canonised graph, which holds the constant per-channel
+/// maps of the file folded in ([`canonize`](crate::canonize)): resetting it resets those too,
+/// where Quantus on the file's torch module keeps them (`tests/evaluate/generate.py` folds
+/// them into its draws to compare like with like).
+///
+/// Errors: those of [`heatmap_of`], [`with_parameters`] and `draw`.
+pub fn mprt(
+    attributor: &Attributor,
+    x: &Tensor,
+    target: usize,
+    prep: Prepare,
+    mut draw: impl FnMut(&Graph, usize) -> Result<Vec<Vec<f32>>>,
+) -> Result<Vec<LayerScore>> {
+    let prepared = |h: &Array2<f32>| -> Vec<f32> {
+        let v: Vec<f32> = h.iter().copied().collect();
+        prep.apply(&v).into_iter().map(|x| x as f32).collect()
+    };
+    let original = prepared(&heatmap_of(attributor, x, target)?);
+    let mut graph = attributor.graph().clone();
+    let mut scores = Vec::new();
+    for node in parameter_layers(&graph).into_iter().rev() {
+        let params = draw(&graph, node)?;
+        graph = with_parameters(&graph, node, &params)?;
+        let att = Attributor::new(graph.clone(), attributor.method().clone())?;
+        let h = prepared(&heatmap_of(&att, x, target)?);
+        scores.push(LayerScore {
+            layer: graph.nodes()[node].name.clone(),
+            score: spearman(&original, &h)?,
+        });
+    }
+    Ok(scores)
 }
 
 #[cfg(test)]

@@ -43,7 +43,13 @@ maximum runs over the whole batch it is given; lrp normalises each explanation a
 - RandomLogit (seed 42, num_classes of the model, default SSIM, normalise) with Captum's
   Saliency (abs=False) summed over channels as explain_func: the off-class Quantus draws and
   the off-class heatmap are stored (`<model>_random_logit_heatmap.npy`), and the input heatmap
-  is Saliency's for the target (`<model>_saliency.npy`).
+  is Saliency's for the target (`<model>_saliency.npy`);
+- MPRT (gender only; seed 42, cascading top down, default Spearman, abs and normalise) with
+  the same Saliency heatmaps: Quantus resets each layer with torch's reset_parameters under
+  torch.manual_seed(43); the randomised weights are stored (`gender_mprt_<k>_weight.npy`,
+  `_bias.npy`, k in forward order) as lrp's canonised graph holds them (the constant
+  Mul/Add maps of the file folded in, see `folds`) and loaded by the Rust test, which
+  computes its own gradients on them.
 """
 
 import json
@@ -96,6 +102,71 @@ def one(v):
     v = np.asarray(v).reshape(-1)
     assert v.size == 1, v
     return float(v[0])
+
+
+def folds(path):
+    """For each Conv/Gemm node of the ONNX file, the map from its own (weight, bias) to the
+    parameters of the layer of that name in lrp's canonised graph (src/canonize.rs): a
+    constant Mul (scale s) and Add (offset t) right after a convolution fold into it,
+    w' = s w, b' = s b + t; a constant scalar Mul before a Flatten before a Gemm folds into
+    the Gemm's weight, w' = sigma w. (The file's other constants are checked to be of these
+    forms by the asserts.) MPRT resets the torch layer and keeps the constant maps around it;
+    lrp's graph holds the folded product, so the stored parameters are that product."""
+    import onnx
+    from onnx import numpy_helper
+    g = onnx.load(path).graph
+    init = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in g.initializer}
+    by_input = {}
+    by_output = {}
+    for n in g.node:
+        for i in n.input:
+            by_input.setdefault(i, []).append(n)
+        for o in n.output:
+            by_output[o] = n
+    out = {}
+    for n in g.node:
+        if n.op_type == "Conv":
+            mul = by_input[n.output[0]][0]
+            add = by_input[mul.output[0]][0]
+            assert mul.op_type == "Mul" and add.op_type == "Add", n.name
+            s = init[mul.input[1]].reshape(-1)
+            t = init[add.input[1]].reshape(-1)
+            out[n.name] = lambda w, b, s=s, t=t: (w * s[:, None, None, None], b * s + t)
+        elif n.op_type == "Gemm":
+            flat = by_output[n.input[0]]
+            mul = by_output[flat.input[0]]
+            assert flat.op_type == "Flatten" and mul.op_type == "Mul", n.name
+            sigma = float(init[mul.input[1]].reshape(-1)[0])
+            assert init[mul.input[1]].size == 1, n.name
+            out[n.name] = lambda w, b, sigma=sigma: (w * sigma, b)
+    return out
+
+
+def mprt(model, kw, sal, name):
+    """Quantus's MPRT (cascading, top down, seed 42, Spearman of abs-normalised heatmaps) with
+    Saliency heatmaps; the randomised weights are those of the model the last explanation
+    was asked of (every layer reset by then; layer k's values do not change after its step),
+    stored as <name>_mprt_<layer>_<weight|bias>.npy in forward order."""
+    models = []
+
+    def recording(model, inputs, targets, **kwargs):
+        models.append(model)
+        return saliency_heatmap(model, inputs, targets)
+
+    metric = quantus.MPRT(seed=42, layer_order="top_down", disable_warnings=True)
+    scores = metric(explain_func=recording, a_batch=sal.copy(), **kw)
+    last = models[-1]
+    layers = [(n, m) for n, m in last.named_modules() if hasattr(m, "reset_parameters")]
+    fold = folds(os.path.join(ROOT, "assets", f"{name}-v1.onnx"))
+    for k, (n, m) in enumerate(layers):
+        w, b = m.weight.detach().numpy().astype(np.float64), m.bias.detach().numpy().astype(np.float64)
+        w, b = fold[n.split(".")[-1]](w, b)
+        np.save(os.path.join(OUT, f"{name}_mprt_{k}_weight.npy"), w.astype(np.float32))
+        np.save(os.path.join(OUT, f"{name}_mprt_{k}_bias.npy"), b.astype(np.float32))
+    return {
+        "layers": [n for n, _ in layers],
+        "scores": {k: one(v) for k, v in scores.items()},
+    }
 
 
 def main():
@@ -209,6 +280,8 @@ def main():
         r["random_logit_class"] = off
         sal_off = saliency_heatmap(model, xn, np.array([off]))
         np.save(os.path.join(OUT, f"{name}_random_logit_heatmap.npy"), sal_off[0, 0].astype(np.float32))
+        if name == "gender":
+            r["mprt"] = mprt(model, kw, sal, name)
         manifest["models"][name] = r
         print(name, json.dumps({k: v for k, v in r.items() if not isinstance(v, (dict, list))}))
 
