@@ -192,6 +192,16 @@
 //! *What to do:* bring maps to one grid with [`resize_area`](crate::compare::resize_area);
 //! keep parameters at least 1.
 //!
+//! ### `Evaluate`
+//! A quality metric got inputs it cannot use: an attribution whose size is neither the
+//! input's `C·H·W` nor its `H·W`, a mask of another size or selecting nothing, a step,
+//! subset or batch out of range. A 32×32 heatmap scored against a 64×64 mask:
+//! ```text
+//! evaluate: relevance mass accuracy: the mask has 4096 values for an attribution of 1024
+//! ```
+//! *What to do:* score the heatmap of the very input the mask or model belongs to; keep
+//! parameters in the stated range.
+//!
 //! ### `UnknownName`
 //! A name that is none of the known ones (a colour map, a graph output of `--output`, a
 //! shipped model of `--model`); the message lists the valid names:
@@ -553,6 +563,12 @@ pub enum Error {
     /// sizes, no maps, a parameter out of range (grid 0, patch 0, more clusters than maps).
     #[error("compare: {0}")]
     Compare(String),
+
+    /// A quality metric of explanations ([`evaluate`](crate::evaluate)) got an input it cannot
+    /// use: an attribution of another size than the input or mask, an empty mask, a step,
+    /// subset or batch out of range, an attribution without a distribution.
+    #[error("evaluate: {0}")]
+    Evaluate(String),
 
     /// A name that is none of the known ones (a colour map, ...); the message lists them.
     #[error("unknown {kind} `{name}`; valid names: {valid}")]

@@ -20,7 +20,7 @@
 //! | layer | modules | owns |
 //! |---|---|---|
 //! | command line | `src/bin/lrp` | arguments, progress bars, output file layout |
-//! | arrays → pictures, numbers | [`heatmap`], [`compare`] | colour maps, figures, similarity, pixel flipping, clustering |
+//! | arrays → pictures, numbers | [`heatmap`], [`compare`], [`evaluate`] | colour maps, figures, similarity, pixel flipping, clustering; quality metrics of explanations (Quantus's definitions) |
 //! | limits | [`memory`] | bytes an explanation needs (from shapes, before allocating), the memory the process may use |
 //! | explaining | [`explain`], [`composite`], [`tokens`] | the [`Explainer`](explain::Explainer) (forward, seed, walk back, conservation); which rule each layer gets; a vision transformer's patch-token relevance |
 //! | rules | [`rules`] | each LRP rule once, as data over the operators' primitives |
@@ -56,6 +56,7 @@ pub mod compare;
 pub mod composite;
 pub mod dataset;
 pub mod error;
+pub mod evaluate;
 pub mod explain;
 pub mod export;
 pub mod faces;

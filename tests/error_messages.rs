@@ -495,6 +495,34 @@ fn compare_heatmaps_of_models_with_different_input_sizes() {
     assert_names(&msg, &["compare: ", "map 1", "[64, 64]", "map 0 [32, 32]"]);
 }
 
+/// `Evaluate`: the gender model's 32×32 heatmap scored against a 64×64 mask (the age
+/// model's input size).
+#[test]
+fn evaluate_a_heatmap_against_a_mask_of_another_size() {
+    let m = Model::gender().unwrap();
+    let x = astronaut_input(&m);
+    let e = Explainer::new(m.graph, &Composite::preset("epsilon-plus").unwrap())
+        .unwrap()
+        .explain(&x, &Target::Predicted)
+        .unwrap();
+    let r = e.relevance.slice(ndarray::s![0, 0, .., .., ..]);
+    let heat: Vec<f32> = lrp::heatmap::reduce(r, lrp::heatmap::Reduce::Sum)
+        .unwrap()
+        .iter()
+        .copied()
+        .collect();
+    let mask = vec![true; 64 * 64];
+    let err =
+        lrp::evaluate::relevance_mass_accuracy(&heat, &mask, lrp::evaluate::Prepare::NORMALISE)
+            .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Evaluate(_)), "{err:?}");
+    assert_names(
+        &msg,
+        &["evaluate: ", "relevance mass accuracy", "4096", "1024"],
+    );
+}
+
 /// `MemoryLimit`: a 3×8×8 input padded by 5000 pixels by a convolution, checked against a
 /// limit of 2 GiB before anything is run.
 #[test]
