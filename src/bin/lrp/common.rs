@@ -468,13 +468,9 @@ pub fn read_npy(path: &Path) -> Result<Tensor> {
 }
 
 /// The composites of `--preset` (without it, of every preset one of `models` is explained
-/// under by default, [`Model::presets`]), each with the overrides of the other rule options.
-pub fn composites(r: &RuleArgs, models: &[Model]) -> Result<Vec<Composite>> {
-    Ok(model_composites(r, models)?.0)
-}
-
-/// The composites of [`composites`], and per model which of them it is explained under: all of
-/// them with `--preset`, otherwise its own default presets ([`Model::presets`]).
+/// under by default, [`Model::presets`]), each with the overrides of the other rule options,
+/// and per model which of them it is explained under: all of them with `--preset`, otherwise
+/// its own default presets.
 pub fn model_composites(
     r: &RuleArgs,
     models: &[Model],

@@ -397,18 +397,19 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
         .iter()
         .zip(&model_views)
         .flat_map(|(ats, v)| {
-            ats.iter().map(move |at| match at.as_ref().map(Attributor::method) {
-                Some(Method::Lrp(_)) => *v,
-                Some(_) => Views {
-                    input: true,
-                    tokens: false,
-                },
-                // Not explained by this method: no column.
-                None => Views {
-                    input: false,
-                    tokens: false,
-                },
-            })
+            ats.iter()
+                .map(move |at| match at.as_ref().map(Attributor::method) {
+                    Some(Method::Lrp(_)) => *v,
+                    Some(_) => Views {
+                        input: true,
+                        tokens: false,
+                    },
+                    // Not explained by this method: no column.
+                    None => Views {
+                        input: false,
+                        tokens: false,
+                    },
+                })
         })
         .collect();
     // Figure columns: per model × method, the pixel and the token view it gets.
