@@ -459,6 +459,22 @@ impl Composite {
         self
     }
 
+    /// Bounds for the zᴮ rules that have none, which otherwise take the per-channel extremes
+    /// of the explained batch (so that an image's map would depend on the other images of its
+    /// batch); rules given bounds keep theirs. The command line sets the model's input range
+    /// ([`crate::preprocess::Preprocess::value_range`]) this way when it explains images.
+    pub fn with_default_box(mut self, low: Vec<f32>, high: Vec<f32>) -> Self {
+        for r in self.rules_mut() {
+            if let Rule::ZBox { low: l, high: h } = &mut r.rule {
+                if l.is_empty() && h.is_empty() {
+                    l.clone_from(&low);
+                    h.clone_from(&high);
+                }
+            }
+        }
+        self
+    }
+
     /// Whether the composite uses the zᴮ rule anywhere.
     pub fn uses_box(&self) -> bool {
         self.defaults

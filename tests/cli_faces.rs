@@ -260,3 +260,35 @@ fn shards_keep_the_faces_of_a_photo_together() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// face-api's default preset applies zᴮ to the first layer. Without bounds, zᴮ took the
+/// extremes of the explained batch, so a face's map changed by 1.2e-2 of max|R| when another
+/// photo shared its batch; the command line now gives it the model's input range (from its
+/// preprocessing), and the map is the same alone and in company.
+#[test]
+fn a_face_map_does_not_depend_on_the_other_images_of_its_batch() {
+    let dir = tempdir("batch");
+    let portrait = format!("{ROOT}/assets/grace_hopper.jpg");
+    let other = format!("{ROOT}/assets/astronaut.png");
+    let run = |out: &str, images: &[&str]| {
+        let mut args = vec!["explain", "--model", "face-api-gender", "--npy"];
+        for i in images {
+            args.extend(["--image", i]);
+        }
+        args.extend(["--figure-rows", "0", "--out", out]);
+        let o = lrp(&args, &dir);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let path = dir
+            .join(out)
+            .join("face-api-gender/epsilon-gamma-box/grace_hopper_face1.jpg.npy");
+        ndarray_npy::read_npy::<_, ndarray::ArrayD<f32>>(path).unwrap()
+    };
+    let alone = run("alone", &[&portrait]);
+    let together = run("together", &[&portrait, &other]);
+    let max = alone.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let diff = (&alone - &together)
+        .iter()
+        .fold(0f32, |m, v| m.max(v.abs()));
+    assert!(max > 0.0 && diff <= 1e-6 * max, "{diff} of max|R| {max}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -275,6 +275,34 @@ impl Preprocess {
         Ok(())
     }
 
+    /// Per-channel bounds `(low, high)` of every input this preprocessing can produce: the
+    /// extremes, over all pixels, of what it makes of a black and of a white image (each
+    /// variant is an increasing or decreasing affine map of the pixel value per channel and
+    /// position, and padding adds black). These are the natural zᴮ bounds.
+    ///
+    /// ```
+    /// use lrp::preprocess::Preprocess;
+    /// let (low, high) = Preprocess::FaceApi { size: 112 }.value_range().unwrap();
+    /// // (p − 122.782) / 255 for red, p in 0..=255.
+    /// assert!((low[0] + 122.782 / 255.0).abs() < 1e-6);
+    /// assert!((high[0] - (255.0 - 122.782) / 255.0).abs() < 1e-6);
+    /// ```
+    pub fn value_range(&self) -> Result<(Vec<f32>, Vec<f32>)> {
+        let s = self.size().min(64);
+        let mut low = vec![f32::INFINITY; 3];
+        let mut high = vec![f32::NEG_INFINITY; 3];
+        for v in [0u8, 255] {
+            let x = self.apply(&RgbImage::from_pixel(s, s, image::Rgb([v, v, v])))?;
+            for (c, plane) in x.outer_iter().enumerate() {
+                for &p in plane {
+                    low[c] = low[c].min(p);
+                    high[c] = high[c].max(p);
+                }
+            }
+        }
+        Ok((low, high))
+    }
+
     /// Turns one face into a 3×size×size array (see the variants).
     pub fn apply(&self, face: &RgbImage) -> Result<Array3<f32>> {
         self.validate()?;

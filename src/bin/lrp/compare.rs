@@ -156,7 +156,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
     let per_model = models
         .iter()
         .map(|m| {
-            let ms = methods.for_model(m, budget.as_ref())?;
+            let ms = methods.for_model(m, budget.as_ref(), true)?;
             // Checked before anything runs (a window larger than the input, …).
             for method in &ms {
                 lrp::attribution::Attributor::new(m.graph.clone(), method.clone())

@@ -100,7 +100,8 @@ fn run_tensor(a: ExplainArgs) -> Result<()> {
     let methods = Methods::parse(&a.rules, &a.methods, &models)?;
     let labels = methods.labels();
     stream::check_names(&models, &labels, methods.word(), &a.model.models)?;
-    let attributors = stream::attributors(&models, &methods, a.model.memory_budget().as_ref())?;
+    let attributors =
+        stream::attributors(&models, &methods, a.model.memory_budget().as_ref(), false)?;
     let target = common::parse_target(&a.target)?;
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;

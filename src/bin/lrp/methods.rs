@@ -337,8 +337,16 @@ impl Methods {
         }
     }
 
-    /// The methods for `model`, with the copies per pass bounded by the memory budget.
-    pub fn for_model(&self, model: &Model, budget: Option<&MemoryBudget>) -> Result<Vec<Method>> {
+    /// The methods for `model`, with the copies per pass bounded by the memory budget. With
+    /// `images` (the inputs are images through the model's preprocessing), zᴮ rules without
+    /// bounds get the preprocessing's value range, so that a map does not depend on the other
+    /// images of its batch ([`Composite::with_default_box`]).
+    pub fn for_model(
+        &self,
+        model: &Model,
+        budget: Option<&MemoryBudget>,
+        images: bool,
+    ) -> Result<Vec<Method>> {
         let batch = METHOD_BATCH.min(common::max_batch(model, budget)).max(1);
         let baseline = match self.baseline {
             BaselineArg::Value(v) => Baseline::Value(v),
@@ -352,6 +360,10 @@ impl Methods {
             .iter()
             .map(|s| {
                 Ok(match s {
+                    Spec::Lrp(c) if images && c.uses_box() => {
+                        let (low, high) = model.preprocess.value_range()?;
+                        Method::Lrp(Box::new((**c).clone().with_default_box(low, high)))
+                    }
                     Spec::Lrp(c) => Method::Lrp(c.clone()),
                     Spec::Baseline(name) => match Method::from_name(name)? {
                         Method::SmoothGrad { .. } => Method::SmoothGrad {

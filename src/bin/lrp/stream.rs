@@ -244,18 +244,19 @@ pub fn check_names(
 /// Per model, an attributor per method of `methods`, `None` where the model is not explained
 /// by it (a preset that is not one of its own, without `--preset`; see
 /// [`Methods::applies`]). The memory budget bounds the copies per pass of SmoothGrad,
-/// integrated gradients and occlusion.
+/// integrated gradients and occlusion; `images` as in [`Methods::for_model`].
 pub fn attributors(
     models: &[Model],
     methods: &Methods,
     budget: Option<&common::MemoryBudget>,
+    images: bool,
 ) -> Result<Vec<Vec<Option<Attributor>>>> {
     models
         .iter()
         .enumerate()
         .map(|(mi, m)| {
             methods
-                .for_model(m, budget)?
+                .for_model(m, budget, images)?
                 .into_iter()
                 .enumerate()
                 .map(|(c, method)| {
@@ -390,7 +391,7 @@ pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
     check_names(&models, &labels, methods.word(), &a.model.models)?;
     let target = common::parse_target(&a.target)?;
     let budget = a.model.memory_budget();
-    let attributors = attributors(&models, &methods, budget.as_ref())?;
+    let attributors = attributors(&models, &methods, budget.as_ref(), true)?;
     let (layouts, model_views) = token_view::plan(&models, a.heatmap);
     // The token view is LRP's: the other methods get pixel heatmaps only.
     let views: Vec<Views> = attributors
