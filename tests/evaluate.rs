@@ -326,3 +326,172 @@ fn gender_model_parameter_randomisation_matches_quantus() {
     assert_eq!(a, b);
     assert!(a.last().unwrap().score.abs() < 0.5, "{a:?}");
 }
+
+mod support;
+
+/// `lrp evaluate` end to end against Quantus: the shipped astronaut face crop written as a
+/// PNG, with the reference mask drawn at the crop's size, explained by gradient × input
+/// (Captum's InputXGradient within 1.7e-7 of max|A|, `tests/attribution.rs`) on both shipped
+/// models; the command's scores.csv must hold Quantus's attribution-only and mask scores of
+/// `tests/evaluate/generate.py` (computed on Captum's attribution of the same input).
+#[test]
+fn cli_table_matches_quantus() {
+    use lrp::preprocess;
+    let dir = support::cli::tempdir("evaluate", "quantus");
+    let (_, crop) = lrp::assets::portrait_faces()
+        .unwrap()
+        .into_iter()
+        .find(|(n, _)| *n == "astronaut")
+        .unwrap();
+    let (w, h) = crop.dimensions();
+    // The reference inputs are this crop through each model's preprocessing.
+    for name in ["gender", "age"] {
+        let c = case(name);
+        let model = match name {
+            "gender" => lrp::model::Model::gender().unwrap(),
+            _ => lrp::model::Model::age().unwrap(),
+        };
+        let x = preprocess::to_tensor(std::slice::from_ref(&crop), &model.preprocess).unwrap();
+        let err = x
+            .iter()
+            .zip(c.x.iter())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            err < 1e-6,
+            "{name}: the crop is not the reference input ({err})"
+        );
+        assert_eq!(
+            model.preprocess.input_region(w, h),
+            [0.0, 0.0, w as f64, h as f64]
+        );
+    }
+    lrp::heatmap::save_png(&crop, dir.join("astronaut.png")).unwrap();
+    // The mask rectangle of the references (rows H/4..3H/4, columns 3W/8..5W/8 of the network
+    // input, the same share for both models) at the crop's size: a crop pixel is inside when
+    // the network pixel it falls in is; the command samples it at the network pixels'
+    // centres: checked here to give back each model's reference mask.
+    let m32 = npy::<u8>("gender_mask");
+    let (mh, mw) = (m32.shape()[0], m32.shape()[1]);
+    let inside =
+        |x: u32, y: u32| m32[[y as usize * mh / h as usize, x as usize * mw / w as usize]] != 0;
+    for name in ["gender", "age"] {
+        let want = npy::<u8>(&format!("{name}_mask"));
+        let (n, k) = (want.shape()[0], want.shape()[1]);
+        for (i, j) in (0..n).flat_map(|i| (0..k).map(move |j| (i, j))) {
+            let y = ((i as f64 + 0.5) * h as f64 / n as f64) as u32;
+            let x = ((j as f64 + 0.5) * w as f64 / k as f64) as u32;
+            assert_eq!(
+                inside(x, y),
+                want[[i, j]] != 0,
+                "{name} mask at {i},{j} ({w}×{h} crop)"
+            );
+        }
+    }
+    let mask = image::RgbImage::from_fn(w, h, |x, y| {
+        let v = if inside(x, y) { 255 } else { 0 };
+        image::Rgb([v, v, v])
+    });
+    std::fs::create_dir_all(dir.join("masks")).unwrap();
+    mask.save(dir.join("masks/astronaut_mask.png")).unwrap();
+    let o = support::cli::lrp(
+        &[
+            "evaluate",
+            "--model",
+            "gender-v1",
+            "--model",
+            "age-v1",
+            "--method",
+            "gradient-x-input",
+            "--image",
+            "astronaut.png",
+            "--mask",
+            "masks",
+            "--metric",
+            "sparseness,complexity,relevance-mass,relevance-rank,pointing-game",
+            "--out",
+            "out",
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", support::cli::stderr(&o));
+    let csv = std::fs::read_to_string(dir.join("out/scores.csv")).unwrap();
+    let m = manifest();
+    let mut checked = 0;
+    for line in csv.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let (model, metric, value) = (f[0], f[4], f[5].parse::<f32>().unwrap());
+        let name = if model == "gender-v1" {
+            "gender"
+        } else {
+            "age"
+        };
+        let key = match metric {
+            "relevance-mass" => "relevance_mass_accuracy",
+            "relevance-rank" => "relevance_rank_accuracy",
+            "pointing-game" => "pointing_game",
+            k => k,
+        };
+        let r = &m["models"][name];
+        assert_eq!(f[3], r["target"].as_u64().unwrap().to_string(), "{line}");
+        let tol = if key == "pointing_game" { 0.0 } else { 1e-5 };
+        close(
+            &format!("cli {name} {metric}"),
+            value,
+            r[key].as_f64().unwrap(),
+            tol,
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 10, "{csv}");
+    // The summary ranks the one method first everywhere; the plot and the JSON exist.
+    let summary = std::fs::read_to_string(dir.join("out/summary.csv")).unwrap();
+    assert!(
+        summary.lines().skip(1).all(|l| l.ends_with(",1")),
+        "{summary}"
+    );
+    assert!(image::open(dir.join("out/evaluate.png")).is_ok());
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/evaluate.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["scores"].as_array().unwrap().len(), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Bad options and masks of `lrp evaluate` are one-line errors naming what is wrong, before
+/// anything is explained.
+#[test]
+fn cli_errors_name_the_option() {
+    let dir = support::cli::tempdir("evaluate", "errors");
+    lrp::heatmap::save_png(&image::RgbImage::new(40, 30), dir.join("face.png")).unwrap();
+    std::fs::create_dir_all(dir.join("m")).unwrap();
+    lrp::heatmap::save_png(&image::RgbImage::new(20, 30), dir.join("m/face.png")).unwrap();
+    lrp::heatmap::save_png(&image::RgbImage::new(40, 30), dir.join("m/other.png")).unwrap();
+    let cases: [(&[&str], &str); 7] = [
+        (&["--metric", "gini"], "unknown metric `gini`"),
+        (&["--metric", "pointing-game"], "give masks with --mask"),
+        (
+            &["--metric", "sparseness,sparseness"],
+            "sparseness is given twice",
+        ),
+        (&["--fill", "grey"], "--fill `grey`"),
+        (&["--runs", "1"], "--runs 1"),
+        (
+            &["--image", "face.png", "--mask", "m/other.png"],
+            "no mask is named like an image",
+        ),
+        (
+            &["--image", "face.png", "--mask", "m"],
+            "20×30 pixels, its image face 40×30",
+        ),
+    ];
+    for (args, want) in cases {
+        let mut all = vec!["evaluate", "--model", "gender-v1", "--method", "gradient"];
+        all.extend_from_slice(args);
+        let o = support::cli::lrp(&all, &dir);
+        let err = support::cli::stderr(&o);
+        assert!(!o.status.success() && err.contains(want), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

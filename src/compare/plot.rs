@@ -352,63 +352,122 @@ pub fn matrix_image(
             labels.len()
         )));
     }
-    let font = 13.0;
-    let cell = 56u32;
-    let row_labels: Vec<String> = labels
+    let rows: Vec<String> = labels
         .iter()
         .enumerate()
         .map(|(i, l)| format!("{}: {l}", i + 1))
         .collect();
-    let lw = row_labels
+    let columns: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+    let text = values.map(|v| {
+        if v.is_finite() {
+            format!("{v:.2}")
+        } else {
+            "–".into()
+        }
+    });
+    table_image(title, &rows, &columns, &text, values, cmap)
+}
+
+/// A table of coloured cells: one row per `rows` label, one column per `columns` label (a
+/// label may hold several lines, separated by `\n`), `text[[i, j]]` written in cell `(i, j)`
+/// on the colour of `colour[[i, j]]` under `cmap` (clamped to `[-1, 1]`; grey where it is not
+/// finite). Cells are at least 56 pixels wide, wider where a column's label or text needs it.
+///
+/// Errors: [`Error::Compare`] for no rows or columns, or `text` and `colour` not
+/// `rows × columns`.
+///
+/// ```
+/// use lrp::compare::plot::table_image;
+/// use lrp::heatmap::Colormap;
+/// let text = ndarray::arr2(&[["0.90".to_string(), "–".to_string()]]);
+/// let colour = ndarray::arr2(&[[1.0_f32, f32::NAN]]);
+/// let img = table_image("t", &["row".into()], &["a".into(), "b\n↑".into()], &text, &colour,
+///     &Colormap::from_name("bwr").unwrap()).unwrap();
+/// assert!(img.pixels().any(|p| p.0 == [255, 0, 0]) && img.pixels().any(|p| p.0 == [160, 160, 160]));
+/// ```
+pub fn table_image(
+    title: &str,
+    rows: &[String],
+    columns: &[String],
+    text: &Array2<String>,
+    colour: &Array2<f32>,
+    cmap: &Colormap,
+) -> Result<RgbImage> {
+    let (n, m) = (rows.len(), columns.len());
+    if n == 0 || m == 0 || text.dim() != (n, m) || colour.dim() != (n, m) {
+        return Err(Error::Compare(format!(
+            "table image: {} rows × {} columns with {:?} texts and {:?} colours",
+            n,
+            m,
+            text.shape(),
+            colour.shape()
+        )));
+    }
+    let font = 13.0;
+    let line_h = font + 3.0;
+    let cell_h = 56u32;
+    let headers: Vec<Vec<&str>> = columns.iter().map(|c| c.split('\n').collect()).collect();
+    let widths: Vec<u32> = (0..m)
+        .map(|j| {
+            let head = headers[j].iter().map(|l| text_width(l, font));
+            let body = (0..n).map(|i| text_width(&text[[i, j]], font));
+            (head.chain(body).fold(0.0, f32::max).ceil() as u32 + 12).max(56)
+        })
+        .collect();
+    let lw = rows
         .iter()
         .map(|l| text_width(l, font))
         .fold(text_width(title, 15.0) / 2.0, f32::max)
         .ceil() as u32
         + 12;
-    let top = 48u32;
-    let width = lw + n as u32 * cell + 10;
-    let height = top + n as u32 * cell + 10;
+    let head_lines = headers.iter().map(Vec::len).max().unwrap_or(1);
+    let top = 30 + (head_lines as f32 * line_h).ceil() as u32 + 6;
+    let width = lw + widths.iter().sum::<u32>() + 10;
+    let height = top + n as u32 * cell_h + 10;
     let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
     let black = [0, 0, 0];
     draw_text(&mut img, 6.0, 4.0, title, 15.0, black);
-    for i in 0..n {
-        let s = format!("{}", i + 1);
-        let x = lw as f32 + i as f32 * cell as f32 + (cell as f32 - text_width(&s, font)) / 2.0;
-        draw_text(&mut img, x, top as f32 - font - 6.0, &s, font, black);
-        let y = top as f32 + i as f32 * cell as f32 + (cell as f32 - font) / 2.0 - 2.0;
-        draw_text(&mut img, 6.0, y, &row_labels[i], font, black);
-        for j in 0..n {
-            let v = values[[i, j]];
+    let mut x0 = lw;
+    for j in 0..m {
+        let w = widths[j] as f32;
+        let first = top as f32 - 6.0 - headers[j].len() as f32 * line_h;
+        for (k, l) in headers[j].iter().enumerate() {
+            let x = x0 as f32 + (w - text_width(l, font)) / 2.0;
+            draw_text(&mut img, x, first + k as f32 * line_h, l, font, black);
+        }
+        for i in 0..n {
+            let v = colour[[i, j]];
             let c = if v.is_finite() {
                 cmap.rgb(v.clamp(-1.0, 1.0))
             } else {
                 [160, 160, 160]
             };
-            let (x0, y0) = (lw + j as u32 * cell, top + i as u32 * cell);
+            let y0 = top + i as u32 * cell_h;
             rect(
                 &mut img,
                 x0 as i64 + 1,
                 y0 as i64 + 1,
-                (x0 + cell) as i64 - 1,
-                (y0 + cell) as i64 - 1,
+                (x0 + widths[j]) as i64 - 1,
+                (y0 + cell_h) as i64 - 1,
                 c,
             );
             let lum = 0.299 * c[0] as f32 + 0.587 * c[1] as f32 + 0.114 * c[2] as f32;
             let tc = if lum < 110.0 { [255, 255, 255] } else { black };
-            let s = if v.is_finite() {
-                format!("{v:.2}")
-            } else {
-                "–".into()
-            };
+            let s = &text[[i, j]];
             draw_text(
                 &mut img,
-                x0 as f32 + (cell as f32 - text_width(&s, font)) / 2.0,
-                y0 as f32 + (cell as f32 - font) / 2.0 - 2.0,
-                &s,
+                x0 as f32 + (w - text_width(s, font)) / 2.0,
+                y0 as f32 + (cell_h as f32 - font) / 2.0 - 2.0,
+                s,
                 font,
                 tc,
             );
         }
+        x0 += widths[j];
+    }
+    for (i, l) in rows.iter().enumerate() {
+        let y = top as f32 + i as f32 * cell_h as f32 + (cell_h as f32 - font) / 2.0 - 2.0;
+        draw_text(&mut img, 6.0, y, l, font, black);
     }
     Ok(img)
 }

@@ -1,7 +1,7 @@
 //! Quality metrics of explanations: how sparse, how faithful to the model, how well placed on
 //! an object, how sensitive to the model's weights. Each metric scores one explanation of one
 //! input (any method: LRP with any preset, the gradient baselines of [`attribution`](crate::attribution));
-//! a table of methods × metrics is a loop over these functions.
+//! [`Evaluation`] makes the table of methods × metrics over images that `lrp evaluate` writes.
 //!
 //! Every metric follows the definition of Quantus 0.6 (Hedström et al., 2023, *Quantus: an
 //! explainable AI toolkit for responsible evaluation of neural network explanations*, JMLR
@@ -51,6 +51,7 @@
 mod attribution;
 mod faithfulness;
 mod randomisation;
+mod table;
 
 pub use attribution::{
     complexity, pointing_game, relevance_mass_accuracy, relevance_rank_accuracy, sparseness,
@@ -62,6 +63,9 @@ pub use faithfulness::{
 pub use randomisation::{
     heatmap_of, mprt, off_class, parameter_layers, random_logit, random_logit_of,
     seeded_parameters, ssim, with_parameters, LayerScore,
+};
+pub use table::{
+    score_image, Column, EvalImage, Evaluation, EvaluationConfig, ImageScores, Metric, SummaryRow,
 };
 
 use crate::error::{Error, Result};

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test crate uses a part
 
+pub mod cli;
+
 use lrp::import::proto::onnx::{
     attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto, type_proto,
     AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,

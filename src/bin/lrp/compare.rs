@@ -113,7 +113,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
     let models = common::load_models_or(&a.model, &["gender-v1", "age-v1"])?;
     // Every model under every method (a study is a full grid), without --preset under every
     // preset one of the models has as its own.
-    let methods = Methods::parse(&a.rules, &a.methods, &models)?;
+    let methods = Methods::parse(&a.rules, &a.methods, &models, "lrp")?;
     let cfg = config(&a)?;
     let cmap = Colormap::from_name(&a.colormap)?;
     let images: Vec<(String, RgbImage)> = if a.images.is_empty() {

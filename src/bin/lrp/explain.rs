@@ -97,7 +97,7 @@ fn run_tensor(a: ExplainArgs) -> Result<()> {
     let models = common::load_models(&a.model)?;
     let path = a.input.input_npy.as_deref().expect("checked by the caller");
     let x = common::read_npy(path)?;
-    let methods = Methods::parse(&a.rules, &a.methods, &models)?;
+    let methods = Methods::parse(&a.rules, &a.methods, &models, "lrp")?;
     let labels = methods.labels();
     stream::check_names(&models, &labels, methods.word(), &a.model.models)?;
     let attributors =

@@ -33,6 +33,7 @@ static ALLOC: lrp::memory::Pool = lrp::memory::Pool::new(lrp::memory::Pool::DEFA
 
 mod common;
 mod compare;
+mod evaluate;
 mod explain;
 mod faces;
 mod figure;
@@ -74,6 +75,11 @@ enum Command {
     /// Compare heatmaps of models × presets over many images: similarity matrices, average
     /// maps, pixel-flipping curves and AOPC, spectral clustering.
     Compare(compare::CompareArgs),
+    /// Score explanations of models × methods by quality metrics (pixel flipping, SRG,
+    /// faithfulness correlation, sparseness, complexity, random logit, MPRT, and with masks
+    /// relevance mass, relevance rank and pointing game): a table ranking LRP presets and the
+    /// baseline methods, as CSV, JSON and a plot.
+    Evaluate(evaluate::EvaluateArgs),
     /// Join the manifests of the shards (`--shard K/N`) that wrote into one folder into its
     /// manifest.jsonl.
     Merge(merge::MergeArgs),
@@ -96,6 +102,7 @@ fn main() {
         Command::Figure(a) => figure::run(a),
         Command::Info(a) => info::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::Evaluate(a) => evaluate::run(a),
         Command::Merge(a) => merge::run(a),
     };
     if let Err(e) = result {

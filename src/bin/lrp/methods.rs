@@ -23,8 +23,8 @@ pub const METHOD_BATCH: usize = 16;
 
 #[derive(Args, Clone, Default)]
 pub struct MethodArgs {
-    #[arg(long = "method", value_name = "NAME[,NAME…]", default_value = "lrp", long_help = method_help())]
-    pub method: String,
+    #[arg(long = "method", value_name = "NAME[,NAME…]", long_help = method_help())]
+    pub method: Option<String>,
     /// SmoothGrad: noisy copies per image [default: 50].
     #[arg(long, value_name = "N")]
     pub samples: Option<usize>,
@@ -65,10 +65,11 @@ pub struct MethodArgs {
 /// The long help of `--method`.
 fn method_help() -> String {
     let mut s = String::from(
-        "Attribution method(s), comma-separated [default: lrp]. `lrp` is relevance \
-         propagation under each --preset; the others are the baselines of lrp::attribution, \
-         each with one output folder (and figure column) named after it. `--target`, `--npy`, \
-         the heatmaps and the figure work alike for all.\n",
+        "Attribution method(s), comma-separated [default: lrp; for evaluate: all]. `lrp` is \
+         relevance propagation under each --preset; the others are the baselines of \
+         lrp::attribution, each with one output folder (and figure column) named after it; \
+         `all` is lrp and every baseline. `--target`, `--npy`, the heatmaps and the figure \
+         work alike for all.\n",
     );
     let table = [
         (
@@ -146,14 +147,31 @@ impl Methods {
     /// `--method` and its parameters, with `--preset`'s composites for `lrp` (without
     /// `--preset`, each of `models` under its own presets). Errors name the option at fault and
     /// list the valid values.
-    pub fn parse(rules: &RuleArgs, a: &MethodArgs, models: &[Model]) -> Result<Methods> {
+    /// `default` is what a missing `--method` means.
+    pub fn parse(
+        rules: &RuleArgs,
+        a: &MethodArgs,
+        models: &[Model],
+        default: &str,
+    ) -> Result<Methods> {
+        let given = a.method.as_deref().unwrap_or(default);
         let mut specs = Vec::new();
         let mut applies: Vec<Vec<bool>> = vec![Vec::new(); models.len()];
         let mut names: Vec<&str> = Vec::new();
-        for name in a.method.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        // `all`: LRP and every baseline, in the order of the help.
+        let every = std::iter::once("lrp").chain(METHOD_NAMES.iter().copied());
+        let listed = given.split(',').map(str::trim).filter(|s| !s.is_empty());
+        let expanded: Vec<&str> = listed
+            .flat_map(|n| {
+                let all = n.eq_ignore_ascii_case("all");
+                let one = (!all).then_some(n);
+                every.clone().filter(move |_| all).chain(one)
+            })
+            .collect();
+        for name in expanded {
             if name.eq_ignore_ascii_case("lrp") {
                 if names.contains(&"lrp") {
-                    bail!("--method `{}`: lrp is given twice", a.method);
+                    bail!("--method `{given}`: lrp is given twice");
                 }
                 let (comps, theirs) = common::model_composites(rules, models)?;
                 specs.extend(comps.into_iter().map(|c| Spec::Lrp(Box::new(c))));
@@ -166,7 +184,7 @@ impl Methods {
             let m = Method::from_name(name).map_err(|e| anyhow!("--method: {e}"))?;
             let canonical = m.name();
             if names.contains(&canonical) {
-                bail!("--method `{}`: {canonical} is given twice", a.method);
+                bail!("--method `{given}`: {canonical} is given twice");
             }
             names.push(canonical);
             specs.push(Spec::Baseline(canonical));
@@ -176,7 +194,7 @@ impl Methods {
         }
         if specs.is_empty() {
             bail!(
-                "--method names no method (lrp, {})",
+                "--method names no method (lrp, {}, all)",
                 METHOD_NAMES.join(", ")
             );
         }
@@ -203,9 +221,8 @@ impl Methods {
         for (option, given, methods) in owners {
             if given && !used(methods) {
                 bail!(
-                    "{option} is a parameter of --method {}, which `--method {}` does not include",
+                    "{option} is a parameter of --method {}, which `--method {given}` does not include",
                     methods.join(" and "),
-                    a.method
                 );
             }
         }

@@ -386,7 +386,7 @@ type FigureRows = Vec<Option<(String, Arc<RgbImage>, Vec<Option<Cell>>)>>;
 
 pub fn run(a: &ExplainArgs, dest: Destination) -> Result<()> {
     let models = common::load_models(&a.model)?;
-    let methods = Methods::parse(&a.rules, &a.methods, &models)?;
+    let methods = Methods::parse(&a.rules, &a.methods, &models, "lrp")?;
     let labels = methods.labels();
     check_names(&models, &labels, methods.word(), &a.model.models)?;
     let target = common::parse_target(&a.target)?;
