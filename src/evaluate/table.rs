@@ -26,8 +26,8 @@
 //! ```
 
 use super::{
-    complexity, faithfulness_correlation, mprt, off_class, pixel_flipping, pointing_game,
-    random_logit_of, random_subsets, relevance_mass_accuracy, relevance_rank_accuracy,
+    complexity, faithfulness_correlation, heatmap_of, mprt, off_class, pixel_flipping,
+    pointing_game, random_logit, random_subsets, relevance_mass_accuracy, relevance_rank_accuracy,
     seeded_parameters, sparseness, srg, FaithfulnessCorrelation, FlipOrder, LayerScore,
     PixelFlipping, Prepare, Score,
 };
@@ -728,8 +728,11 @@ pub fn score_image(
                 if classes < 2 {
                     values.push(f32::NAN);
                 } else {
+                    // The target's heatmap is the one scored above; only the other class's
+                    // is explained again.
                     let off = off_class(class, classes, config.seed)?;
-                    values.push(random_logit_of(att, &x, class, off, Prepare::NORMALISE)?);
+                    let b: Vec<f32> = heatmap_of(att, &x, off)?.iter().copied().collect();
+                    values.push(random_logit(&a, &b, Prepare::NORMALISE)?);
                 }
             }
             Metric::Mprt => {
