@@ -4,34 +4,17 @@
 
 use ndarray::ArrayD;
 use ndarray_npy::read_npy;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+
+mod support;
+use support::cli::{lrp, stderr, stdout};
+
+fn tempdir(name: &str) -> PathBuf {
+    support::cli::tempdir("cli", name)
+}
 
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn lrp(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lrp"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the lrp binary runs")
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("lrp-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 #[test]
 fn default_explain_writes_heatmaps_and_a_figure() {

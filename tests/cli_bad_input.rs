@@ -11,14 +11,11 @@ use support::{conv_weight, float, int, ints, mean_binaryproto, node, onnx_model,
 
 mod support;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
 fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("lrp-cli-bad-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    support::cli::tempdir("cli-bad", name)
 }
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Runs `lrp args` in `dir` and checks the failure: status 1, one stderr line starting with
 /// `lrp: error: ` that contains `file`, nothing that looks like a panic. Returns the line.

@@ -5,32 +5,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn lrp(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lrp"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the lrp binary runs")
-}
+mod support;
+use support::cli::{lrp, stderr, stdout};
 
 fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("lrp-cli-dataset-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    support::cli::tempdir("cli-dataset", name)
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Writes face crops of the astronaut at `files` (relative to `dir`), each cut at another
 /// offset; `.jpg` names are written as JPEG.

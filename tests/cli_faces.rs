@@ -9,24 +9,15 @@
 //! Pillow's in the last bit of some pixels, hence the 2-pixel tolerance.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn lrp(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lrp"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the lrp binary runs")
-}
+mod support;
+use support::cli::lrp;
 
 fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("lrp-cli-faces-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    support::cli::tempdir("cli-faces", name)
 }
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

@@ -12,14 +12,11 @@ use support::{conv_weight, ints, node, onnx_model};
 
 mod support;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
 fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("lrp-cli-limits-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    support::cli::tempdir("cli-limits", name)
 }
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Runs `lrp args` in `dir` under an address-space limit of `vm_kib` KiB and 120 CPU seconds.
 fn lrp_limited(dir: &Path, vm_kib: u64, args: &[&str]) -> Output {

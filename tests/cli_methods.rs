@@ -15,33 +15,16 @@ use lrp::explain::Target;
 use lrp::model::Model;
 use ndarray::{ArrayD, Axis};
 use ndarray_npy::read_npy;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/attribution");
-
-fn lrp(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lrp"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the lrp binary runs")
-}
+mod support;
+use support::cli::{lrp, stderr, stdout};
 
 fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("lrp-methods-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    support::cli::tempdir("methods", name)
 }
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/attribution");
 
 /// Max |a − b| / max |b|.
 fn rel_err(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f32 {

@@ -11,14 +11,11 @@ use support::{floats, int, node, onnx_model};
 
 mod support;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
 fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("lrp-cli-robust-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    support::cli::tempdir("cli-robust", name)
 }
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn lrp(args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lrp"))

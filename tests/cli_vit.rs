@@ -10,25 +10,17 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod support;
+use support::cli::lrp;
+
+fn tempdir(name: &str) -> PathBuf {
+    support::cli::tempdir("cli-vit", name)
+}
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/vit");
-
-fn lrp(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lrp"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the lrp binary runs")
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("lrp-cli-vit-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn ok(o: &Output) {
     assert!(

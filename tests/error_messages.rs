@@ -15,15 +15,11 @@ use support::{conv_weight, float, int, ints, mean_binaryproto, node, onnx_model,
 
 mod support;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-/// A fresh directory for this test's files.
 fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("lrp-errors-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    support::cli::tempdir("errors", name)
 }
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Writes `bytes` to `dir/name` and returns the path.
 fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {

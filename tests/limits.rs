@@ -14,10 +14,7 @@ use support::{conv_weight, ints, node, onnx_model};
 mod support;
 
 fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("lrp-limits-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    support::cli::tempdir("limits", name)
 }
 
 /// A 3×8×8 input padded by 5000 pixels on every side by a 3×3 convolution with 4 outputs,
