@@ -4,7 +4,8 @@
 //! parses options, shows progress and writes the files.
 //!
 //! Each image is explained and scored on its own (one input at a time, as Quantus scores
-//! them), so a folder of any size runs in the memory of one image; only the scores are kept.
+//! them; a few images at once, [`EvaluationConfig::images_at_once`]), so a folder of any size
+//! runs in the memory of a few images; only the scores are kept.
 //!
 //! ```no_run
 //! use lrp::attribution::Method;
@@ -40,6 +41,7 @@ use crate::heatmap::{self, Colormap, Reduce};
 use crate::model::Model;
 use crate::preprocess::{self, RgbImage};
 use ndarray::{s, Array2};
+use rayon::prelude::*;
 use serde::Serialize;
 
 /// A metric of an evaluation; pixel flipping fills three columns (MoRF, LeRF, SRG), every
@@ -202,6 +204,10 @@ pub struct EvaluationConfig {
     pub runs: usize,
     /// Seed of the subsets, the other class of random logit and the draws of MPRT.
     pub seed: u64,
+    /// Images explained and scored at once, each by a thread of rayon's pool (`None`: two
+    /// per thread). Each holds its own activations and perturbed batches: 1 bounds the
+    /// memory to one image's.
+    pub images_at_once: Option<usize>,
 }
 
 impl Default for EvaluationConfig {
@@ -220,6 +226,7 @@ impl Default for EvaluationConfig {
             subset_size: 224,
             runs: 100,
             seed: 0,
+            images_at_once: None,
         }
     }
 }
@@ -245,6 +252,9 @@ impl EvaluationConfig {
         }
         if !matches!(self.target, Target::Predicted | Target::Class(_)) {
             return invalid("a target is the predicted class or one class index".into());
+        }
+        if self.images_at_once == Some(0) {
+            return invalid("at least one image at once".into());
         }
         if self.flip_steps == 0 {
             return invalid("pixel flipping needs 1 step or more".into());
@@ -386,9 +396,21 @@ impl Evaluation {
                 let label = format!("{} · {}", model.name, method.label());
                 progress(&label, 0);
                 let att = Attributor::new(model.graph.clone(), method.clone())?;
-                for im in images {
-                    scores.push(score_image(model, &att, im, config)?);
-                    progress(&label, 1);
+                // Images in parallel, a few per thread at a time: the small models' layers
+                // are too small to keep every core busy on one image.
+                let group = config
+                    .images_at_once
+                    .unwrap_or(2 * rayon::current_num_threads())
+                    .max(1);
+                for chunk in images.chunks(group) {
+                    let rows: Vec<Result<ImageScores>> = chunk
+                        .par_iter()
+                        .map(|im| score_image(model, &att, im, config))
+                        .collect();
+                    for row in rows {
+                        scores.push(row?);
+                        progress(&label, 1);
+                    }
                 }
             }
         }
@@ -872,6 +894,10 @@ mod tests {
             },
             EvaluationConfig {
                 subset_size: 0,
+                ..ok.clone()
+            },
+            EvaluationConfig {
+                images_at_once: Some(0),
                 ..ok.clone()
             },
             EvaluationConfig {

@@ -286,10 +286,18 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     // to score with every baseline and MPRT).
     let models = common::load_models_or(&a.model, &["gender-v1", "age-v1"])?;
     let methods = Methods::parse(&a.rules, &a.methods, &models, "all")?;
-    let cfg = config(&a)?;
+    let mut cfg = config(&a)?;
+    let budget = a.model.memory_budget();
+    if let Some(b) = &budget {
+        // Under a memory limit one image at a time, its perturbed copies in batches that fit.
+        let most = models.iter().map(|m| common::max_batch(m, Some(b))).min();
+        let batch = most.unwrap_or(1).clamp(1, 32);
+        cfg.images_at_once = Some(1);
+        cfg.flip.batch = batch;
+        cfg.faithfulness.batch = batch;
+    }
     let cmap = Colormap::from_name(&a.colormap)?;
     let images = images(&a)?;
-    let budget = a.model.memory_budget();
     let per_model = models
         .iter()
         .enumerate()
