@@ -495,3 +495,40 @@ fn cli_errors_name_the_option() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Scoring images in parallel changes nothing: the same rows, in the same order, as one at a
+/// time (the order of the table is model, method, image).
+#[test]
+fn parallel_images_score_as_one_at_a_time() {
+    use lrp::evaluate::{EvalImage, Evaluation, EvaluationConfig, Metric};
+    let models = [lrp::model::Model::gender().unwrap()];
+    let methods = vec![vec![Method::Gradient, Method::GradientXInput]];
+    let images: Vec<EvalImage> = lrp::compare::faces::portrait_variants()
+        .unwrap()
+        .into_iter()
+        .take(5)
+        .map(|(name, image)| EvalImage {
+            name,
+            image,
+            mask: None,
+        })
+        .collect();
+    let run = |at_once| {
+        let cfg = EvaluationConfig {
+            metrics: vec![
+                Metric::Sparseness,
+                Metric::PixelFlipping,
+                Metric::RandomLogit,
+            ],
+            images_at_once: Some(at_once),
+            ..EvaluationConfig::default()
+        };
+        Evaluation::run(&models, &methods, &images, &cfg, &mut |_, _| {}).unwrap()
+    };
+    let (one, four) = (run(1), run(4));
+    assert_eq!(one.scores.len(), 10);
+    assert_eq!(one.scores, four.scores);
+    let names: Vec<&str> = one.scores[..5].iter().map(|s| s.image.as_str()).collect();
+    let want: Vec<&str> = images.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, want);
+}
