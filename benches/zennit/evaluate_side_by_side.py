@@ -43,7 +43,12 @@ same thing on one image):
   lrp's 6.685e-3, where the stable order computed by hand in torch gives 6.685e-3 to 1e-8).
   So after the timed part, pixel flipping runs once more, untimed, with numpy's argsort made
   stable inside Quantus's pixel-flipping module (`--no-stable-check` skips it), and the
-  last column of the table compares those areas with lrp's;
+  last column of the table compares those areas with lrp's. What remains there comes from
+  the attributions themselves: Captum's gradient of the whole batch and lrp's of one image
+  differ by float32 rounding, which can swap two nearly equal heatmap values across a step
+  boundary (check run, 4 images: three within 5e-8, face_000's LeRF area 1.9e-4 off; with
+  Captum's gradient of face_000 alone instead of the batch's, the stable curve gives lrp's
+  area to 2.5e-8);
 - FaithfulnessCorrelation (nr_runs 100, subset_size 224, "black", softmax=False) on the heatmap
   broadcast over the three channels (lrp draws 224 of the C*H*W input values, so Quantus must
   too; on the heatmap it would draw 224 pixels of three values each), np.random.seed(`--seed`):
