@@ -6,16 +6,24 @@
 //! ```text
 //! export NAME OUT.onnx        write model NAME (gender, age, or a zoo architecture) canonised
 //!                             to ONNX, the file both sides then load
-//! load KEY FILE.onnx [PRESET[,PRESET…]]
+//! load KEY FILE.onnx [WHAT[,WHAT…]]
 //!                             load (and canonise) a model; prepare the two CNN presets, or
-//!                             only the PRESETs named (epsilon-plus-flat,
-//!                             epsilon-alpha2-beta1-flat, attnlrp, cp-lrp); with exactly one the
-//!                             explainer owns the only copy of the weights, as a program that
-//!                             explains would (for measuring memory), and forward is not ready
+//!                             only the WHATs named: presets (epsilon-plus-flat,
+//!                             epsilon-alpha2-beta1-flat, attnlrp, cp-lrp) or attribution
+//!                             methods of lrp::attribution by their command-line names
+//!                             (smoothgrad, integrated-gradients, gradient, …) with the
+//!                             command line's defaults (Method::from_name: SmoothGrad 50
+//!                             samples, σ 15% of each image's range, seed 0; integrated
+//!                             gradients 50 Gauss–Legendre steps from 0; 16 copies per pass);
+//!                             `smoothgrad:S` uses the absolute σ = S instead (Captum's
+//!                             `stdevs`). With exactly one the explainer owns the only copy of
+//!                             the weights, as a program that explains would (for measuring
+//!                             memory), and forward is not ready
 //! run KEY WHAT IN.npy REPS OUT.npy|-
-//!                             WHAT: forward or a prepared preset;
-//!                             prints the milliseconds of each repetition, writes the input
-//!                             relevance of the last one for the predicted classes
+//!                             WHAT: forward, a prepared preset or a prepared method's name
+//!                             (`smoothgrad`, without its σ); prints the milliseconds of each
+//!                             repetition, writes the input relevance (attribution) of the last
+//!                             one for the predicted classes
 //! size KEY BATCH              bytes of weights and of all activations at BATCH
 //! reset-peak                  reset the peak resident set size (Linux)
 //! rss                         peak and current resident set size in kB
@@ -25,8 +33,9 @@
 //! Every answer is one line starting with `ok` or `error`.
 
 use anyhow::{bail, Context, Result};
+use lrp::attribution::{Attributor, Method, Sigma};
 use lrp::composite::Composite;
-use lrp::explain::{Explainer, Target};
+use lrp::explain::{Explainer, Explanation, Target};
 use lrp::zoo::{self, Architecture};
 use lrp::{Graph, Tensor};
 use ndarray::{Array4, IxDyn};
@@ -52,6 +61,36 @@ const PRESETS: [&str; 4] = [
 struct Loaded {
     graph: Option<Graph>,
     explainers: Vec<Option<Explainer>>,
+    /// Attribution methods by name (`smoothgrad`, `integrated-gradients`, …).
+    methods: HashMap<String, Attributor>,
+}
+
+/// The attribution method a `load` entry names: `NAME` with the command line's defaults, or
+/// `smoothgrad:S` with the absolute noise level `S`.
+fn method(entry: &str) -> Result<Method> {
+    let (name, sigma) = match entry.split_once(':') {
+        Some((n, s)) => (n, Some(s)),
+        None => (entry, None),
+    };
+    let m = Method::from_name(name)?;
+    Ok(match (m, sigma) {
+        (m, None) => m,
+        (
+            Method::SmoothGrad {
+                samples,
+                noise,
+                batch,
+                ..
+            },
+            Some(s),
+        ) => Method::SmoothGrad {
+            samples,
+            sigma: Sigma::Absolute(s.parse().with_context(|| format!("noise level {s}"))?),
+            noise,
+            batch,
+        },
+        (_, Some(_)) => bail!("{entry}: only smoothgrad takes a parameter (its σ)"),
+    })
 }
 
 fn main() -> Result<()> {
@@ -105,25 +144,35 @@ fn command(args: &[&str], models: &mut HashMap<String, Loaded>) -> Result<String
                         })
                         .collect::<lrp::Result<Vec<_>>>()?,
                     graph: Some(graph),
+                    methods: HashMap::new(),
                 },
                 [list] => {
                     let names: Vec<&str> = list.split(',').collect();
                     let mut explainers: Vec<Option<Explainer>> =
                         PRESETS.iter().map(|_| None).collect();
-                    for preset in &names {
-                        let i = PRESETS
-                            .iter()
-                            .position(|p| p == preset)
-                            .with_context(|| format!("unknown preset {preset}"))?;
-                        explainers[i] =
-                            Some(Explainer::new(graph.clone(), &Composite::preset(preset)?)?);
+                    let mut methods = HashMap::new();
+                    for entry in &names {
+                        match PRESETS.iter().position(|p| p == entry) {
+                            Some(i) => {
+                                explainers[i] =
+                                    Some(Explainer::new(graph.clone(), &Composite::preset(entry)?)?)
+                            }
+                            None => {
+                                let m = method(entry).with_context(|| {
+                                    format!("{entry}: not a preset, nor a method [with its σ]")
+                                })?;
+                                let name = m.name().to_string();
+                                methods.insert(name, Attributor::new(graph.clone(), m)?);
+                            }
+                        }
                     }
                     Loaded {
                         explainers,
+                        methods,
                         graph: (names.len() > 1).then_some(graph),
                     }
                 }
-                _ => bail!("load KEY FILE [PRESET]"),
+                _ => bail!("load KEY FILE [WHAT[,WHAT…]]"),
             };
             models.insert(key.to_string(), loaded);
             Ok(String::new())
@@ -143,12 +192,7 @@ fn command(args: &[&str], models: &mut HashMap<String, Loaded>) -> Result<String
                     let g = m.graph.as_ref().context("loaded for one preset only")?;
                     std::hint::black_box(g.forward(&x)?);
                 } else {
-                    let i = PRESETS
-                        .iter()
-                        .position(|p| p == what)
-                        .with_context(|| format!("unknown preset {what}"))?;
-                    let ex = m.explainers[i].as_ref().context("preset not loaded")?;
-                    last = Some(ex.explain(&x, &Target::Predicted)?);
+                    last = Some(explain(m, what, &x)?);
                 }
                 times.push(format!("{:.3}", t.elapsed().as_secs_f64() * 1e3));
             }
@@ -170,7 +214,7 @@ fn command(args: &[&str], models: &mut HashMap<String, Loaded>) -> Result<String
             let g = match (&m.graph, m.explainers.iter().flatten().next()) {
                 (Some(g), _) => g,
                 (None, Some(e)) => e.graph(),
-                _ => bail!("nothing loaded"),
+                (None, None) => m.methods.values().next().context("nothing loaded")?.graph(),
             };
             let acts: usize = g
                 .tensors()
@@ -196,4 +240,19 @@ fn command(args: &[&str], models: &mut HashMap<String, Loaded>) -> Result<String
         }
         _ => bail!("unknown command: {}", args.join(" ")),
     }
+}
+
+/// One explanation of `x` for its predicted classes by the preset or method `what` of `m`.
+fn explain(m: &Loaded, what: &str, x: &Tensor) -> Result<Explanation> {
+    if let Some(a) = m.methods.get(what) {
+        return Ok(a.attribute(x, &Target::Predicted)?);
+    }
+    let i = PRESETS
+        .iter()
+        .position(|p| *p == what)
+        .with_context(|| format!("unknown preset or method {what}"))?;
+    let ex = m.explainers[i]
+        .as_ref()
+        .with_context(|| format!("{what} not loaded"))?;
+    Ok(ex.explain(x, &Target::Predicted)?)
 }

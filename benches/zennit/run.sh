@@ -5,6 +5,13 @@
 #        benches/zennit/run.sh --vit [--threads N] [--models deit_tiny,vit_b_16] [--batches 1,8]
 #          [--dir target/vit-full] [--json F]: full-size vision transformers against LXT 2.1
 #          (see vit_side_by_side.py; make the models first with tests/vit/generate.py --full).
+#        benches/zennit/run.sh --captum [--threads N] [--models vgg16,age] [--batches 1,8]
+#          [--methods smoothgrad,integrated-gradients] [--seconds S] [--min-rounds N]
+#          [--captum-batching matched|default] [--json F]: lrp's SmoothGrad and integrated
+#          gradients against Captum 0.9 (captum_side_by_side.py; installs captum if missing).
+#        benches/zennit/run.sh --quantus [--images N] [--threads N] [--json F]: `lrp evaluate`
+#          against Quantus 0.6 on generated face images (evaluate_side_by_side.py; installs
+#          quantus and captum if missing; builds the lrp command line).
 # --python also installs the Python bindings (pip install ./python, built by maturin) into the
 # venv and times Explainer.explain from Python against the Rust worker and Zennit.
 #        benches/zennit/run.sh --overhead [--models gender,age] [--batches 1,8] [--seconds S]: the
@@ -42,6 +49,21 @@ if [ "${1:-}" = "--vit" ]; then
   # LXT 2.1 imports only with transformers >= 4.51, < 5 beside it.
   "$venv/bin/python" -c 'import timm, lxt, transformers' >/dev/null 2>&1 ||
     "$venv/bin/pip" install --quiet "timm>=1.0" "lxt==2.1" "transformers>=4.51,<5"
+fi
+if [ "${1:-}" = "--captum" ]; then
+  shift
+  script="$root/benches/zennit/captum_side_by_side.py"
+  "$venv/bin/python" -c 'import captum' >/dev/null 2>&1 ||
+    "$venv/bin/pip" install --quiet "captum==0.9.*"
+fi
+if [ "${1:-}" = "--quantus" ]; then
+  shift
+  # Quantus 0.6 with Captum for its explain_func; the lrp command line instead of the worker.
+  "$venv/bin/python" -c 'import quantus, captum' >/dev/null 2>&1 ||
+    "$venv/bin/pip" install --quiet "quantus==0.6.*" "captum==0.9.*"
+  cargo build --release --bin lrp --manifest-path "$root/Cargo.toml"
+  exec "$venv/bin/python" "$root/benches/zennit/evaluate_side_by_side.py" \
+    --lrp "${CARGO_TARGET_DIR:-$root/target}/release/lrp" "$@"
 fi
 cargo build --release --example side_by_side --manifest-path "$root/Cargo.toml"
 for a in "$@"; do
