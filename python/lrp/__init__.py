@@ -86,11 +86,17 @@ def load(path, weights=None, mean=None, labels=None) -> Model:
 
 
 def shipped(name: str) -> Model:
-    """One of the two trained face models compiled into the library: ``"gender-v1"``
-    (3×32×32, female/male) or ``"age-v1"`` (3×64×64, 81 ages).
+    """One of the four trained face models compiled into the library, by the names of the
+    command-line tool's ``--model``: dlib's ``"gender-v1"`` (3×32×32, female/male) and
+    ``"age-v1"`` (3×64×64, 81 ages), also ``"gender"`` and ``"age"``; face-api's 112×112
+    age/gender network as ``"face-api-gender"`` (male/female logits) and ``"face-api-age"``
+    (one output, the age in years), with face-api's preprocessing. Any other name raises
+    ``lrp.Error`` listing these.
 
     >>> lrp.shipped("age-v1").classes
     81
+    >>> lrp.shipped("face-api-gender").labels, lrp.shipped("face-api-age").input_shape
+    (['male', 'female'], [3, 112, 112])
     """
     return _lrp.shipped(name)
 

@@ -125,7 +125,9 @@ def load(
     mean: Optional[PathLike] = None,
     labels: Optional[PathLike] = None,
 ) -> Model: ...
-def shipped(name: Literal["gender-v1", "age-v1", "gender", "age"]) -> Model: ...
+def shipped(
+    name: Literal["gender-v1", "age-v1", "face-api-gender", "face-api-age", "gender", "age"],
+) -> Model: ...
 def preprocess(
     images: Union[PathLike, U8, Sequence[Union[PathLike, U8]]],
     model: Model,

@@ -375,19 +375,18 @@ fn load(
     Ok(Model { inner: Arc::new(m) })
 }
 
-/// One of the shipped, trained face models: `gender-v1` or `age-v1`.
+/// One of the shipped, trained face models (`lrp::model::SHIPPED_MODELS`, the names of the
+/// tool's `--model`): `gender-v1` and `age-v1` (dlib's; `gender` and `age` for short),
+/// `face-api-gender` and `face-api-age` (face-api's 112×112 age/gender network, one output
+/// each, with face-api's preprocessing).
 #[pyfunction]
 fn shipped(py: Python<'_>, name: &str) -> PyResult<Model> {
-    let m = match name {
-        "gender-v1" | "gender" => py.detach(lrp::model::Model::gender),
-        "age-v1" | "age" => py.detach(lrp::model::Model::age),
-        _ => Err(lrp::Error::UnknownName {
-            kind: "shipped model",
-            name: name.to_string(),
-            valid: "gender-v1, age-v1".into(),
-        }),
-    }
-    .py_err()?;
+    let name = match name {
+        "gender" => "gender-v1",
+        "age" => "age-v1",
+        other => other,
+    };
+    let m = py.detach(|| lrp::model::Model::shipped(name)).py_err()?;
     Ok(Model { inner: Arc::new(m) })
 }
 

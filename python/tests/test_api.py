@@ -25,6 +25,17 @@ def test_model_properties(gender, age):
     assert "gender-v1" in repr(gender)
 
 
+def test_shipped_takes_the_four_names_of_the_tools_model_option():
+    # The names of `lrp --model` (lrp::model::SHIPPED_MODELS); face-api's network is one
+    # model per output, with its own labels and input size.
+    fg, fa = lrp.shipped("face-api-gender"), lrp.shipped("face-api-age")
+    assert (fg.name, fa.name) == ("face-api-gender", "face-api-age")
+    assert fg.input_shape == fa.input_shape == [3, 112, 112]
+    assert fg.labels == ["male", "female"] and fa.labels == ["age"]
+    with pytest.raises(lrp.Error, match="gender-v1, age-v1, face-api-gender, face-api-age"):
+        lrp.shipped("face-api")
+
+
 def test_rules_and_overrides(gender):
     ex = lrp.Explainer(gender, preset="epsilon-plus-flat")
     rules = dict(ex.rules)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import lrp
-from conftest import ASSETS, reference
+from conftest import ASSETS, REPO, reference
 
 MODELS = {"gender": "gender-v1.onnx", "age": "age-v1.onnx"}
 
@@ -22,6 +22,43 @@ def test_logits_match_onnxruntime(model):
         assert got.shape == want.shape and got.dtype == np.float32
         # 1e-5 of the largest logit: the reference README's tolerance for logits.
         assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
+
+
+# face-api's age/gender network: inputs and onnxruntime 1.32.0 outputs of
+# tests/face_api_model/generate.py (tests/data/face_api_model/outputs.json), as
+# tests/face_api_model.rs reads them; the same tolerances (1e-5 of the age, 2e-5 of the
+# largest gender logit: float32 sums in another order).
+FACE_API = REPO / "tests" / "data" / "face_api_model"
+
+
+@pytest.mark.parametrize("name,output,tol", [("face-api-age", "age", 1e-5),
+                                             ("face-api-gender", "gender_logits", 2e-5)])
+def test_face_api_outputs_match_onnxruntime(name, output, tol):
+    import json
+
+    m = lrp.shipped(name)
+    assert m.name == name and m.input_shape == [3, 112, 112]
+    crops = json.loads((FACE_API / "outputs.json").read_text())["crops"]
+    assert len(crops) == 4
+    ex = lrp.Explainer(m)
+    for crop, c in crops.items():
+        # generate.py saved the inputs in Fortran order; the API takes C order.
+        x = np.ascontiguousarray(np.load(FACE_API / f"{crop}_input.npy"))
+        want = np.array(c[output], dtype=np.float64).reshape(1, -1)
+        got = ex.forward(x)
+        assert got.shape == want.shape and got.dtype == np.float32, crop
+        err = np.abs(got - want).max() / np.abs(want).max()
+        assert err <= tol, f"{crop}: {got} vs onnxruntime {want}: {err:.2e}"
+
+
+def test_face_api_preprocessing_matches_the_reference_input():
+    # face-api's preprocessing (its numpy port, bit-identical to its JavaScript) of the
+    # astronaut's face box (150, 30, 110, 120) as x, y, w, h: generate.py's `astronaut_face`.
+    m = lrp.shipped("face-api-gender")
+    x = lrp.preprocess(ASSETS / "astronaut.png", m, face_box=(150, 30, 260, 150))
+    want = np.load(FACE_API / "astronaut_face_input.npy")
+    assert x.shape == want.shape and x.dtype == np.float32
+    assert np.array_equal(x, want)
 
 
 # (model, preset, Zennit file, tolerance as a fraction of max|R|): tests/zennit_reference.rs.

@@ -50,7 +50,24 @@ zennit 1.0.0, numpy and Pillow as installed in that venv. Deterministic: no rand
    Zennit 1.0's generalised rule, w + gamma w+ on positive and w + gamma w- on negative inputs
    where z > 0, swapped where z < 0).
 
-Files (tests/data/face_api_model/, about 1.7 MB): the inputs, the relevance maps and
+6. Max-pool near-ties (epsilon-gamma-box). Where the two largest inputs of a max-pool window
+   differ by less than 1e-6 of the pooled layer's max |value| (TIE: about twice the error of a
+   float32 forward pass there, measured against float64 on these crops at up to 5.4e-7, torch's
+   and lrp's alike), a float32 implementation may pick either, and the winner takes all of the
+   window's relevance. On `grace_hopper_face` the exit block's pooling has such a window
+   (channel 25, output row 4, col 1: -4.3262444 vs -4.3262500 in float64, a gap of 5.8e-8 of
+   max |value|); torch's float32 forward keeps float64's winner, lrp's float32 forward picks
+   the other, and that moves the input relevance by 3.9e-4 (age) and 6.1e-4 (gender) of
+   max|R|. For every near-tie that moves the float64 relevance by more than 1e-5 of max|R|
+   (TIE_EFFECT), the change when the window picks its runner-up is stored,
+   `<crop>_<output>_epsilon_gamma_box_tie<k>.npy` (3 x h x w float32: the rows and columns it
+   touches, at `offset` in outputs.json's `near_ties`). The relevance is linear in the
+   windows' choices, so the reference for any set of switched near-ties is the float64 map
+   plus their changes: the test accepts the closest of these (all float64, differing only in
+   the choice float32 cannot make reliably). Exact ties (the constant padding of a crop) are
+   no near-ties: float32 ties them too, and every implementation takes the first maximum.
+
+Files (tests/data/face_api_model/, about 1.8 MB): the inputs, the relevance maps and
 outputs.json with the versions, the rules and each map's sum. For each map it also records
 Zennit's own float32 result against its float64 one (`zennit_float32_vs_float64_rel`, max
 abs difference over max |R|): how close any float32 implementation can be expected to come.
@@ -121,6 +138,34 @@ def pad_after(x, value):
     return F.pad(x, (0, 1, 0, 1), value=value)
 
 
+class Pool(nn.Module):
+    """The 3x3 stride-2 max pooling of a reduction block on its input padded with -inf below
+    and right. Its gradient (Zennit gives max pooling no rule) goes to each window's first
+    maximum, as torch's and lrp's; `switch` lists windows `(channel, row, col, index)` whose
+    relevance goes to the input at `index` (flat, in the padded plane) instead, the forward
+    pass unchanged: the near-ties of `near_ties`. `seen` keeps the padded input of the last
+    forward pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.switch = []
+        self.seen = None
+
+    def forward(self, x):
+        x = pad_after(x, float("-inf"))
+        self.seen = x.detach()
+        out, idx = F.max_pool2d(x, 3, 2, return_indices=True)
+        if not self.switch:
+            return out
+        idx = idx.clone()
+        for c, i, j, k in self.switch:
+            idx[:, c, i, j] = k
+        # The forward value stays the window's maximum (the near-tie's runner-up differs
+        # from it by less than float32's error there); only the gradient goes to `index`.
+        flat = x.flatten(2).gather(2, idx.flatten(2)).view_as(out)
+        return out.detach() + (flat - flat.detach())
+
+
 class Reduction(nn.Module):
     def __init__(self, w, prefix, relu_input):
         super().__init__()
@@ -131,13 +176,13 @@ class Reduction(nn.Module):
         self.expansion = nn.Conv2d(e.shape[1], e.shape[0], 1, stride=2)
         self.expansion.weight.data = torch.from_numpy(e)
         self.expansion.bias.data = torch.from_numpy(w[f"{prefix}.expansion.bias"])
-        self.pool = nn.MaxPool2d(3, 2)
+        self.pool = Pool()
         self.add = Sum()
 
     def forward(self, x):
         out = self.relu_in(x) if self.relu_input else x
         out = self.sep1(self.relu_mid(self.sep0(out)))
-        out = self.pool(pad_after(out, float("-inf")))
+        out = self.pool(out)
         return self.add(torch.stack([out, self.expansion(x)], dim=-1))
 
 
@@ -220,10 +265,50 @@ def make_composite(name, xt):
     return EpsilonGammaBox(low=low, high=high, epsilon=EPS, gamma=0.25, stabilizer=EPS)
 
 
-def relevance(w, output, x, dtype=torch.float64, composite_name="epsilon_plus_flat"):
+POOLS = ["rb0", "rb1", "exit_rb"]
+# A max-pool window is a near-tie when its two largest inputs differ by less than TIE times
+# the largest |value| of the pooled layer: below twice the error of a float32 forward pass
+# there (measured against float64 on these crops: up to 5.4e-7 of max|value|, torch's and
+# lrp's alike), so float32 implementations may pick either input.
+TIE = 1e-6
+# A near-tie's switched reference is stored when it moves the input relevance by more than
+# this fraction of max|R| (a tenth of the tests' tolerance); the others cannot matter.
+TIE_EFFECT = 1e-5
+
+
+def near_ties(w, output, x):
+    """The near-ties (TIE) of the three max poolings in the float64 forward pass on `x`:
+    `(block, channel, row, col, runner-up index, gap / max|value|)`. Exact ties (gap 0: the
+    constant padding of a crop) are left out: float32 gives them exact ties too, and every
+    implementation takes the first maximum."""
+    model = AgeGender(w, output).double().eval()
+    with torch.no_grad():
+        model(torch.from_numpy(x).double())
+    ties = []
+    for block in POOLS:
+        p = getattr(model, block).pool.seen[0]
+        scale = float(p[torch.isfinite(p)].abs().max())
+        c, hp, wp = p.shape
+        win = F.unfold(p[:, None], 3, stride=2)  # [C, 9, L]: window values
+        pos = F.unfold(torch.arange(hp * wp, dtype=torch.float64).view(1, 1, hp, wp), 3, stride=2)
+        top, arg = win.topk(2, dim=1)
+        gap = (top[:, 0] - top[:, 1]) / scale
+        ow = (wp - 3) // 2 + 1
+        for ch, l in ((gap > 0) & (gap < TIE)).nonzero().tolist():
+            runner = int(pos[0, arg[ch, 1, l], l])
+            ties.append((block, ch, l // ow, l % ow, runner, float(gap[ch, l])))
+    return ties
+
+
+def relevance(
+    w, output, x, dtype=torch.float64, composite_name="epsilon_plus_flat", switch=()
+):
     """Zennit's composite in `dtype` at `output`: (input relevance 1x3x112x112, target,
-    the seeded value, the rule each leaf module got)."""
+    the seeded value, the rule each leaf module got). `switch`: near-ties (`near_ties`) whose
+    window sends its relevance to the runner-up instead."""
     model = AgeGender(w, output).to(dtype).eval()
+    for block, ch, i, j, runner, _ in switch:
+        getattr(model, block).pool.switch.append((ch, i, j, runner))
     xt = torch.from_numpy(x).to(dtype)
     composite = make_composite(composite_name, xt)
     log = []
@@ -244,6 +329,32 @@ def relevance(w, output, x, dtype=torch.float64, composite_name="epsilon_plus_fl
         onehot[0, target] = 1.0
         out, rel = attributor(xt, lambda o: o * onehot)
     return rel.detach().numpy(), target, float(out[0, target].detach()), log
+
+
+def tie_references(w, output, x, r, stem):
+    """The near-ties of the max poolings (docstring, 6) that move the float64 epsilon-gamma-box
+    relevance `r` by more than TIE_EFFECT of max|R|: for each, the change of `r` when its window
+    picks the runner-up, cut to the rows and columns it touches and saved as
+    `<stem>_tie<k>.npy` (3 x h x w float32); returns their description for outputs.json."""
+    scale = np.abs(r).max()
+    kept = []
+    for tie in near_ties(w, output, x):
+        block, ch, i, j, runner, gap = tie
+        rt = relevance(w, output, x, composite_name="epsilon_gamma_box", switch=[tie])[0]
+        delta = (rt - r)[0]
+        effect = float(np.abs(delta).max() / scale)
+        desc = {"block": block, "channel": ch, "row": i, "col": j, "gap_rel": gap,
+                "effect_rel": effect}
+        print(stem, desc)
+        if effect <= TIE_EFFECT:
+            continue
+        rows = np.flatnonzero(np.abs(delta).max(axis=(0, 2)) > 0)
+        cols = np.flatnonzero(np.abs(delta).max(axis=(0, 1)) > 0)
+        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        file = f"{stem}_tie{len(kept)}.npy"
+        np.save(os.path.join(OUT, file), delta[:, r0:r1, c0:c1].astype(np.float32))
+        kept.append({**desc, "file": file, "offset": [int(r0), int(c0)]})
+    return kept
 
 
 def main():
@@ -315,16 +426,15 @@ def main():
                 f32_err = float(np.abs(r32 - r).max() / np.abs(r).max())
                 box = [n for n, _, rule in log if rule == "ZBox"]
                 assert box == ["conv_in"], box
-                np.save(
-                    os.path.join(OUT, f"{name}_{output}_epsilon_gamma_box.npy"),
-                    r[0].astype(np.float32),
-                )
+                stem = f"{name}_{output}_epsilon_gamma_box"
+                np.save(os.path.join(OUT, f"{stem}.npy"), r[0].astype(np.float32))
                 entry[f"{output}_epsilon_gamma_box"] = {
                     "target": target,
                     "seeded": seeded,
                     "relevance_sum": float(r.sum()),
                     "max_abs": float(np.abs(r).max()),
                     "zennit_float32_vs_float64_rel": f32_err,
+                    "near_ties": tie_references(w, output, x, r, stem),
                 }
                 summary["rules_epsilon_gamma_box"] = sorted(
                     {f"{t}: {rule}" for _, t, rule in log}
