@@ -429,6 +429,29 @@ pub fn load_faces(a: &InputArgs) -> Result<Vec<Face>> {
     faces
 }
 
+/// The images of `compare` and `evaluate`: without `images` the 22 variants of the shipped
+/// portraits ([`lrp::compare::faces::portrait_variants`]), else every image found under
+/// `images`, cut by `face_box`, named by its file stem.
+pub fn study_images(
+    images: &[PathBuf],
+    face_box: Option<FaceBox>,
+) -> Result<Vec<(String, RgbImage)>> {
+    if images.is_empty() {
+        return Ok(lrp::compare::faces::portrait_variants()?);
+    }
+    let input = InputArgs {
+        images: images.to_vec(),
+        input_npy: None,
+        face_box,
+        faces: None,
+        face_threshold: lrp::faces::DEFAULT_SCORE_THRESHOLD,
+    };
+    Ok(load_faces(&input)?
+        .into_iter()
+        .map(|Face { name, crop }| (name, crop))
+        .collect())
+}
+
 impl Face {
     fn new(name: impl Into<String>, crop: RgbImage) -> Face {
         Face {

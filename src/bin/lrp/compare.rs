@@ -2,7 +2,7 @@
 //! `--method`) and images, and writes its matrices, maps, curves and clusters to the output
 //! folder.
 
-use crate::common::{self, Face, InputArgs, ModelArgs, RuleArgs};
+use crate::common::{self, ModelArgs, RuleArgs};
 use crate::methods::{MethodArgs, Methods};
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -116,22 +116,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
     let methods = Methods::parse(&a.rules, &a.methods, &models, "lrp")?;
     let cfg = config(&a)?;
     let cmap = Colormap::from_name(&a.colormap)?;
-    let images: Vec<(String, RgbImage)> = if a.images.is_empty() {
-        compare::faces::portrait_variants()?
-    } else {
-        let input = InputArgs {
-            images: a.images.clone(),
-            input_npy: None,
-            face_box: a.face_box,
-            faces: None,
-            face_threshold: lrp::faces::DEFAULT_SCORE_THRESHOLD,
-        };
-        let faces = common::load_faces(&input)?;
-        faces
-            .into_iter()
-            .map(|Face { name, crop }| (name, crop))
-            .collect()
-    };
+    let images = common::study_images(&a.images, a.face_box)?;
     // The study explains all images of a model at once: they must fit the memory budget.
     if let Some(budget) = a.model.memory_budget() {
         for m in &models {
@@ -153,18 +138,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
         }
     }
     let budget = a.model.memory_budget();
-    let per_model = models
-        .iter()
-        .map(|m| {
-            let ms = methods.for_model(m, budget.as_ref(), true)?;
-            // Checked before anything runs (a window larger than the input, …).
-            for method in &ms {
-                lrp::attribution::Attributor::new(m.graph.clone(), method.clone())
-                    .with_context(|| format!("model {}", m.name))?;
-            }
-            Ok(ms)
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let per_model = methods.checked_per_model(&models, budget.as_ref(), false)?;
     let labels = methods.labels();
     lrp::dataset::distinct_names(methods.word(), &labels)?;
     std::fs::create_dir_all(&a.out)

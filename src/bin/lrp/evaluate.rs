@@ -2,7 +2,7 @@
 //! methods) on images by the quality metrics of [`lrp::evaluate`], and writes the table of
 //! means with each method's rank among its model's methods as CSV, JSON and a plot.
 
-use crate::common::{self, InputArgs, ModelArgs, RuleArgs};
+use crate::common::{self, ModelArgs, RuleArgs};
 use crate::methods::{MethodArgs, Methods};
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -184,24 +184,10 @@ fn load_mask(path: &Path, face_box: Option<FaceBox>) -> Result<Array2<bool>> {
 
 /// The images (and masks) to score.
 fn images(a: &EvaluateArgs) -> Result<Vec<EvalImage>> {
-    let faces = if a.images.is_empty() {
-        if a.face_box.is_some() || !a.masks.is_empty() {
-            bail!("--face-box and --mask go with --image");
-        }
-        lrp::compare::faces::portrait_variants()?
-    } else {
-        let input = InputArgs {
-            images: a.images.clone(),
-            input_npy: None,
-            face_box: a.face_box,
-            faces: None,
-            face_threshold: lrp::faces::DEFAULT_SCORE_THRESHOLD,
-        };
-        common::load_faces(&input)?
-            .into_iter()
-            .map(|f| (f.name, f.crop))
-            .collect()
-    };
+    if a.images.is_empty() && (a.face_box.is_some() || !a.masks.is_empty()) {
+        bail!("--face-box and --mask go with --image");
+    }
+    let faces = common::study_images(&a.images, a.face_box)?;
     let mut masks = if a.masks.is_empty() {
         HashMap::new()
     } else {
@@ -298,25 +284,7 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     }
     let cmap = Colormap::from_name(&a.colormap)?;
     let images = images(&a)?;
-    let per_model = models
-        .iter()
-        .enumerate()
-        .map(|(mi, m)| {
-            let all = methods.for_model(m, budget.as_ref(), true)?;
-            let ms: Vec<_> = all
-                .into_iter()
-                .enumerate()
-                .filter(|(i, _)| methods.applies(mi, *i))
-                .map(|(_, m)| m)
-                .collect();
-            // Checked before anything runs (a window larger than the input, …).
-            for method in &ms {
-                lrp::attribution::Attributor::new(m.graph.clone(), method.clone())
-                    .with_context(|| format!("model {}", m.name))?;
-            }
-            Ok(ms)
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let per_model = methods.checked_per_model(&models, budget.as_ref(), true)?;
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;
     let steps: usize = per_model.iter().map(Vec::len).sum::<usize>() * images.len();
@@ -349,8 +317,8 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
         written.push(path);
         Ok(())
     };
-    text("scores.csv", &table.scores_csv())?;
-    text("summary.csv", &table.summary_csv())?;
+    text("scores.csv", &table.scores_csv()?)?;
+    text("summary.csv", &table.summary_csv()?)?;
     let report = Report {
         settings: Settings {
             target: &a.target,

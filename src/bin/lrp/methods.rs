@@ -8,7 +8,7 @@
 //! computes what the library does for the same name.
 
 use crate::common::{self, MemoryBudget, RuleArgs};
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use lrp::attribution::{Baseline, Method, Noise, Quadrature, Sigma, METHOD_NAMES};
 use lrp::composite::Composite;
@@ -404,6 +404,36 @@ impl Methods {
                         m => m,
                     },
                 })
+            })
+            .collect()
+    }
+
+    /// [`Methods::for_model`] for each of `models` (the models given to [`Methods::parse`]),
+    /// each method checked on its model before anything runs (a window larger than the input,
+    /// …); with `own_only`, a model keeps only the methods that apply to it
+    /// ([`Methods::applies`]), else it gets every method (a full grid).
+    pub fn checked_per_model(
+        &self,
+        models: &[Model],
+        budget: Option<&MemoryBudget>,
+        own_only: bool,
+    ) -> Result<Vec<Vec<Method>>> {
+        models
+            .iter()
+            .enumerate()
+            .map(|(mi, m)| {
+                let all = self.for_model(m, budget, true)?;
+                let ms: Vec<Method> = all
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| !own_only || self.applies(mi, *i))
+                    .map(|(_, method)| method)
+                    .collect();
+                for method in &ms {
+                    lrp::attribution::Attributor::new(m.graph.clone(), method.clone())
+                        .with_context(|| format!("model {}", m.name))?;
+                }
+                Ok(ms)
             })
             .collect()
     }
