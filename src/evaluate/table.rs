@@ -22,7 +22,7 @@
 //!     .map(|(name, image)| EvalImage { name, image, mask: None })
 //!     .collect();
 //! let table = Evaluation::run(&models, &methods, &images, &EvaluationConfig::default(), &mut |_, _| {})?;
-//! print!("{}", table.summary_csv());
+//! print!("{}", table.summary_csv()?);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -34,15 +34,16 @@ use super::{
 };
 use crate::attribution::{Attributor, Method};
 use crate::compare::frame::to_frame;
-use crate::compare::plot::table_image;
 use crate::error::{Error, Result};
 use crate::explain::Target;
-use crate::heatmap::{self, Colormap, Reduce};
+use crate::heatmap::{self, Reduce};
 use crate::model::Model;
 use crate::preprocess::{self, RgbImage};
 use ndarray::{s, Array2};
 use rayon::prelude::*;
 use serde::Serialize;
+
+mod files;
 
 /// A metric of an evaluation; pixel flipping fills three columns (MoRF, LeRF, SRG), every
 /// other metric one.
@@ -510,147 +511,6 @@ impl Evaluation {
             })
             .collect()
     }
-
-    /// Every score: `model,method,image,class,metric,value`, one line per image × column
-    /// (NaN as an empty value).
-    pub fn scores_csv(&self) -> String {
-        let mut s = String::from("model,method,image,class,metric,value\n");
-        for r in &self.scores {
-            for (c, v) in self.columns.iter().zip(&r.values) {
-                s.push_str(&format!(
-                    "{},{},{},{},{},{}\n",
-                    csv_field(&r.model),
-                    csv_field(&r.method),
-                    csv_field(&r.image),
-                    r.class,
-                    c.name,
-                    number(*v)
-                ));
-            }
-        }
-        s
-    }
-
-    /// The summary: `model,method,metric,higher_is_better,mean,std,n,rank`.
-    pub fn summary_csv(&self) -> String {
-        let mut s = String::from("model,method,metric,higher_is_better,mean,std,n,rank\n");
-        for r in self.summary() {
-            s.push_str(&format!(
-                "{},{},{},{},{},{},{},{}\n",
-                csv_field(&r.model),
-                csv_field(&r.method),
-                r.metric,
-                r.higher_is_better,
-                number(r.mean),
-                number(r.std),
-                r.n,
-                r.rank.map_or(String::new(), |k| k.to_string())
-            ));
-        }
-        s
-    }
-
-    /// The table as an image: one row per model × method, one column per metric column and
-    /// the mean rank; each cell shows the mean and is coloured by the method's standing
-    /// among the methods of its model (`cmap` at 1 for the best, −1 for the worst).
-    ///
-    /// Errors: those of [`table_image`].
-    pub fn plot(&self, cmap: &Colormap) -> Result<RgbImage> {
-        let pairs = self.pairs();
-        let summary = self.summary();
-        let ranks = self.mean_ranks();
-        let m = self.columns.len() + 1;
-        let mut text = Array2::from_elem((pairs.len(), m), String::new());
-        let mut colour = Array2::from_elem((pairs.len(), m), f32::NAN);
-        let methods_of = |model: &str| pairs.iter().filter(|(mo, _)| mo == model).count();
-        let standing = |rank: f32, k: usize| {
-            if k <= 1 {
-                1.0
-            } else {
-                1.0 - 2.0 * (rank - 1.0) / (k as f32 - 1.0)
-            }
-        };
-        for (i, (model, method)) in pairs.iter().enumerate() {
-            let k = methods_of(model);
-            for (j, col) in self.columns.iter().enumerate() {
-                let r = summary
-                    .iter()
-                    .find(|s| &s.model == model && &s.method == method && s.metric == col.name);
-                if let Some(r) = r.filter(|r| !r.mean.is_nan()) {
-                    text[[i, j]] = format!("{:.3}", r.mean);
-                    colour[[i, j]] = r.rank.map_or(f32::NAN, |k2| standing(k2 as f32, k));
-                } else {
-                    text[[i, j]] = "–".into();
-                }
-            }
-            let mr = ranks[i].2;
-            if mr.is_nan() {
-                text[[i, m - 1]] = "–".into();
-            } else {
-                text[[i, m - 1]] = format!("{mr:.1}");
-                // Best and worst mean rank of the model's methods span the colours.
-                let (lo, hi) = ranks
-                    .iter()
-                    .filter(|r| &r.0 == model && !r.2.is_nan())
-                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), r| {
-                        (a.min(r.2), b.max(r.2))
-                    });
-                colour[[i, m - 1]] = if hi > lo {
-                    1.0 - 2.0 * (mr - lo) / (hi - lo)
-                } else {
-                    1.0
-                };
-            }
-        }
-        let rows: Vec<String> = pairs.iter().map(|(a, b)| format!("{a} · {b}")).collect();
-        let mut columns: Vec<String> = self
-            .columns
-            .iter()
-            .map(|c| {
-                let arrow = if c.higher_is_better { "↑" } else { "↓" };
-                format!("{}\n{arrow}", header(c.name))
-            })
-            .collect();
-        columns.push("mean\nrank\n↓".into());
-        let title = format!(
-            "Explanation quality on {} image(s): mean per model · method (colour: rank among the model's methods)",
-            self.scores.iter().map(|s| s.image.as_str()).collect::<std::collections::HashSet<_>>().len()
-        );
-        table_image(&title, &rows, &columns, &text, &colour, cmap)
-    }
-}
-
-/// A column name broken into lines of at most ~12 characters at its dashes.
-fn header(name: &str) -> String {
-    let mut lines: Vec<String> = Vec::new();
-    for part in name.split('-') {
-        match lines.last_mut() {
-            Some(l) if l.len() + 1 + part.len() <= 12 => {
-                l.push('-');
-                l.push_str(part);
-            }
-            _ => lines.push(part.to_string()),
-        }
-    }
-    lines.join("\n")
-}
-
-/// A CSV field, quoted when it holds a comma, a quote or a line break.
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-/// A finite number as it is, NaN as an empty field.
-fn number(v: f32) -> String {
-    if v.is_finite() {
-        v.to_string()
-    } else {
-        String::new()
-    }
 }
 
 /// The model's heatmap `h` (`mh × mw`, network resolution) and the image's mask brought onto
@@ -800,118 +660,4 @@ pub fn score_image(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(method: &str, image: &str, values: [f32; 2]) -> ImageScores {
-        ImageScores {
-            model: "m".into(),
-            method: method.into(),
-            image: image.into(),
-            class: 1,
-            values: values.to_vec(),
-            mprt: Vec::new(),
-            all_zero: false,
-        }
-    }
-
-    fn table() -> Evaluation {
-        let config = EvaluationConfig {
-            metrics: vec![Metric::Sparseness, Metric::Complexity],
-            ..EvaluationConfig::default()
-        };
-        Evaluation {
-            columns: config.columns(),
-            config,
-            scores: vec![
-                row("a", "x", [0.2, 1.0]),
-                row("a", "y", [0.4, f32::NAN]),
-                row("b,c", "x", [0.6, 2.0]),
-                row("b,c", "y", [0.6, 2.0]),
-            ],
-        }
-    }
-
-    #[test]
-    fn summary_means_and_ranks_by_direction() {
-        let s = table().summary();
-        let find = |m: &str, c: &str| s.iter().find(|r| r.method == m && r.metric == c).unwrap();
-        // Sparseness: higher is better; a's mean 0.3 (std 0.1) ranks below b's 0.6.
-        let a = find("a", "sparseness");
-        assert!((a.mean - 0.3).abs() < 1e-6 && (a.std - 0.1).abs() < 1e-6);
-        assert_eq!((a.n, a.rank), (2, Some(2)));
-        assert_eq!(find("b,c", "sparseness").rank, Some(1));
-        // Complexity: lower is better; the NaN image is left out of a's mean.
-        let a = find("a", "complexity");
-        assert_eq!((a.mean, a.n, a.rank), (1.0, 1, Some(1)));
-        assert_eq!(find("b,c", "complexity").rank, Some(2));
-        let ranks = table().mean_ranks();
-        assert_eq!(ranks.iter().map(|r| r.2).collect::<Vec<_>>(), [1.5, 1.5]);
-        // Equal means share a rank.
-        let mut t = table();
-        t.scores[2].values[0] = 0.3;
-        t.scores[3].values[0] = 0.3;
-        let s = t.summary();
-        assert!(s
-            .iter()
-            .filter(|r| r.metric == "sparseness")
-            .all(|r| r.rank == Some(1)));
-    }
-
-    #[test]
-    fn csv_quotes_names_and_leaves_nan_empty() {
-        let t = table();
-        let csv = t.scores_csv();
-        assert!(csv.contains("m,a,y,1,complexity,\n"), "{csv}");
-        assert!(csv.contains("m,\"b,c\",x,1,sparseness,0.6\n"), "{csv}");
-        let s = t.summary_csv();
-        assert!(s.starts_with("model,method,metric,higher_is_better,mean,std,n,rank\n"));
-        assert!(s.contains("m,a,complexity,false,1,0,1,1\n"), "{s}");
-        assert!(t.plot(&Colormap::from_name("rd-yl-gn").unwrap()).is_ok());
-    }
-
-    #[test]
-    fn bad_configurations_are_errors() {
-        let ok = EvaluationConfig::default();
-        assert!(ok.validate().is_ok());
-        assert!(!ok.metrics.iter().any(Metric::needs_mask));
-        for bad in [
-            EvaluationConfig {
-                metrics: vec![],
-                ..ok.clone()
-            },
-            EvaluationConfig {
-                metrics: vec![Metric::Mprt, Metric::Mprt],
-                ..ok.clone()
-            },
-            EvaluationConfig {
-                flip_steps: 0,
-                ..ok.clone()
-            },
-            EvaluationConfig {
-                runs: 1,
-                ..ok.clone()
-            },
-            EvaluationConfig {
-                subset_size: 0,
-                ..ok.clone()
-            },
-            EvaluationConfig {
-                images_at_once: Some(0),
-                ..ok.clone()
-            },
-            EvaluationConfig {
-                target: Target::All,
-                ..ok.clone()
-            },
-        ] {
-            assert!(matches!(bad.validate(), Err(Error::Invalid(_))), "{bad:?}");
-        }
-        assert_eq!(
-            header("faithfulness-correlation"),
-            "faithfulness\ncorrelation"
-        );
-        assert_eq!(header("pixel-flipping-morf"), "pixel\nflipping\nmorf");
-        assert_eq!(header("random-logit"), "random-logit");
-    }
-}
+mod tests;
