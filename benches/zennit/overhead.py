@@ -2,10 +2,21 @@
 
 Run through ./run.sh --overhead (which builds the Rust worker, examples/side_by_side.rs, and
 installs the bindings into its venv). Unlike side_by_side.py, this process imports neither
-torch nor Zennit, whose threads would compete with lrp's for the cores: it times only the
-worker (a Rust process of its own) and the bindings, alternately, on the same canonised ONNX
-file, preset and input, and prints medians and the difference. The Python relevance must equal
-the worker's bit for bit.
+torch nor Zennit, whose threads would compete with lrp's for the cores. Each round times,
+on the same canonised ONNX file, preset and input:
+
+- the worker (a Rust process of its own, examples/side_by_side.rs), timed in Rust;
+- `Explainer._rust_explain_ms`: the same Rust call inside this process, timed in Rust around
+  the call alone, on the same `Explainer` the bindings use;
+- `Explainer.explain` from Python, timed in Python around the call.
+
+Each round runs the three in a shuffled order (the first call after another process ran
+finds colder caches). The bindings' overhead per call is the Python median minus the
+in-process Rust median: both run in one process, with the same heap and allocator state, so
+it is what the bindings add (argument checks, the input copy, building the `Explanation`,
+dropping the previous one). The worker column shows how far another process lands from
+that, which is process-to-process variation, not the bindings. The Python relevance must
+equal the worker's bit for bit.
 
 Both sides use lrp's allocator (lrp::memory::Pool); `LRP_POOL=0` in the environment turns its
 cache off on both, which shows what glibc alone does to each side.
@@ -14,6 +25,7 @@ cache off on both, which shows what glibc alone does to each side.
 import argparse
 import json
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -46,6 +58,7 @@ def main():
     print(f"# Python bindings vs Rust worker, {args.threads} threads, LRP_POOL={pool}, "
           f"{time.strftime('%Y-%m-%d %H:%M')}", flush=True)
     results = []
+    order = random.Random(11)
     for name in args.models.split(","):
         path = os.path.join(tmp, f"{name}.onnx")
         w("export", name, path)
@@ -65,20 +78,37 @@ def main():
                 ex.explain(x)
                 once = (time.perf_counter() - t0) * 1e3
                 rounds = int(min(200, max(5, args.seconds * 1e3 // max(once, 0.1))))
-                ours, py = [], []
-                for _ in range(rounds):
+                ours, inproc, py = [], [], []
+                def worker():
                     ours.append(float(w("run", name, preset, xin, 1, out)))
+
+                def rust():
+                    inproc.extend(ex._rust_explain_ms(x))
+
+                def python():
+                    nonlocal rel
                     t0 = time.perf_counter()
                     rel = ex.explain(x).relevance
                     py.append((time.perf_counter() - t0) * 1e3)
-                o, p = statistics.median(ours), statistics.median(py)
+
+                # The first call after another process ran finds colder caches: a fixed order
+                # would charge that to whichever side comes first, so each round shuffles it.
+                rel = None
+                sides = [worker, rust, python]
+                for _ in range(rounds):
+                    order.shuffle(sides)
+                    for side in sides:
+                        side()
+                o, r, p = (statistics.median(v) for v in (ours, inproc, py))
                 same = bool(np.array_equal(rel, np.load(out)))
-                row = {"model": name, "batch": batch, "preset": preset, "rust_ms": o,
-                       "python_ms": p, "overhead_ms": p - o, "rounds": rounds, "equal": same}
+                row = {"model": name, "batch": batch, "preset": preset, "worker_ms": o,
+                       "rust_ms": r, "python_ms": p, "overhead_ms": p - r,
+                       "worker_minus_rust_ms": o - r, "rounds": rounds, "equal": same}
                 results.append(row)
-                print(f"{name:8} b{batch} {preset:26} rust {o:8.2f} ms  python {p:8.2f} ms  "
-                      f"overhead {p - o:+7.3f} ms  ({rounds} rounds){'' if same else '  RELEVANCE DIFFERS'}",
-                      flush=True)
+                print(f"{name:8} b{batch} {preset:26} worker {o:8.2f}  rust {r:8.2f}  "
+                      f"python {p:8.2f} ms  overhead {p - r:+7.3f} ms  "
+                      f"(worker {o - r:+6.2f}; {rounds} rounds)"
+                      f"{'' if same else '  RELEVANCE DIFFERS'}", flush=True)
     w.close()
     if args.json:
         with open(args.json, "w") as fh:

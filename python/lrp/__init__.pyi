@@ -90,8 +90,10 @@ class Explanation:
     """``(N, C, H, W)`` for "predicted" or one int; ``(N, K, C, H, W)`` for a list or "all"."""
     targets: list[list[int]]
     """The classes explained, per image."""
-    conservation: list[Conservation]
-    """Relevance entering and leaving each layer walked, per map (N·K values)."""
+    @property
+    def conservation(self) -> list[Conservation]:
+        """Relevance entering and leaving each layer walked, per map (N·K values); built on
+        first access."""
 
 class Explainer:
     """A model prepared for LRP under a preset with optional per-layer overrides.
@@ -118,6 +120,8 @@ class Explainer:
         """Pre-softmax logits ``(N, classes)`` of a float32 C-order ``(N, C, H, W)`` batch."""
     def explain(self, x: F32, target: Target = "predicted") -> Explanation:
         """LRP of a float32 C-order ``(N, C, H, W)`` batch for ``target``."""
+    def _rust_explain_ms(self, x: F32, rounds: int = 1) -> list[float]:
+        """Benchmark hook (benches/zennit/overhead.py): milliseconds of ``rounds`` Rust calls."""
 
 def load(
     path: PathLike,

@@ -15,7 +15,7 @@
 
 use lrp::compare::{self, Baseline, FlipConfig, Order, SpectralConfig};
 use lrp::composite::{Composite, Selector};
-use lrp::explain::Target;
+use lrp::explain::{LayerConservation, Target};
 use lrp::heatmap::{self, Colormap, Normalize, Reduce, Upsample};
 use lrp::preprocess::{self, FaceBox, RgbImage};
 use lrp::rules::RuleSpec;
@@ -27,6 +27,7 @@ use numpy::{
 };
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyString};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -485,22 +486,55 @@ fn target_in(obj: &Bound<'_, PyAny>) -> PyResult<(Target, bool)> {
 /// >>> e = ex.explain(x)
 /// >>> e.logits.shape, e.relevance.shape, e.conservation[0]["node"]
 /// ((1, 2), (1, 3, 32, 32), 'layer_1_fc')
-#[pyclass(module = "lrp", frozen, get_all)]
+#[pyclass(module = "lrp", frozen)]
 struct Explanation {
     /// Pre-softmax logits, float32 `(N, classes)`.
+    #[pyo3(get)]
     logits: Py<PyAny>,
     /// Input relevance, float32 `(N, C, H, W)` for one target per image, `(N, K, C, H, W)`
     /// for a list of classes or "all".
+    #[pyo3(get)]
     relevance: Py<PyAny>,
     /// The classes explained, per image (a list of K ints each).
+    #[pyo3(get)]
     targets: Vec<Vec<usize>>,
-    /// Per layer walked (from the logits back to the input): a dict with `node`, `kind`,
-    /// `relevance_out` and `relevance_in` (float32 arrays of N·K sums).
-    conservation: Py<PyAny>,
+    /// The per-layer sums as the engine returned them, turned into Python objects on the
+    /// first read of `conservation` (most callers never read them, and building a dict and
+    /// two arrays per layer on every call was most of the bindings' cost per call).
+    sums: Vec<LayerConservation>,
+    /// `conservation`, once built.
+    conservation: PyOnceLock<Py<PyAny>>,
 }
 
 #[pymethods]
 impl Explanation {
+    /// Per layer walked (from the logits back to the input): a dict with `node`, `kind`,
+    /// `relevance_out` and `relevance_in` (float32 arrays of N·K sums). Built on first
+    /// access; later reads return the same list.
+    #[getter]
+    fn conservation(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.conservation
+            .get_or_try_init(py, || {
+                let layers = PyList::empty(py);
+                for l in &self.sums {
+                    let d = PyDict::new(py);
+                    d.set_item("node", &l.node)?;
+                    d.set_item("kind", l.kind)?;
+                    d.set_item(
+                        "relevance_out",
+                        numpy::PyArray1::from_slice(py, &l.relevance_out),
+                    )?;
+                    d.set_item(
+                        "relevance_in",
+                        numpy::PyArray1::from_slice(py, &l.relevance_in),
+                    )?;
+                    layers.append(d)?;
+                }
+                Ok(layers.into_any().unbind())
+            })
+            .map(|c| c.clone_ref(py))
+    }
+
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let shape = |a: &Py<PyAny>| -> PyResult<String> {
             Ok(a.bind(py).getattr("shape")?.repr()?.to_string())
@@ -528,26 +562,12 @@ fn explanation_out(py: Python<'_>, e: Explanation0, keep_k: bool) -> PyResult<Ex
         // One target per image: [n, 1, C, H, W] → [n, C, H, W], a free reshape.
         relevance.remove_axis(Axis(1))
     };
-    let layers = PyList::empty(py);
-    for l in conservation {
-        let d = PyDict::new(py);
-        d.set_item("node", l.node)?;
-        d.set_item("kind", l.kind)?;
-        d.set_item(
-            "relevance_out",
-            numpy::PyArray1::from_vec(py, l.relevance_out),
-        )?;
-        d.set_item(
-            "relevance_in",
-            numpy::PyArray1::from_vec(py, l.relevance_in),
-        )?;
-        layers.append(d)?;
-    }
     Ok(Explanation {
         logits: array_out(py, logits).into_any().unbind(),
         relevance: array_out(py, relevance).into_any().unbind(),
         targets,
-        conservation: layers.into_any().unbind(),
+        sums: conservation,
+        conservation: PyOnceLock::new(),
     })
 }
 
@@ -651,6 +671,34 @@ impl Explainer {
         let ex = &self.inner;
         let e = py.detach(|| ex.explain(&x, &target)).py_err()?;
         explanation_out(py, e, keep_k)
+    }
+
+    /// For `benches/zennit/overhead.py`, not for use: the milliseconds `rounds` calls of the
+    /// Rust `Explainer::explain` take in this process, timed in Rust around the call alone,
+    /// for the predicted class. Each result is dropped after its clock stops, as the Rust
+    /// worker does. The difference to timing `explain` from Python is the bindings' cost
+    /// per call (argument checks, the input copy, building the `Explanation`), measured in
+    /// one process with the same allocator state.
+    #[pyo3(signature = (x, rounds=1))]
+    fn _rust_explain_ms(
+        &self,
+        py: Python<'_>,
+        x: &Bound<'_, PyAny>,
+        rounds: usize,
+    ) -> PyResult<Vec<f64>> {
+        let x = tensor_in(x, "x", &[4])?;
+        let ex = &self.inner;
+        py.detach(|| {
+            (0..rounds)
+                .map(|_| {
+                    let t = std::time::Instant::now();
+                    let e = ex.explain(&x, &Target::Predicted);
+                    let ms = t.elapsed().as_secs_f64() * 1e3;
+                    e.map(|_| ms)
+                })
+                .collect::<lrp::Result<Vec<f64>>>()
+        })
+        .py_err()
     }
 
     fn __repr__(&self) -> String {

@@ -57,6 +57,19 @@ def test_conservation_report(gender):
     assert np.allclose(layers[0]["relevance_out"], e.logits[0], rtol=1e-6)
     # Its input relevance is what reaches the pixels, summed per map.
     assert np.allclose(layers[-1]["relevance_in"], e.relevance.sum(axis=(2, 3, 4))[0], rtol=1e-4)
+    # Built on the first read, then the same list every time.
+    assert e.conservation is layers
+
+
+def test_rust_timing_hook(gender):
+    # Explainer._rust_explain_ms (for benches/zennit/overhead.py) runs the same call in Rust:
+    # one positive time per round, and the bindings' errors for a bad input.
+    x = reference("astronaut_gender_input.npy")
+    ex = lrp.Explainer(gender, preset="epsilon-plus-flat")
+    ms = ex._rust_explain_ms(x, rounds=3)
+    assert len(ms) == 3 and all(t > 0 for t in ms)
+    with pytest.raises(lrp.InputShapeError):
+        ex._rust_explain_ms(np.ascontiguousarray(x[:, :, :16]), rounds=1)
 
 
 def test_heatmap_colours_closed_form():
