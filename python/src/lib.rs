@@ -35,8 +35,11 @@ use std::sync::Arc;
 // ---------------------------------------------------------------------------------------
 // Exceptions: one class per kind of lrp::Error.
 
+// Module `lrp`, where users import them from (the package re-exports the native module's
+// names): tracebacks then say `lrp.IoError`, and pickle (e.g. multiprocessing sending an
+// error back) finds the class again, which it could not under the private `_lrp`.
 pyo3::create_exception!(
-    _lrp,
+    lrp,
     Error,
     PyException,
     "Base class of every error the lrp library reports; the message is the library's."
@@ -45,7 +48,7 @@ pyo3::create_exception!(
 /// Declares one exception class per error kind and the mapping from `lrp::Error`.
 macro_rules! error_kinds {
     ($($variant:ident => $class:ident: $doc:literal),* $(,)?) => {
-        $(pyo3::create_exception!(_lrp, $class, Error, $doc);)*
+        $(pyo3::create_exception!(lrp, $class, Error, $doc);)*
 
         /// The Python exception for `e`, carrying its message.
         fn to_py(e: lrp::Error) -> PyErr {

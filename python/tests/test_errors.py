@@ -32,6 +32,20 @@ def test_missing_file_is_io_error():
     assert str(e.value) == "missing.onnx: cannot read: No such file or directory (os error 2)"
 
 
+def test_errors_are_named_and_pickled_as_lrp():
+    # The classes live in module `lrp` (where users import them from): a traceback says
+    # `lrp.IoError`, and pickle, which multiprocessing uses to send an error back to the
+    # parent, finds the class again and keeps the message.
+    import pickle
+
+    for k in ["Error"] + KINDS:
+        assert getattr(lrp, k).__module__ == "lrp", k
+    with pytest.raises(lrp.IoError) as e:
+        lrp.load("missing.onnx")
+    back = pickle.loads(pickle.dumps(e.value))
+    assert type(back) is lrp.IoError and str(back) == str(e.value)
+
+
 def test_truncated_model_is_decode_error(tmp_path):
     bad = tmp_path / "truncated.onnx"
     bad.write_bytes((ASSETS / "gender-v1.onnx").read_bytes()[:1000])
