@@ -47,6 +47,36 @@ fn default_presets() -> Vec<String> {
     DEFAULT_PRESETS.iter().map(|s| s.to_string()).collect()
 }
 
+/// The presets a vision transformer (a graph [`crate::tokens::TokenLayout::find`] recognises)
+/// is explained under when none is named: AttnLRP and CP-LRP, the two the README compares
+/// against LXT. The CNN presets would treat its softmax and products of activations with
+/// rules made for convolutions.
+pub const TRANSFORMER_PRESETS: [&str; 2] = ["attnlrp", "cp-lrp"];
+
+/// The number of classes of an ImageNet classifier: an ONNX file with this many outputs gets
+/// torchvision's ImageNet transform by default.
+pub const IMAGENET_CLASSES: usize = 1000;
+
+/// An ONNX file's default preprocessing and presets (besides the shipped models, which have
+/// their own): a vision transformer gets torchvision's ImageNet evaluation transform and
+/// [`TRANSFORMER_PRESETS`]; a graph with [`IMAGENET_CLASSES`] outputs the ImageNet transform
+/// and [`DEFAULT_PRESETS`]; anything else the shipped face models' preprocessing and
+/// [`DEFAULT_PRESETS`]. torchvision's and timm's transformers and ImageNet classifiers are
+/// trained on ImageNet-normalised inputs (timm's `augreg` ViTs use mean = std = 0.5
+/// instead: give `--preprocess` / set [`Model::preprocess`] for those).
+fn onnx_defaults(graph: &Graph, size: u32) -> (Preprocess, Vec<String>) {
+    if crate::tokens::TokenLayout::find(graph).is_some() {
+        let presets = TRANSFORMER_PRESETS.iter().map(|s| s.to_string()).collect();
+        return (Preprocess::imagenet(size), presets);
+    }
+    let classes = graph.output_shape().iter().product::<usize>();
+    if classes == IMAGENET_CLASSES {
+        (Preprocess::imagenet(size), default_presets())
+    } else {
+        (Preprocess::onnx_face(size), default_presets())
+    }
+}
+
 /// What the explained output of a model is.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OutputKind {
@@ -190,8 +220,10 @@ impl Model {
     /// line; without it the paper's Adience labels are used for Caffe models with 2 or 8
     /// outputs, and classes are numbered otherwise.
     ///
-    /// ONNX models get the shipped face models' preprocessing (RGB, `(pixel − mean) / 256`);
-    /// Caffe models the paper's (BGR minus the mean image).
+    /// ONNX models get the shipped face models' preprocessing (RGB, `(pixel − mean) / 256`),
+    /// except vision transformers and 1000-class (ImageNet) classifiers, which get
+    /// torchvision's ImageNet evaluation transform (transformers also get the presets
+    /// [`TRANSFORMER_PRESETS`]); Caffe models the paper's (BGR minus the mean image).
     ///
     /// An ONNX graph with several outputs is explained at its first one, and a warning names
     /// the others; [`Model::load_output`] picks one by name.
@@ -317,14 +349,15 @@ impl Model {
                 }
                 let graph = onnx::load(path)?;
                 let size = square_input(&graph, &file)?;
+                let (preprocess, presets) = onnx_defaults(&graph, size);
                 Model {
                     name: stem,
                     graph,
-                    preprocess: Preprocess::onnx_face(size),
+                    preprocess,
                     labels: Vec::new(),
                     warnings: Vec::new(),
                     output: OutputKind::Classes,
-                    presets: default_presets(),
+                    presets,
                 }
             }
             "prototxt" | "pbtxt" | "txt" => Self::load_caffe(path, weights, mean, stem)?,
@@ -496,5 +529,26 @@ fn square_input(graph: &Graph, what: &str) -> Result<u32> {
                 "expected a square RGB image input [3, S, S], the network takes {other:?}"
             ),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zoo;
+
+    #[test]
+    fn onnx_defaults_follow_the_class_count_for_cnns() {
+        // 1000 outputs (an ImageNet classifier) → torchvision's transform; the paper's 8 age
+        // groups → the face models' preprocessing; CNN presets for both.
+        for (classes, want) in [
+            (1000, Preprocess::imagenet(227)),
+            (8, Preprocess::onnx_face(227)),
+        ] {
+            let g = zoo::build(Architecture::AdienceNet, classes, 1).unwrap();
+            let (pre, presets) = onnx_defaults(&g, 227);
+            assert_eq!(pre, want, "{classes} classes");
+            assert_eq!(presets, DEFAULT_PRESETS);
+        }
     }
 }

@@ -133,3 +133,36 @@ fn attnlrp_and_cp_lrp_match_lxt() {
     println!("{}", report.join("\n"));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn transformer_files_default_to_imagenet_preprocessing_and_the_transformer_presets() {
+    // Model::load recognises a transformer by its token stem (lrp::tokens) and gives it
+    // torchvision's ImageNet transform and the AttnLRP / CP-LRP presets; the CNN defaults
+    // (the face models' preprocessing, epsilon-plus-flat and paper) stay for other files.
+    use lrp::model::{Model, TRANSFORMER_PRESETS};
+    use lrp::preprocess::Preprocess;
+    for name in [
+        "vit_b_16_legacy",
+        "vit_b_16_dynamo",
+        "deit_tiny_legacy",
+        "deit_tiny_dynamo",
+    ] {
+        let path = std::path::Path::new(DATA).join(format!("{name}.onnx"));
+        let m = Model::load(&path, None, None, None).unwrap();
+        let size = m.graph.input_shape()[1] as u32;
+        assert_eq!(m.preprocess, Preprocess::imagenet(size), "{name}");
+        assert_eq!(m.presets, TRANSFORMER_PRESETS, "{name}");
+    }
+    let cnn = Model::load(
+        std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/assets/gender-v1.onnx"
+        )),
+        None,
+        None,
+        None,
+    )
+    .unwrap();
+    assert_eq!(cnn.presets, lrp::model::DEFAULT_PRESETS);
+    assert_eq!(cnn.preprocess, Preprocess::onnx_face(32));
+}

@@ -137,7 +137,9 @@ pub fn max_batch(model: &Model, budget: Option<&MemoryBudget>) -> usize {
 /// The `--preprocess` choices.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PreprocessArg {
-    /// The model's own default.
+    /// The model's own default: the shipped models' own, the paper's for Caffe models,
+    /// ImageNet's for transformers and 1000-class ONNX classifiers, the face models' for
+    /// other ONNX files.
     Auto,
     /// The shipped face models' preprocessing.
     Face,
