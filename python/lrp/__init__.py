@@ -53,6 +53,7 @@ from ._lrp import (  # noqa: F401  (re-exported)
     ShapeError,
     UnknownNameError,
     WriteError,
+    Attribution,
     Explainer,
     Explanation,
     Model,
@@ -62,7 +63,7 @@ from . import compare  # noqa: F401
 __version__: str = _lrp.__version__
 
 __all__ = [
-    "Error", "Model", "Explainer", "Explanation", "load", "shipped", "preprocess",
+    "Error", "Model", "Explainer", "Attribution", "Explanation", "load", "shipped", "preprocess",
     "heatmap", "overlay", "figure", "colormaps", "presets", "compare",
 ]
 

@@ -123,6 +123,38 @@ class Explainer:
     def _rust_explain_ms(self, x: F32, rounds: int = 1) -> list[float]:
         """Benchmark hook (benches/zennit/overhead.py): milliseconds of ``rounds`` Rust calls."""
 
+class Attribution:
+    """A model prepared for one baseline attribution method (``lrp explain --method NAME``):
+    gradient, gradient-x-input, smoothgrad, integrated-gradients, occlusion, guided-backprop,
+    excitation-backprop. Each keyword belongs to the methods named in its comment.
+
+    >>> sg = lrp.Attribution(model, "smoothgrad", samples=8, noise_sigma="10%")
+    """
+    def __init__(
+        self,
+        model: Model,
+        method: str,
+        *,
+        samples: Optional[int] = None,  # smoothgrad (50)
+        noise_sigma: Optional[Union[float, str]] = None,  # smoothgrad: absolute or "P%" ("15%")
+        noise_seed: Optional[int] = None,  # smoothgrad (0)
+        noise: Optional[F32] = None,  # smoothgrad: (samples, C, H, W) added as it is
+        steps: Optional[int] = None,  # integrated-gradients (50)
+        quadrature: Optional[str] = None,  # integrated-gradients ("gausslegendre")
+        baseline: Optional[Union[float, F32]] = None,  # integrated-gradients, occlusion (0.0)
+        window: Optional[Union[int, tuple[int, int]]] = None,  # occlusion (16)
+        stride: Optional[Union[int, tuple[int, int]]] = None,  # occlusion (8)
+        batch: Optional[int] = None,  # smoothgrad, integrated-gradients, occlusion (16)
+    ) -> None: ...
+    @property
+    def model(self) -> Model: ...
+    @property
+    def method(self) -> str: ...
+    @staticmethod
+    def methods() -> list[str]: ...
+    def explain(self, x: F32, target: Target = "predicted") -> Explanation:
+        """Attribution of a float32 C-order ``(N, C, H, W)`` batch for ``target``."""
+
 def load(
     path: PathLike,
     weights: Optional[PathLike] = None,

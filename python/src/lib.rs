@@ -32,6 +32,8 @@ use pyo3::types::{PyDict, PyList, PyString};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+mod attribution;
+
 // ---------------------------------------------------------------------------------------
 // Exceptions: one class per kind of lrp::Error.
 
@@ -484,7 +486,8 @@ fn target_in(obj: &Bound<'_, PyAny>) -> PyResult<(Target, bool)> {
     ))
 }
 
-/// The result of `Explainer.explain`: `logits`, `relevance`, `targets`, `conservation`.
+/// The result of `Explainer.explain` and `Attribution.explain`: `logits`, `relevance`,
+/// `targets`, `conservation`.
 ///
 /// >>> e = ex.explain(x)
 /// >>> e.logits.shape, e.relevance.shape, e.conservation[0]["node"]
@@ -1123,6 +1126,7 @@ fn _lrp(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ALLOC.limit_from_env().map_err(to_py)?;
     m.add_class::<Model>()?;
     m.add_class::<Explainer>()?;
+    m.add_class::<attribution::Attribution>()?;
     m.add_class::<Explanation>()?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
     m.add_function(wrap_pyfunction!(shipped, m)?)?;

@@ -1,7 +1,7 @@
 """Runs the examples in the module's docstrings (``>>>`` lines), so that they stay true.
 
 The Python package's functions (``lrp/__init__.py``, ``lrp/compare.py``) and the native
-classes (``lrp.Model``, ``lrp.Explainer``, ``lrp.Explanation`` and their methods, whose
+classes (``lrp.Model``, ``lrp.Explainer``, ``lrp.Attribution``, ``lrp.Explanation`` and their methods, whose
 docstrings come from ``python/src/lib.rs``) are searched. Examples that continue from an
 earlier one (``ex``, ``x``, ``e``, ``face``, ``a``) get those names from one namespace made here: the
 shipped gender model under ``epsilon-plus-flat`` and the astronaut's face crop, as the module
@@ -48,6 +48,7 @@ def examples():
         (lrp.compare, "lrp.compare"),
         (lrp.Model, "lrp.Model"),
         (lrp.Explainer, "lrp.Explainer"),
+        (lrp.Attribution, "lrp.Attribution"),
         (lrp.Explanation, "lrp.Explanation"),
     ]:
         for test in finder.find(obj, name, module=False):
@@ -64,7 +65,8 @@ def test_every_documented_object_has_examples_found():
     # change that hid them (e.g. a missing __doc__) would make the test below vacuous.
     names = {t.name for t in EXAMPLES}
     expected = {"lrp", "lrp.Model", "lrp.Model.info", "lrp.Explainer", "lrp.Explainer.forward",
-                "lrp.Explainer.explain", "lrp.Explanation", "lrp.load", "lrp.shipped",
+                "lrp.Explainer.explain", "lrp.Attribution", "lrp.Attribution.explain",
+                "lrp.Explanation", "lrp.load", "lrp.shipped",
                 "lrp.preprocess", "lrp.heatmap", "lrp.overlay", "lrp.figure",
                 "lrp.compare.similarity", "lrp.compare.pixel_flipping"}
     assert expected <= names, sorted(expected - names)
