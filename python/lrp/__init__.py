@@ -59,12 +59,13 @@ from ._lrp import (  # noqa: F401  (re-exported)
     Model,
 )
 from . import compare  # noqa: F401
+from . import metrics  # noqa: F401
 
 __version__: str = _lrp.__version__
 
 __all__ = [
     "Error", "Model", "Explainer", "Attribution", "Explanation", "load", "shipped", "preprocess",
-    "heatmap", "overlay", "figure", "colormaps", "presets", "compare",
+    "heatmap", "overlay", "figure", "colormaps", "presets", "compare", "metrics",
 ]
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import compare as compare
+from . import metrics as metrics
 
 __version__: str
 

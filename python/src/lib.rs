@@ -33,6 +33,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 mod attribution;
+mod metrics;
 
 // ---------------------------------------------------------------------------------------
 // Exceptions: one class per kind of lrp::Error.
@@ -1141,6 +1142,7 @@ fn _lrp(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compare_average, m)?)?;
     m.add_function(wrap_pyfunction!(compare_pixel_flipping, m)?)?;
     m.add_function(wrap_pyfunction!(compare_spectral_clustering, m)?)?;
+    metrics::add(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 """Runs the examples in the module's docstrings (``>>>`` lines), so that they stay true.
 
-The Python package's functions (``lrp/__init__.py``, ``lrp/compare.py``) and the native
+The Python package's functions (``lrp/__init__.py``, ``lrp/compare.py``, ``lrp/metrics.py``) and the native
 classes (``lrp.Model``, ``lrp.Explainer``, ``lrp.Attribution``, ``lrp.Explanation`` and their methods, whose
 docstrings come from ``python/src/lib.rs``) are searched. Examples that continue from an
 earlier one (``ex``, ``x``, ``e``, ``face``, ``a``) get those names from one namespace made here: the
@@ -19,6 +19,7 @@ import pytest
 
 import lrp
 import lrp.compare
+import lrp.metrics
 from conftest import REPO
 
 
@@ -30,6 +31,7 @@ def namespace() -> dict:
         "lrp": lrp,
         "np": np,
         "compare": lrp.compare,
+        "metrics": lrp.metrics,
         "model": model,
         "ex": ex,
         "x": x,
@@ -46,6 +48,7 @@ def examples():
     for obj, name in [
         (lrp, "lrp"),
         (lrp.compare, "lrp.compare"),
+        (lrp.metrics, "lrp.metrics"),
         (lrp.Model, "lrp.Model"),
         (lrp.Explainer, "lrp.Explainer"),
         (lrp.Attribution, "lrp.Attribution"),
@@ -68,7 +71,8 @@ def test_every_documented_object_has_examples_found():
                 "lrp.Explainer.explain", "lrp.Attribution", "lrp.Attribution.explain",
                 "lrp.Explanation", "lrp.load", "lrp.shipped",
                 "lrp.preprocess", "lrp.heatmap", "lrp.overlay", "lrp.figure",
-                "lrp.compare.similarity", "lrp.compare.pixel_flipping"}
+                "lrp.compare.similarity", "lrp.compare.pixel_flipping", "lrp.metrics",
+                "lrp.metrics.pixel_flipping"}
     assert expected <= names, sorted(expected - names)
 
 
