@@ -2,9 +2,8 @@
 //! gradient × input, SmoothGrad, integrated gradients, occlusion, guided backprop, excitation
 //! backprop), with the parameters and defaults of the command line's `--method`.
 
-use crate::{explanation_out, target_in, tensor_in, to_py, Explanation, IntoPy, Model};
+use crate::{explain_call, tensor_in, to_py, Explanation, IntoPy, Model};
 use lrp::attribution::{Attributor, Baseline, Method, Noise, Quadrature, Sigma, METHOD_NAMES};
-use lrp::explain::Target;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
@@ -306,14 +305,8 @@ impl Attribution {
         x: &Bound<'_, PyAny>,
         target: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Explanation> {
-        let x = tensor_in(x, "x", &[4])?;
-        let (target, keep_k) = match target {
-            Some(t) => target_in(t)?,
-            None => (Target::Predicted, false),
-        };
         let a = &self.inner;
-        let e = py.detach(|| a.attribute(&x, &target)).py_err()?;
-        explanation_out(py, e, keep_k)
+        explain_call(py, x, target, |x, t| a.attribute(x, t))
     }
 
     fn __repr__(&self) -> String {

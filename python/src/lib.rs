@@ -580,6 +580,23 @@ fn explanation_out(py: Python<'_>, e: Explanation0, keep_k: bool) -> PyResult<Ex
 
 type Explanation0 = lrp::explain::Explanation;
 
+/// `explain(x, target)` of a Python `(N, C, H, W)` batch and target, with the GIL released:
+/// what `Explainer.explain` and `Attribution.explain` share.
+fn explain_call(
+    py: Python<'_>,
+    x: &Bound<'_, PyAny>,
+    target: Option<&Bound<'_, PyAny>>,
+    explain: impl FnOnce(&Tensor, &Target) -> lrp::Result<Explanation0> + Send,
+) -> PyResult<Explanation> {
+    let x = tensor_in(x, "x", &[4])?;
+    let (target, keep_k) = match target {
+        Some(t) => target_in(t)?,
+        None => (Target::Predicted, false),
+    };
+    let e = py.detach(|| explain(&x, &target)).py_err()?;
+    explanation_out(py, e, keep_k)
+}
+
 #[pymethods]
 impl Explainer {
     #[new]
@@ -670,14 +687,8 @@ impl Explainer {
         x: &Bound<'_, PyAny>,
         target: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Explanation> {
-        let x = tensor_in(x, "x", &[4])?;
-        let (target, keep_k) = match target {
-            Some(t) => target_in(t)?,
-            None => (Target::Predicted, false),
-        };
         let ex = &self.inner;
-        let e = py.detach(|| ex.explain(&x, &target)).py_err()?;
-        explanation_out(py, e, keep_k)
+        explain_call(py, x, target, |x, t| ex.explain(x, t))
     }
 
     /// For `benches/zennit/overhead.py`, not for use: the milliseconds `rounds` calls of the

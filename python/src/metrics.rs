@@ -125,6 +125,18 @@ pub(crate) fn metrics_complexity(
     ev::complexity(&flat(a, "a")?, prepare(abs, normalise)).py_err()
 }
 
+/// A metric of an attribution and a mask.
+fn masked(
+    a: &Bound<'_, PyAny>,
+    mask: &Bound<'_, PyAny>,
+    abs: bool,
+    normalise: bool,
+    metric: impl FnOnce(&[f32], &[bool], Prepare) -> lrp::Result<f32>,
+) -> PyResult<f32> {
+    let m = self::mask(mask)?;
+    metric(&flat(a, "a")?, &m, prepare(abs, normalise)).py_err()
+}
+
 #[pyfunction]
 #[pyo3(signature = (a, mask, abs, normalise))]
 pub(crate) fn metrics_relevance_mass_accuracy(
@@ -133,8 +145,7 @@ pub(crate) fn metrics_relevance_mass_accuracy(
     abs: bool,
     normalise: bool,
 ) -> PyResult<f32> {
-    let m = self::mask(mask)?;
-    ev::relevance_mass_accuracy(&flat(a, "a")?, &m, prepare(abs, normalise)).py_err()
+    masked(a, mask, abs, normalise, ev::relevance_mass_accuracy)
 }
 
 #[pyfunction]
@@ -145,8 +156,7 @@ pub(crate) fn metrics_relevance_rank_accuracy(
     abs: bool,
     normalise: bool,
 ) -> PyResult<f32> {
-    let m = self::mask(mask)?;
-    ev::relevance_rank_accuracy(&flat(a, "a")?, &m, prepare(abs, normalise)).py_err()
+    masked(a, mask, abs, normalise, ev::relevance_rank_accuracy)
 }
 
 #[pyfunction]
@@ -158,8 +168,9 @@ pub(crate) fn metrics_pointing_game(
     abs: bool,
     normalise: bool,
 ) -> PyResult<f32> {
-    let m = self::mask(mask)?;
-    ev::pointing_game(&flat(a, "a")?, &m, prepare(abs, normalise), weighted).py_err()
+    masked(a, mask, abs, normalise, |a, m, p| {
+        ev::pointing_game(a, m, p, weighted)
+    })
 }
 
 #[pyfunction]
