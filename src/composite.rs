@@ -159,7 +159,7 @@ pub const PRESET_TABLE: [Preset; 10] = [
 /// by, so the ratio `R / (z + ε·sign(z))` stays bounded however small `z` is, and ε only moves
 /// outputs with `|z|` not far above it. At 1e-6 (the CNN presets') the input relevance of the
 /// test models moved by up to 6e-3 of max |R|, at 1e-9 by 1.5e-5 and on full-size DeiT-Tiny
-/// by 1.45e-4 (ε/|z| on the few layer-norm outputs within 1e-5 of 0, amplified on the way
+/// by 1.45e-4 (ε/|z| at an output near 0 in one block, spread over the input on the way
 /// down); at 1e-20 the test models are within 6.1e-7 of LXT in float64 and full DeiT-Tiny
 /// within 1.2e-6 (LXT's own float32 run: 1.4e-6).
 fn transformer(products: Rule) -> Composite {
