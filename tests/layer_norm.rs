@@ -172,9 +172,9 @@ fn every_preset_maps_layer_norm_to_attnlrp() {
     for name in lrp::composite::PRESETS {
         let rules = Composite::preset(name).unwrap().resolve(&g).unwrap();
         assert_eq!(rules["ln"].rule, lrp::rules::Rule::LayerNorm, "{name}");
-        // The transformer presets use 1e-9 everywhere (LXT's LRP-0; see composite.rs).
+        // The transformer presets use 1e-20 everywhere (LXT's LRP-0; see composite.rs).
         let want = if matches!(name, "attnlrp" | "cp-lrp") {
-            1e-9
+            1e-20
         } else {
             1e-6
         };

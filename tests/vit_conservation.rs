@@ -8,7 +8,7 @@
 //! output (`Explainer::explain_with(…, true)`):
 //!
 //! - shape nodes (Reshape, Transpose, Slice, Flatten), GELU (LXT's identity rule), residual
-//!   sums (proportional, ε = 1e-9), products of activations (`uniform`: half to each operand
+//!   sums (proportional, ε = 1e-20), products of activations (`uniform`: half to each operand
 //!   by the ε-rule; `gate`: all to the values) and Concat: `Σ R_in = Σ R_out`;
 //! - layers with a bias under the ε-rule (Dense, the patch-embedding Conv, LayerNorm under
 //!   AttnLRP's rule, which holds the standard deviation constant and so is linear in the input)
@@ -42,7 +42,7 @@ fn minus_bias(r: &[f32], y: &[f32], bias: &[f32], index: impl Fn(usize) -> usize
         if yj == 0.0 {
             continue;
         }
-        let stab = yj + 1e-9 * yj.signum();
+        let stab = yj + 1e-20 * yj.signum();
         let t = f64::from(rj) * (yj - f64::from(bias[index(j)])) / stab;
         s += t;
         a += t.abs();

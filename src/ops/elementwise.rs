@@ -60,20 +60,26 @@ pub fn add_relevance(
     stabilizer: f32,
 ) -> Vec<Vec<f32>> {
     let ratio = crate::kernels::Stabilized(stabilizer);
+    let per = per.max(1);
     let mut factor = vec![0f32; r.len()];
-    for (i, (f, &rv)) in factor.iter_mut().zip(r).enumerate() {
-        let at = (i / per / k) * per + i % per;
-        let sum: f32 = inputs.iter().map(|a| a[at]).sum();
-        *f = ratio.apply(rv, sum);
+    for (m, (fm, rm)) in factor.chunks_mut(per).zip(r.chunks(per)).enumerate() {
+        let at = (m / k.max(1)) * per;
+        for (j, (f, &rv)) in fm.iter_mut().zip(rm).enumerate() {
+            let sum: f32 = inputs.iter().map(|a| a[at + j]).sum();
+            *f = ratio.apply(rv, sum);
+        }
     }
     inputs
         .iter()
         .map(|a| {
-            factor
-                .iter()
-                .enumerate()
-                .map(|(i, f)| a[(i / per / k) * per + i % per] * f)
-                .collect()
+            let mut out = factor.clone();
+            for (m, om) in out.chunks_mut(per).enumerate() {
+                let at = (m / k.max(1)) * per;
+                om.iter_mut()
+                    .zip(&a[at..at + per])
+                    .for_each(|(o, &x)| *o *= x);
+            }
+            out
         })
         .collect()
 }

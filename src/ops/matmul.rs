@@ -40,7 +40,9 @@
 
 use super::{Arity, Category, Operator, Route, RouteCtx, Tensor};
 use crate::error::{Error, NodeRef, Result};
-use ndarray::{ArrayView2, IxDyn};
+use crate::kernels::{self, MatRef};
+use ndarray::IxDyn;
+use rayon::prelude::*;
 
 /// The per-sample output shape of `a · b` (see the module documentation), or an error naming
 /// `node`.
@@ -61,45 +63,132 @@ pub fn output_shape(node: &NodeRef, a: &[usize], b: &[usize]) -> Result<Vec<usiz
     Ok(out)
 }
 
-/// Batched product of batch-first tensors validated by [`output_shape`].
-pub fn matmul(a: &Tensor, b: &Tensor) -> Tensor {
+/// The per-block sizes of `a · b`: `(m, k, p)` and the number of `[m, k] · [k, p]` blocks per
+/// sample.
+fn dims(a: &Tensor, b: &Tensor) -> (usize, usize, usize, usize) {
     let (sa, sb) = (a.shape(), b.shape());
     let r = sa.len();
     let (m, k, p) = (sa[r - 2], sa[r - 1], sb[r - 1]);
-    let mut shape = sa.to_vec();
+    (m, k, p, sa[1..r - 2].iter().product())
+}
+
+/// Batched product of batch-first tensors validated by [`output_shape`]: one single-threaded
+/// GEMM ([`kernels::sgemm`]) per block of the leading axes, the blocks in parallel (f32
+/// accumulation with fused multiply-adds, as PyTorch's CPU `matmul`).
+pub fn matmul(a: &Tensor, b: &Tensor) -> Tensor {
+    let (m, k, p, _) = dims(a, b);
+    let mut shape = a.shape().to_vec();
+    let r = shape.len();
     shape[r - 1] = p;
     let mut y = Tensor::zeros(IxDyn(&shape));
-    let (xa, xb) = (
-        a.as_standard_layout().into_owned(),
-        b.as_standard_layout().into_owned(),
-    );
+    if y.is_empty() {
+        return y;
+    }
+    let (xa, xb) = (a.as_standard_layout(), b.as_standard_layout());
     let (xa, xb) = (
         xa.as_slice().expect("standard"),
         xb.as_slice().expect("standard"),
     );
-    if y.is_empty() {
-        return y;
-    }
     let ys = y.as_slice_mut().expect("fresh tensor");
-    for ((ya, ba), bb) in ys
-        .chunks_exact_mut(m * p)
-        .zip(xa.chunks_exact(m * k))
-        .zip(xb.chunks_exact(k * p))
-    {
-        let va = ArrayView2::from_shape((m, k), ba).expect("block shape");
-        let vb = ArrayView2::from_shape((k, p), bb).expect("block shape");
-        let prod = va.dot(&vb);
-        for (o, v) in ya.iter_mut().zip(prod.iter()) {
-            *o = *v;
-        }
-    }
+    ys.par_chunks_mut(m * p).enumerate().for_each(|(blk, yb)| {
+        kernels::sgemm(
+            m,
+            p,
+            k,
+            MatRef::row_major(&xa[blk * m * k..(blk + 1) * m * k], k),
+            MatRef::row_major(&xb[blk * k * p..(blk + 1) * k * p], p),
+            yb,
+            p,
+            false,
+        );
+    });
     y
+}
+
+/// `(g · bᵀ, aᵀ · g)` per block for `g` holding `k` maps per sample of `a` and `b`
+/// (image-major), each multiplied element-wise by its operand when `times_input`; a side not
+/// wanted is left empty. Per block `g` is first mapped by `prep(block of y, block of g)`.
+#[allow(clippy::too_many_arguments)]
+fn backward(
+    a: &Tensor,
+    b: &Tensor,
+    g: &[f32],
+    k: usize,
+    want: (bool, bool),
+    times_input: bool,
+    prep: impl Fn(usize, &mut [f32]) + Sync,
+) -> (Vec<f32>, Vec<f32>) {
+    let (m, kk, p, _) = dims(a, b);
+    let (xa, xb) = (
+        a.as_slice().expect("standard layout"),
+        b.as_slice().expect("standard layout"),
+    );
+    let (per_a, per_b) = (
+        a.shape()[1..].iter().product::<usize>(),
+        b.shape()[1..].iter().product::<usize>(),
+    );
+    let per_y = per_a / kk.max(1) * p;
+    let maps = g.len() / per_y.max(1);
+    let mut ga = vec![0f32; if want.0 { maps * per_a } else { 0 }];
+    let mut gb = vec![0f32; if want.1 { maps * per_b } else { 0 }];
+    if per_y == 0 || m * p == 0 || kk == 0 {
+        return (ga, gb);
+    }
+    let blocks = per_y / (m * p);
+    let (pa, pb) = (
+        kernels::SyncPtr::new(&mut ga),
+        kernels::SyncPtr::new(&mut gb),
+    );
+    (0..maps * blocks).into_par_iter().for_each(|t| {
+        let (map, blk) = (t / blocks, t % blocks);
+        let img = map / k.max(1);
+        let (oa, ob) = (img * per_a + blk * m * kk, img * per_b + blk * kk * p);
+        let (ba, bb) = (&xa[oa..oa + m * kk], &xb[ob..ob + kk * p]);
+        let og = map * per_y + blk * m * p;
+        let mut gy = g[og..og + m * p].to_vec();
+        prep(img * per_y + blk * m * p, &mut gy);
+        if want.0 {
+            // SAFETY: task t writes only block t of `ga` (disjoint ranges), reads none of it.
+            let out = unsafe { &mut pa.slice()[t * m * kk..(t + 1) * m * kk] };
+            kernels::sgemm(
+                m,
+                kk,
+                p,
+                MatRef::row_major(&gy, p),
+                MatRef::row_major_t(bb, p),
+                out,
+                kk,
+                false,
+            );
+            if times_input {
+                out.iter_mut().zip(ba).for_each(|(o, &x)| *o *= x);
+            }
+        }
+        if want.1 {
+            // SAFETY: as above, block t of `gb`.
+            let out = unsafe { &mut pb.slice()[t * kk * p..(t + 1) * kk * p] };
+            kernels::sgemm(
+                kk,
+                p,
+                m,
+                MatRef::row_major_t(ba, kk),
+                MatRef::row_major(&gy, p),
+                out,
+                p,
+                false,
+            );
+            if times_input {
+                out.iter_mut().zip(bb).for_each(|(o, &x)| *o *= x);
+            }
+        }
+    });
+    (ga, gb)
 }
 
 /// The ε-rule through `y = a · b` for each operand with the other as the weights, on
 /// relevance `r` (`k` maps per sample of `a` and `b`, image-major): `(R_a, R_b)` with
 /// `R_a = a ⊙ ((R / s(y)) · bᵀ)`, `R_b = b ⊙ (aᵀ · (R / s(y)))`, `s(z) = z + ε·sign(z)`
-/// (`sign(0) = +1`), accumulated in f64.
+/// (`sign(0) = +1`, and 0 where `s(y) = 0`), by GEMMs in f32 as LXT computes it.
 pub fn epsilon_relevance(
     a: &Tensor,
     b: &Tensor,
@@ -107,114 +196,33 @@ pub fn epsilon_relevance(
     k: usize,
     eps: f32,
 ) -> (Vec<f32>, Vec<f32>) {
+    epsilon_scaled(a, b, r, k, eps, 1.0, (true, true))
+}
+
+/// [`epsilon_relevance`] times `scale`, for the sides in `want`.
+fn epsilon_scaled(
+    a: &Tensor,
+    b: &Tensor,
+    r: &[f32],
+    k: usize,
+    eps: f32,
+    scale: f32,
+    want: (bool, bool),
+) -> (Vec<f32>, Vec<f32>) {
     let y = matmul(a, b);
-    let (sa, sb) = (a.shape(), b.shape());
-    let rank = sa.len();
-    let (m, kk, p) = (sa[rank - 2], sa[rank - 1], sb[rank - 1]);
-    let (xa, xb, ys) = (
-        a.as_slice().expect("standard layout"),
-        b.as_slice().expect("standard layout"),
-        y.as_slice().expect("fresh tensor"),
-    );
-    let (per_a, per_b, per_y) = (
-        sa[1..].iter().product::<usize>(),
-        sb[1..].iter().product::<usize>(),
-        y.shape()[1..].iter().product::<usize>(),
-    );
-    let maps = r.len() / per_y.max(1);
-    let (mut ra, mut rb) = (vec![0f32; maps * per_a], vec![0f32; maps * per_b]);
-    let blocks = per_y / (m * p).max(1);
-    for map in 0..maps {
-        let img = map / k.max(1);
-        for blk in 0..blocks {
-            let (oa, ob, oy) = (
-                img * per_a + blk * m * kk,
-                img * per_b + blk * kk * p,
-                img * per_y + blk * m * p,
-            );
-            let or = map * per_y + blk * m * p;
-            // g = R / s(y) for this block.
-            let g: Vec<f64> = (0..m * p)
-                .map(|i| {
-                    let z = ys[oy + i] as f64;
-                    let s = z + eps as f64 * if z >= 0.0 { 1.0 } else { -1.0 };
-                    r[or + i] as f64 / s
-                })
-                .collect();
-            for i in 0..m {
-                for c in 0..kk {
-                    let mut acc = 0f64;
-                    for j in 0..p {
-                        acc += g[i * p + j] * xb[ob + c * p + j] as f64;
-                    }
-                    ra[map * per_a + blk * m * kk + i * kk + c] =
-                        (xa[oa + i * kk + c] as f64 * acc) as f32;
-                }
-            }
-            for c in 0..kk {
-                for j in 0..p {
-                    let mut acc = 0f64;
-                    for i in 0..m {
-                        acc += xa[oa + i * kk + c] as f64 * g[i * p + j];
-                    }
-                    rb[map * per_b + blk * kk * p + c * p + j] =
-                        (xb[ob + c * p + j] as f64 * acc) as f32;
-                }
-            }
+    let ys = y.as_slice().expect("fresh tensor");
+    let st = kernels::Stabilized(eps);
+    backward(a, b, r, k, want, true, |oy, g| {
+        for (v, &z) in g.iter_mut().zip(&ys[oy..]) {
+            *v = st.apply(*v, z) * scale;
         }
-    }
-    (ra, rb)
+    })
 }
 
 /// The gradient of `y = a · b` per block: `g_a = g · bᵀ`, `g_b = aᵀ · g`, for `g` holding `k`
-/// maps per sample of `a` and `b` (image-major), accumulated in f64 and in parallel over maps.
+/// maps per sample of `a` and `b` (image-major), by GEMMs, the blocks in parallel.
 pub fn gradient(a: &Tensor, b: &Tensor, g: &[f32], k: usize) -> (Vec<f32>, Vec<f32>) {
-    use rayon::prelude::*;
-    let (sa, sb) = (a.shape(), b.shape());
-    let rank = sa.len();
-    let (m, kk, p) = (sa[rank - 2], sa[rank - 1], sb[rank - 1]);
-    let (xa, xb) = (
-        a.as_slice().expect("standard layout"),
-        b.as_slice().expect("standard layout"),
-    );
-    let (per_a, per_b) = (
-        sa[1..].iter().product::<usize>(),
-        sb[1..].iter().product::<usize>(),
-    );
-    let per_y = per_a / kk.max(1) * p;
-    let maps = g.len() / per_y.max(1);
-    let (mut ga, mut gb) = (vec![0f32; maps * per_a], vec![0f32; maps * per_b]);
-    if per_y == 0 || m * p == 0 {
-        return (ga, gb);
-    }
-    let blocks = per_y / (m * p);
-    ga.par_chunks_mut(per_a.max(1))
-        .zip(gb.par_chunks_mut(per_b.max(1)))
-        .enumerate()
-        .for_each(|(map, (gam, gbm))| {
-            let img = map / k.max(1);
-            for blk in 0..blocks {
-                let (oa, ob) = (img * per_a + blk * m * kk, img * per_b + blk * kk * p);
-                let gy = &g[map * per_y + blk * m * p..map * per_y + (blk + 1) * m * p];
-                for i in 0..m {
-                    for c in 0..kk {
-                        let acc: f64 = (0..p)
-                            .map(|j| gy[i * p + j] as f64 * xb[ob + c * p + j] as f64)
-                            .sum();
-                        gam[blk * m * kk + i * kk + c] = acc as f32;
-                    }
-                }
-                for c in 0..kk {
-                    for j in 0..p {
-                        let acc: f64 = (0..m)
-                            .map(|i| xa[oa + i * kk + c] as f64 * gy[i * p + j] as f64)
-                            .sum();
-                        gbm[blk * kk * p + c * p + j] = acc as f32;
-                    }
-                }
-            }
-        });
-    (ga, gb)
+    backward(a, b, g, k, (true, true), false, |_, _| {})
 }
 
 /// The matrix product of two activations (no parameters).
@@ -241,14 +249,23 @@ impl Operator for MatMul {
             let (ga, gb) = gradient(ctx.inputs[0], ctx.inputs[1], &r, ctx.k);
             return vec![ga, gb];
         }
-        let (ra, rb) = epsilon_relevance(ctx.inputs[0], ctx.inputs[1], &r, ctx.k, ctx.stabilizer);
+        let (a, b) = (ctx.inputs[0], ctx.inputs[1]);
+        let (eps, k) = (ctx.stabilizer, ctx.k);
         match (route, ctx.gate) {
-            (Route::Gate, Some(0)) => vec![vec![0.0; ra.len()], rb],
-            (Route::Gate, Some(1)) => vec![ra, vec![0.0; rb.len()]],
-            _ => vec![
-                ra.iter().map(|v| v / 2.0).collect(),
-                rb.iter().map(|v| v / 2.0).collect(),
-            ],
+            (Route::Gate, Some(0)) => {
+                let (_, rb) = epsilon_scaled(a, b, &r, k, eps, 1.0, (false, true));
+                let per: usize = ctx.in_shapes[0].iter().product();
+                vec![vec![0.0; ctx.maps() * per], rb]
+            }
+            (Route::Gate, Some(1)) => {
+                let (ra, _) = epsilon_scaled(a, b, &r, k, eps, 1.0, (true, false));
+                let per: usize = ctx.in_shapes[1].iter().product();
+                vec![ra, vec![0.0; ctx.maps() * per]]
+            }
+            _ => {
+                let (ra, rb) = epsilon_scaled(a, b, &r, k, eps, 0.5, (true, true));
+                vec![ra, rb]
+            }
         }
     }
 }
@@ -313,6 +330,66 @@ mod tests {
         let total: f32 = r.iter().sum();
         assert!((ra.iter().sum::<f32>() - total).abs() < 1e-2 * total.abs().max(1.0));
         assert!((rb.iter().sum::<f32>() - total).abs() < 1e-2 * total.abs().max(1.0));
+    }
+
+    /// The gradient per block against the product rule written out per element in f64, and
+    /// the routes: uniform halves both ε-rule shares, gate gives the gate operand nothing and
+    /// the other its whole share.
+    #[test]
+    fn gradient_and_routes_match_the_product_rule() {
+        let (a, b) = (random(&[2, 3, 4, 5], 17), random(&[2, 3, 5, 6], 18));
+        let g = random(&[4, 3, 4, 6], 19);
+        let gs = g.as_slice().unwrap();
+        let (ga, gb) = gradient(&a, &b, gs, 2);
+        for m in 0..4 {
+            let n = m / 2;
+            for h in 0..3 {
+                for c in 0..5 {
+                    for i in 0..4 {
+                        let want: f64 = (0..6)
+                            .map(|j| g[[m, h, i, j]] as f64 * b[[n, h, c, j]] as f64)
+                            .sum();
+                        let got = ga[m * 60 + h * 20 + i * 5 + c] as f64;
+                        assert!(
+                            (got - want).abs() < 1e-5 * want.abs().max(1.0),
+                            "{got} {want}"
+                        );
+                    }
+                    for j in 0..6 {
+                        let want: f64 = (0..4)
+                            .map(|i| a[[n, h, i, c]] as f64 * g[[m, h, i, j]] as f64)
+                            .sum();
+                        let got = gb[m * 90 + h * 30 + c * 6 + j] as f64;
+                        assert!(
+                            (got - want).abs() < 1e-5 * want.abs().max(1.0),
+                            "{got} {want}"
+                        );
+                    }
+                }
+            }
+        }
+        let (ra, rb) = epsilon_relevance(&a, &b, gs, 2, 1e-6);
+        let route = |route, gate| {
+            let ctx = RouteCtx {
+                inputs: &[&a, &b],
+                in_shapes: &[&[3, 4, 5], &[3, 5, 6]],
+                out_shape: &[3, 4, 6],
+                k: 2,
+                stabilizer: 1e-6,
+                gate,
+            };
+            MatMul::route(&(), route, &ctx, gs.to_vec())
+        };
+        let half = |v: &[f32]| v.iter().map(|x| x / 2.0).collect::<Vec<_>>();
+        assert_eq!(route(Route::Uniform, None), vec![half(&ra), half(&rb)]);
+        assert_eq!(
+            route(Route::Gate, Some(0)),
+            vec![vec![0.0; ra.len()], rb.clone()]
+        );
+        assert_eq!(
+            route(Route::Gate, Some(1)),
+            vec![ra.clone(), vec![0.0; rb.len()]]
+        );
     }
 
     #[test]

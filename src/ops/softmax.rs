@@ -33,6 +33,15 @@
 
 use super::Tensor;
 use crate::error::{Error, NodeRef, Result};
+use rayon::prelude::*;
+
+/// `f` on every row of `len` values of `ys`, in parallel over blocks of rows.
+fn par_rows(ys: &mut [f32], len: usize, f: impl Fn(&mut [f32]) + Sync) {
+    // About 16 k values per task: enough work to pay for scheduling it.
+    let rows = ((1 << 14) / len.max(1)).max(1);
+    ys.par_chunks_mut(rows * len)
+        .for_each(|c| c.chunks_exact_mut(len).for_each(&f));
+}
 
 /// Softmax along a per-sample axis.
 #[derive(Debug, Clone)]
@@ -71,6 +80,20 @@ impl Softmax {
         let inner: usize = s[ax + 1..].iter().product();
         let mut y = x.as_standard_layout().into_owned();
         if y.is_empty() {
+            return y;
+        }
+        if inner == 1 {
+            // The last axis (attention): contiguous rows, in parallel.
+            let ys = y.as_slice_mut().expect("standard layout");
+            par_rows(ys, len, |row| {
+                let m = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                let mut sum = 0f32;
+                for v in row.iter_mut() {
+                    *v = (*v - m).exp();
+                    sum += *v;
+                }
+                row.iter_mut().for_each(|v| *v /= sum);
+            });
             return y;
         }
         let block = len * inner;
@@ -139,7 +162,7 @@ impl Softmax {
         x: &Tensor,
         r: &[f32],
         k: usize,
-        f: impl Fn(&[f32], &[f32], &[f32], &mut [f32]),
+        f: impl Fn(&[f32], &[f32], &[f32], &mut [f32]) + Sync,
     ) -> Vec<f32> {
         let s = self.forward(x);
         let shape = x.shape();
@@ -153,6 +176,24 @@ impl Softmax {
         );
         let mut out = vec![0f32; r.len()];
         if per_sample == 0 || len * inner == 0 {
+            return out;
+        }
+        if inner == 1 {
+            // Contiguous lanes (the last axis): no gathering, in parallel over lanes.
+            let lanes_per = per_sample / len;
+            let po = crate::kernels::SyncPtr::new(&mut out);
+            (0..r.len() / len).into_par_iter().for_each(|lane| {
+                let (m, l) = (lane / lanes_per, lane % lanes_per);
+                let at = (m / k.max(1)) * per_sample + l * len;
+                // SAFETY: each task writes its own lane of `out` and reads none of it.
+                let o = unsafe { &mut po.slice()[lane * len..(lane + 1) * len] };
+                f(
+                    &xs[at..at + len],
+                    &ss[at..at + len],
+                    &r[lane * len..(lane + 1) * len],
+                    o,
+                );
+            });
             return out;
         }
         let mut lanes = vec![vec![0f32; len]; 4];
