@@ -337,3 +337,152 @@ fn maximisation_matches_zennit_crp_feature_visualization() {
         eprintln!("{mode}: {groups} rank groups over 64 channels, {tied} of them near-ties");
     }
 }
+
+mod support;
+
+/// `lrp concepts` on the gender model and the two shipped portraits: one figure per image
+/// (one row per concept), the CSV and JSON, the index written once and reused by a second
+/// run; its top channels and shares are those of the library on the same input.
+#[test]
+fn cli_concepts_writes_figures_tables_and_reuses_its_index() {
+    use support::cli::{lrp, stderr, stdout, tempdir};
+    let dir = tempdir("concepts", "cli");
+    let imgs = dir.join("imgs");
+    std::fs::create_dir_all(&imgs).unwrap();
+    let assets = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
+    for f in ["astronaut.png", "grace_hopper.jpg"] {
+        std::fs::copy(format!("{assets}/{f}"), imgs.join(f)).unwrap();
+    }
+    let args = [
+        "concepts",
+        "--model",
+        "gender-v1",
+        "--layer",
+        "layer_12_conv",
+        "--image",
+        "imgs",
+        "--top",
+        "3",
+        "--references",
+        "2",
+        "--out",
+        "out",
+    ];
+    let o = lrp(&args, &dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("reusing"));
+    let out = dir.join("out");
+    let csv = std::fs::read_to_string(out.join("concepts.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "image,target,label,rank,channel,relevance,share");
+    assert_eq!(rows.len(), 1 + 2 * 3, "{csv}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("concepts.json")).unwrap()).unwrap();
+    assert_eq!(json["layer"], "layer_12_conv");
+    for stem in ["astronaut", "grace_hopper"] {
+        let fig = image::open(out.join(format!("{stem}_concepts.png"))).unwrap();
+        assert!(fig.height() >= 3 * 96 && fig.width() >= 3 * 96);
+    }
+    // The library on the same preprocessed input gives the same channels and shares.
+    let model = lrp::model::Model::gender().unwrap();
+    let face = lrp::preprocess::load_face(imgs.join("astronaut.png"), None).unwrap();
+    let x = lrp::preprocess::to_tensor(&[face], &model.preprocess).unwrap();
+    let e = concepts::explain_concepts(&explainer("gender"), &x, "layer_12_conv", None, 3).unwrap();
+    let astro: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.starts_with("astronaut,"))
+        .copied()
+        .collect();
+    for (row, c) in astro.iter().zip(&e.concepts) {
+        let f: Vec<&str> = row.split(',').collect();
+        assert_eq!(f[4].parse::<usize>().unwrap(), c.channel, "{row}");
+        assert!(
+            (f[6].parse::<f32>().unwrap() - c.share).abs() < 1e-6,
+            "{row}"
+        );
+    }
+    // The index is reused, and the figures come out the same.
+    let index = std::fs::read(out.join("index/index.json")).unwrap();
+    let before = std::fs::read(out.join("astronaut_concepts.png")).unwrap();
+    let o = lrp(&args, &dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("reusing"), "{}", stdout(&o));
+    assert_eq!(std::fs::read(out.join("index/index.json")).unwrap(), index);
+    assert_eq!(
+        std::fs::read(out.join("astronaut_concepts.png")).unwrap(),
+        before
+    );
+    // Bad input: one line, status 1, naming what is wrong.
+    for (bad, expect) in [
+        (vec!["--layer", "conv9"], "no layer `conv9`"),
+        (
+            vec!["--layer", "layer_12_conv", "--top", "0"],
+            "--top must be",
+        ),
+        (
+            vec!["--layer", "probabilities"],
+            "does not lead to the logits",
+        ),
+    ] {
+        let mut a = vec![
+            "concepts",
+            "--model",
+            "gender-v1",
+            "--image",
+            "imgs",
+            "--out",
+            "bad",
+        ];
+        a.extend(bad);
+        let o = lrp(&a, &dir);
+        assert_eq!(o.status.code(), Some(1));
+        let err = stderr(&o);
+        assert!(
+            err.contains(expect) && err.trim().lines().count() == 1,
+            "{err}"
+        );
+    }
+}
+
+/// Receptive-field boxes of single neurons of the gender model's `layer_12_conv` (16×16,
+/// after two 3×3 convolutions, a 2× average pooling and a 3×3 convolution): each box is
+/// non-empty and inside the neuron's geometric receptive field, rows and columns
+/// `2y − 5 ..= 2y + 5` (a pooling window of up to 3 with stride 2 and the three 3×3
+/// convolutions), clipped to the 32×32 input.
+#[test]
+fn receptive_field_boxes_lie_in_the_geometric_receptive_field() {
+    use lrp::concepts::maximise::receptive_fields;
+    let ex = explainer("gender");
+    let x = npy("gender_astronaut_input");
+    // The most relevant position of four channels (as maximisation picks them).
+    let r =
+        concepts::conditional(&ex, &x, &[Condition::new(None)], &["layer_12_conv"], true).unwrap();
+    let rel = r.layers[0].relevance.index_axis(Axis(0), 0);
+    let rel = rel.index_axis(Axis(0), 0);
+    let neurons: Vec<(usize, usize)> = [54, 12, 22, 42]
+        .into_iter()
+        .map(|c| {
+            let m: Vec<f32> = rel.index_axis(Axis(0), c).iter().copied().collect();
+            let p = (0..m.len()).fold(0, |b, i| if m[i] > m[b] { i } else { b });
+            assert!(m[p] > 0.0, "channel {c} has no positive relevance");
+            (c, p)
+        })
+        .collect();
+    let boxes = receptive_fields(&ex, &x, "layer_12_conv", &neurons).unwrap();
+    for (&(c, p), b) in neurons.iter().zip(&boxes) {
+        let (y, xx) = ((p / 16) as i64, (p % 16) as i64);
+        let lo = |v: i64| (2 * v - 5).max(0) as usize;
+        let hi = |v: i64| (2 * v + 6).min(32) as usize;
+        assert!(
+            b.top < b.bottom && b.left < b.right,
+            "channel {c}: empty {b:?}"
+        );
+        assert!(
+            b.top >= lo(y) && b.bottom <= hi(y) && b.left >= lo(xx) && b.right <= hi(xx),
+            "channel {c} position {p}: {b:?}"
+        );
+    }
+    let (c, p) = neurons[0];
+    let one = lrp::concepts::maximise::receptive_field(&ex, &x, "layer_12_conv", c, p).unwrap();
+    assert_eq!(one, boxes[0]);
+}

@@ -215,34 +215,62 @@ pub fn receptive_field(
     channel: usize,
     position: usize,
 ) -> Result<PixelBox> {
+    Ok(receptive_fields(ex, x, name, &[(channel, position)])?[0])
+}
+
+/// [`receptive_field`] for several `(channel, position)` neurons of one image, in one batched
+/// backward pass.
+pub fn receptive_fields(
+    ex: &Explainer,
+    x: &Tensor,
+    name: &str,
+    neurons: &[(usize, usize)],
+) -> Result<Vec<PixelBox>> {
     let l = layer(ex, name)?;
     let per: usize = l.shape.iter().product();
     let plane = per / l.channels();
-    if channel >= l.channels() || position >= plane {
-        return Err(Error::Concept(format!(
-            "layer `{name}` has {} channels of {plane} positions; no channel {channel} position {position}",
-            l.channels()
-        )));
-    }
     let s = x.shape();
     if s.len() != 4 || s[0] != 1 {
         return Err(Error::Concept(format!(
             "receptive_field takes one image ([1, C, H, W]), got shape {s:?}"
         )));
     }
-    let mut keep = vec![false; per];
-    keep[channel * plane + position] = true;
+    if neurons.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut keeps = Vec::with_capacity(neurons.len());
+    for &(channel, position) in neurons {
+        if channel >= l.channels() || position >= plane {
+            return Err(Error::Concept(format!(
+                "layer `{name}` has {} channels of {plane} positions; no channel {channel} position {position}",
+                l.channels()
+            )));
+        }
+        let mut keep = vec![false; per];
+        keep[channel * plane + position] = true;
+        keeps.push(Some(keep));
+    }
+    let k = neurons.len();
     let mask = ChannelMask {
         node: l.node,
-        keep: vec![Some(keep)],
+        keep: keeps,
         exclude_parallel: true,
     };
-    let e = ex.explain_masked(x, &Target::Predicted, &[], &[mask])?;
+    let pred = crate::graph::argmax(&ex.graph().finite_logits(x)?.row(0).to_vec());
+    let e = ex.explain_masked(x, &Target::PerImage(vec![vec![pred; k]]), &[], &[mask])?;
     let (h, w) = (s[2], s[3]);
     let r = e.relevance.as_standard_layout();
     let r = r.as_slice().unwrap_or(&[]);
+    Ok(r.chunks(s[1] * h * w)
+        .map(|m| bounding_box(m, h, w))
+        .collect())
+}
+
+/// The box where |Σ over colour channels| of map `m` (`[C, h, w]`) exceeds 10 % of its
+/// maximum; the whole image for an all-zero map.
+fn bounding_box(m: &[f32], h: usize, w: usize) -> PixelBox {
     let mut heat = vec![0f32; h * w];
-    for colour in r.chunks(h * w) {
+    for colour in m.chunks(h * w) {
         heat.iter_mut().zip(colour).for_each(|(a, b)| *a += b);
     }
     let max = heat.iter().fold(0f32, |m, v| m.max(v.abs()));
@@ -253,7 +281,7 @@ pub fn receptive_field(
         right: w,
     };
     if max <= 0.0 || !max.is_finite() {
-        return Ok(whole);
+        return whole;
     }
     let (mut t, mut lft, mut b, mut rt) = (h, w, 0, 0);
     for (i, v) in heat.iter().enumerate() {
@@ -265,10 +293,82 @@ pub fn receptive_field(
             rt = rt.max(xx + 1);
         }
     }
-    Ok(PixelBox {
+    PixelBox {
         top: t,
         left: lft,
         bottom: b,
         right: rt,
-    })
+    }
+}
+
+/// A relevance-maximisation index on disk: the top lists of one layer of one model under one
+/// preset, the samples' names, and per relevance reference its receptive-field box; written
+/// once as `index.json`, read by later queries instead of rerunning the dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Index {
+    /// The model's name.
+    pub model: String,
+    /// The preset (composite) name.
+    pub preset: String,
+    /// The top lists.
+    pub lists: TopLists,
+    /// Per sample id, its name (e.g. the file path).
+    pub names: Vec<String>,
+    /// Per channel, per relevance reference (as in `lists.relevance`), its box in network
+    /// input pixels.
+    pub boxes: Vec<Vec<PixelBox>>,
+}
+
+/// Largest `index.json` [`Index::load`] reads.
+pub const MAX_INDEX_BYTES: u64 = 256 << 20;
+
+impl Index {
+    /// Write the index as JSON to `path` (through a temporary file, renamed into place).
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        let text =
+            serde_json::to_string(self).map_err(|e| Error::Concept(format!("index: {e}")))?;
+        let tmp = path.with_extension("json.part");
+        let write = |p: &std::path::Path, bytes: &[u8]| {
+            std::fs::write(p, bytes).map_err(|e| Error::Write {
+                file: p.display().to_string(),
+                source: e,
+            })
+        };
+        write(&tmp, text.as_bytes())?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::Write {
+            file: path.display().to_string(),
+            source: e,
+        })
+    }
+
+    /// Read an index written by [`Index::save`] (at most [`MAX_INDEX_BYTES`]); its lists must
+    /// be consistent (one list and one box list per channel, boxes for every reference).
+    pub fn load(path: &std::path::Path) -> Result<Index> {
+        let text = crate::files::read_text_bounded(path, MAX_INDEX_BYTES, "a concept index")?;
+        let idx: Index = serde_json::from_str(&text)
+            .map_err(|e| Error::Concept(format!("{}: not a concept index: {e}", path.display())))?;
+        let c = idx.lists.shape.first().copied().unwrap_or(0);
+        let ok = idx.lists.relevance.len() == c
+            && idx.lists.activation.len() == c
+            && idx.boxes.len() == c
+            && idx
+                .boxes
+                .iter()
+                .zip(&idx.lists.relevance)
+                .all(|(b, r)| b.len() == r.len())
+            && idx
+                .lists
+                .relevance
+                .iter()
+                .chain(&idx.lists.activation)
+                .flatten()
+                .all(|r| r.sample < idx.names.len());
+        if !ok {
+            return Err(Error::Concept(format!(
+                "{}: inconsistent concept index (lists, boxes and names do not match)",
+                path.display()
+            )));
+        }
+        Ok(idx)
+    }
 }

@@ -42,6 +42,7 @@
 //! assert_eq!(e.heatmaps.shape(), &[3, 3, 32, 32]);
 //! ```
 
+pub mod figure;
 pub mod maximise;
 
 use crate::error::{Error, Result};
