@@ -41,6 +41,7 @@ fn explainer(model: &str) -> Explainer {
 fn rel_err(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(scale > 0.0, "an all-zero reference would make any result agree");
     let worst = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
     worst / scale.max(f32::MIN_POSITIVE)
 }
@@ -485,4 +486,47 @@ fn receptive_field_boxes_lie_in_the_geometric_receptive_field() {
     let (c, p) = neurons[0];
     let one = lrp::concepts::maximise::receptive_field(&ex, &x, "layer_12_conv", c, p).unwrap();
     assert_eq!(one, boxes[0]);
+}
+
+/// Conditions on two layers at once (the age model's `layer_20_conv` and `layer_47_conv`),
+/// against zennit-crp with `exclude_parallel` (1e-4 of max|R| per map).
+#[test]
+fn two_layer_conditions_match_zennit_crp() {
+    let m = manifest();
+    let case = &m["two_layers"];
+    let target = case["target"].as_u64().unwrap() as usize;
+    let conds: Vec<Condition> = case["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|layers| {
+            let mut c = Condition::new(Some(target));
+            for l in layers.as_array().unwrap() {
+                let ch: Vec<usize> = l[1]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_u64().unwrap() as usize)
+                    .collect();
+                c = c.channels(l[0].as_str().unwrap(), &ch);
+            }
+            c
+        })
+        .collect();
+    let ex = explainer("age");
+    let x = npy("age_astronaut_input");
+    let got = colour_sum(
+        &concepts::conditional(&ex, &x, &conds, &[], true)
+            .unwrap()
+            .heatmaps,
+    );
+    let want = npy("age_astronaut_two_layers_heatmaps");
+    assert_eq!(got.shape(), want.shape());
+    for k in 0..got.shape()[0] {
+        let g = got.index_axis(Axis(0), k).to_owned();
+        let w = want.index_axis(Axis(0), k).to_owned();
+        let err = rel_err(g.as_slice().unwrap(), w.as_slice().unwrap());
+        assert!(err <= 1e-4, "two layers map {k}: off by {err:e}");
+        eprintln!("two layers map {k}: off by {err:.1e} of max |R|");
+    }
 }

@@ -50,6 +50,10 @@ All relevance is computed in float64 (`.double()`) and stored as float32.
    - for the age model's `layer_47_conv` (a convolution a residual shortcut bypasses) also
      `_heatmaps_parallel.npy`: the same five conditions with exclude_parallel=False (masks
      only, the shortcut's relevance kept).
+   - `age_astronaut_two_layers_heatmaps.npy` [4, 64, 64]: conditions on two layers at once,
+     `layer_20_conv` and `layer_47_conv` (listed deepest first, as zennit-crp's partial
+     backward requires), channel pairs (236, 63), (87, 38), (236, 19) and the sets
+     {236, 87, 115} x {63, 38}, exclude_parallel=True.
 3. Relevance and activation maximisation, crp.visualization.FeatureVisualization on the
    gender model's `layer_12_conv` ([64, 16, 16]), layer_map {layer: ChannelConcept()},
    max_target="sum", abs_norm=True (its defaults), batch size 6 (so 20 samples take four
@@ -260,6 +264,24 @@ def conditional_case(model, tag, image, x, layer, manifest, parallel=False):
     manifest["cases"].append(entry)
 
 
+def multi_layer_case(model, x, manifest):
+    """Conditions on two layers at once (the age model's layer_20_conv and layer_47_conv),
+    deepest first as zennit-crp's partial backward needs, exclude_parallel=True."""
+    attr = CondAttribution(model)
+    xt = torch.from_numpy(x).double().requires_grad_(True)
+    with torch.no_grad():
+        target = int(model(xt).argmax())
+    pairs = [(236, 63), (87, 38), (236, 19)]
+    conds = [{"layer_20_conv": [a], "layer_47_conv": [b], "y": [target]} for a, b in pairs]
+    conds.append({"layer_20_conv": [236, 87, 115], "layer_47_conv": [63, 38], "y": [target]})
+    heat = attr(xt, conds, composite(), exclude_parallel=True).heatmap.numpy()
+    save("age_astronaut_two_layers_heatmaps", heat, manifest)
+    manifest["two_layers"] = {
+        "model": "age", "image": "astronaut", "target": target,
+        "conditions": [[["layer_20_conv", c["layer_20_conv"]], ["layer_47_conv", c["layer_47_conv"]]]
+                       for c in conds]}
+
+
 def crops(n, rng):
     """n augmented square crops of the two portraits (see the module docstring)."""
     faces = [("astronaut.png", (150, 30, 260, 150)), ("grace_hopper.jpg", (150, 120, 270, 260))]
@@ -325,6 +347,7 @@ def main():
     conditional_case(age, "age", "grace_hopper", hopper_age, "layer_47_conv", manifest)
     conditional_case(age, "age", "astronaut", astro_age, "layer_20_conv", manifest)
     conditional_case(gender, "gender", "astronaut", astro_gender, "layer_12_conv", manifest)
+    multi_layer_case(age, astro_age, manifest)
     maximisation(gender, manifest)
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)

@@ -5,7 +5,8 @@
 //!
 //! The maximisation index (`index.json` in `--index`, default `OUT/index`) is built once by
 //! streaming the reference images in batches (memory: one batch and the top lists) and
-//! reused by later runs with the same model, preset, layer and list length.
+//! reused by later runs with the same model, preset, layer, reference images (by name) and
+//! list length.
 
 use crate::common::{self, ModelArgs};
 use anyhow::{bail, Context, Result};
@@ -267,6 +268,8 @@ fn load_or_build(
             && idx.preset == a.preset
             && idx.lists.layer == a.layer
             && idx.lists.top >= want
+            && idx.names.len() == samples.len()
+            && (0..samples.len()).all(|i| idx.names[i] == samples.name(i))
         {
             outln!("reusing {}", path.display());
             return Ok(idx);
