@@ -202,6 +202,16 @@
 //! *What to do:* score the heatmap of the very input the mask or model belongs to; keep
 //! parameters in the stated range.
 //!
+//! ### `Concept`
+//! Concept relevance ([`concepts`](crate::concepts)) got a condition it cannot use: a layer
+//! the model does not have (the message lists those with channels), a layer off the path to
+//! the logits or without channels, a channel out of range, a condition with no channels, no
+//! condition at all. Channel 64 of the age model's first convolution:
+//! ```text
+//! concepts: condition 0: layer `layer_52_conv` has 64 channels (0..63); channel 64 does not exist
+//! ```
+//! *What to do:* `lrp info MODEL` lists the layers and their output shapes (channels first).
+//!
 //! ### `UnknownName`
 //! A name that is none of the known ones (a colour map, a graph output of `--output`, a
 //! shipped model of `--model`); the message lists the valid names:
@@ -569,6 +579,11 @@ pub enum Error {
     /// subset or batch out of range, an attribution without a distribution.
     #[error("evaluate: {0}")]
     Evaluate(String),
+
+    /// Concept relevance ([`concepts`](crate::concepts)) got a condition it cannot use: an
+    /// unknown layer or one without channels, a channel out of range, an empty condition.
+    #[error("concepts: {0}")]
+    Concept(String),
 
     /// A name that is none of the known ones (a colour map, ...); the message lists them.
     #[error("unknown {kind} `{name}`; valid names: {valid}")]

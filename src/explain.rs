@@ -273,7 +273,7 @@ impl Explainer {
         keep_layers: bool,
     ) -> Result<Explanation> {
         let keep = if keep_layers { Keep::All } else { Keep::None };
-        crate::kernels::on_pool(|| self.explain_on_pool(x, target, keep))
+        crate::kernels::on_pool(|| self.explain_on_pool(x, target, keep, &[]))
     }
 
     /// As [`Explainer::explain`], keeping the relevance at the outputs of `nodes` (indices
@@ -287,7 +287,20 @@ impl Explainer {
         target: &Target,
         nodes: &[usize],
     ) -> Result<Explanation> {
-        crate::kernels::on_pool(|| self.explain_on_pool(x, target, Keep::Nodes(nodes)))
+        crate::kernels::on_pool(|| self.explain_on_pool(x, target, Keep::Nodes(nodes), &[]))
+    }
+
+    /// As [`Explainer::explain_keeping`], with the relevance at the outputs of some nodes
+    /// masked per map before the node's rule sees it: conditional relevance
+    /// ([`crate::concepts`]). The caller has checked the masks against the graph.
+    pub(crate) fn explain_masked(
+        &self,
+        x: &Tensor,
+        target: &Target,
+        nodes: &[usize],
+        masks: &[ChannelMask],
+    ) -> Result<Explanation> {
+        crate::kernels::on_pool(|| self.explain_on_pool(x, target, Keep::Nodes(nodes), masks))
     }
 
     /// The linear map of node `i`, which was prepared with a linear rule.
@@ -331,7 +344,13 @@ impl Explainer {
     }
 
     /// The body of [`Explainer::explain_with`], on a worker of the pool.
-    fn explain_on_pool(&self, x: &Tensor, target: &Target, keep: Keep<'_>) -> Result<Explanation> {
+    fn explain_on_pool(
+        &self,
+        x: &Tensor,
+        target: &Target,
+        keep: Keep<'_>,
+        masks: &[ChannelMask],
+    ) -> Result<Explanation> {
         let g = &self.graph;
         let (acts, mut parts) = self.forward(x)?;
         let logits_t = kept(&acts, self.logits)?;
@@ -355,11 +374,18 @@ impl Explainer {
                 continue;
             };
             let out_id = g.node_output(i);
-            let Some(r) = rel[out_id].take() else {
+            let out_shape = &g.tensors()[out_id].shape;
+            let masks_here = masks.iter().filter(|m| m.node == i);
+            if masks.iter().any(|m| m.node == i && m.exclude_parallel) {
+                exclude_parallel(g, &mut rel, out_id, masks_here.clone());
+            }
+            let Some(mut r) = rel[out_id].take() else {
                 continue;
             };
+            for m in masks_here {
+                m.apply(&mut r, out_shape);
+            }
             let ins = g.node_inputs(i);
-            let out_shape = &g.tensors()[out_id].shape;
             let relevance_out = map_sums(&r, out_shape.iter().product());
             if let (Some(l), true) = (layers.as_mut(), keep.keeps(i)) {
                 l.push(LayerRelevance {
@@ -553,6 +579,72 @@ pub fn resolve_targets(logits: &Array2<f32>, target: &Target) -> Result<Vec<Vec<
         }
     };
     Ok(per_image)
+}
+
+/// A channel mask on the relevance at one node's output, per relevance map: how
+/// [`crate::concepts`] conditions relevance on channels (zennit-crp's `CondAttribution`
+/// masks the gradient at a module's output the same way, before the module's rule).
+#[derive(Debug, Clone)]
+pub(crate) struct ChannelMask {
+    /// The node (graph order) whose output relevance is masked.
+    pub node: usize,
+    /// Per map (`n·k`, image-major): the channels that pass (one flag per channel), or the
+    /// elements that pass (one flag per element of the output); `None` for maps this node
+    /// does not condition.
+    pub keep: Vec<Option<Vec<bool>>>,
+    /// In the maps this node conditions, drop the relevance that reaches the input by paths
+    /// around the node (zennit-crp's `exclude_parallel`).
+    pub exclude_parallel: bool,
+}
+
+impl ChannelMask {
+    /// Zero, in `r` (maps of `out_shape`, channels first), the channels (or elements) each
+    /// map drops.
+    fn apply(&self, r: &mut [f32], out_shape: &[usize]) {
+        let per: usize = out_shape.iter().product();
+        let channels = out_shape.first().copied().unwrap_or(1).max(1);
+        for (map, keep) in r.chunks_mut(per.max(1)).zip(&self.keep) {
+            let Some(keep) = keep else { continue };
+            let plane = if keep.len() == per { 1 } else { per / channels };
+            for (c, ch) in map.chunks_mut(plane.max(1)).enumerate() {
+                if !keep.get(c).copied().unwrap_or(false) {
+                    ch.fill(0.0);
+                }
+            }
+        }
+    }
+}
+
+/// Before node `out_id`'s producer sends relevance on: in the maps its masks condition (with
+/// `exclude_parallel`), zero the relevance pending at every other tensor. Nodes are walked in
+/// reverse topological order, so what is pending elsewhere at this moment came by paths that
+/// do not pass through the node; whatever passes through it is still at its output.
+fn exclude_parallel<'a>(
+    g: &Graph,
+    rel: &mut [Option<Vec<f32>>],
+    out_id: usize,
+    masks: impl Iterator<Item = &'a ChannelMask>,
+) {
+    let mut drop: Vec<bool> = Vec::new();
+    for m in masks.filter(|m| m.exclude_parallel) {
+        if drop.len() < m.keep.len() {
+            drop.resize(m.keep.len(), false);
+        }
+        for (d, k) in drop.iter_mut().zip(&m.keep) {
+            *d |= k.is_some();
+        }
+    }
+    for (t, slot) in rel.iter_mut().enumerate() {
+        let Some(r) = slot.as_mut().filter(|_| t != out_id) else {
+            continue;
+        };
+        let per: usize = g.tensors()[t].shape.iter().product();
+        for (map, &d) in r.chunks_mut(per.max(1)).zip(&drop) {
+            if d {
+                map.fill(0.0);
+            }
+        }
+    }
 }
 
 /// Which nodes' output relevance an explanation keeps.

@@ -22,7 +22,7 @@
 //! | command line | `src/bin/lrp` | arguments, progress bars, output file layout |
 //! | arrays → pictures, numbers | [`heatmap`], [`compare`], [`evaluate`] | colour maps, figures, similarity, pixel flipping, clustering; quality metrics of explanations (Quantus's definitions) |
 //! | limits | [`memory`] | bytes an explanation needs (from shapes, before allocating), the memory the process may use |
-//! | explaining | [`explain`], [`composite`], [`tokens`] | the [`Explainer`](explain::Explainer) (forward, seed, walk back, conservation); which rule each layer gets; a vision transformer's patch-token relevance |
+//! | explaining | [`explain`], [`composite`], [`tokens`], [`concepts`] | the [`Explainer`](explain::Explainer) (forward, seed, walk back, conservation); which rule each layer gets; a vision transformer's patch-token relevance; relevance conditioned on channels (CRP) |
 //! | rules | [`rules`] | each LRP rule once, as data over the operators' primitives |
 //! | graph | [`graph`], [`ops`] | the graph, its forward pass; one file per operator: parameters, shape, forward, relevance primitives |
 //! | hot loops | [`kernels`] | GEMM, im2col/col2im, convolution products, parallel splits |
@@ -54,6 +54,7 @@ pub mod attribution;
 pub mod canonize;
 pub mod compare;
 pub mod composite;
+pub mod concepts;
 pub mod dataset;
 pub mod error;
 pub mod evaluate;

@@ -519,6 +519,22 @@ fn evaluate_a_heatmap_against_a_mask_of_another_size() {
     );
 }
 
+/// `Concept`: channel 64 of the age model's first convolution, which has 64.
+#[test]
+fn concept_channel_out_of_range() {
+    let m = Model::age().unwrap();
+    let x = astronaut_input(&m);
+    let ex = Explainer::new(m.graph, &Composite::preset("epsilon-plus-flat").unwrap()).unwrap();
+    let cond = lrp::concepts::Condition::new(None).channels("layer_52_conv", &[64]);
+    let err = lrp::concepts::conditional(&ex, &x, &[cond], &[], true).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Concept(_)), "{err:?}");
+    assert_eq!(
+        msg,
+        "concepts: condition 0: layer `layer_52_conv` has 64 channels (0..63); channel 64 does not exist"
+    );
+}
+
 /// `MemoryLimit`: a 3×8×8 input padded by 5000 pixels by a convolution, checked against a
 /// limit of 2 GiB before anything is run.
 #[test]
@@ -690,7 +706,7 @@ fn catalogue_lists_every_variant() {
         .map(|l| l.split([' ', '(', '{']).next().unwrap())
         .collect();
     // A new variant needs a test in this file and a section in the catalogue.
-    assert_eq!(variants.len(), 24, "{variants:?}");
+    assert_eq!(variants.len(), 25, "{variants:?}");
     for v in variants {
         assert!(
             src.contains(&format!("//! ### `{v}`\n")),

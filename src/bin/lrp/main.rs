@@ -33,6 +33,7 @@ static ALLOC: lrp::memory::Pool = lrp::memory::Pool::new(lrp::memory::Pool::DEFA
 
 mod common;
 mod compare;
+mod concepts;
 mod evaluate;
 mod explain;
 mod faces;
@@ -80,6 +81,9 @@ enum Command {
     /// relevance mass, relevance rank and pointing game): a table ranking LRP presets and the
     /// baseline methods, as CSV, JSON and a plot.
     Evaluate(evaluate::EvaluateArgs),
+    /// Concept Relevance Propagation: which channels of a layer a prediction uses, their
+    /// conditional heatmaps and reference crops from relevance maximisation over a folder.
+    Concepts(concepts::ConceptsArgs),
     /// Join the manifests of the shards (`--shard K/N`) that wrote into one folder into its
     /// manifest.jsonl.
     Merge(merge::MergeArgs),
@@ -103,6 +107,7 @@ fn main() {
         Command::Info(a) => info::run(a),
         Command::Compare(a) => compare::run(a),
         Command::Evaluate(a) => evaluate::run(a),
+        Command::Concepts(a) => concepts::run(a),
         Command::Merge(a) => merge::run(a),
     };
     if let Err(e) = result {
