@@ -41,7 +41,10 @@ fn explainer(model: &str) -> Explainer {
 fn rel_err(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
-    assert!(scale > 0.0, "an all-zero reference would make any result agree");
+    assert!(
+        scale > 0.0,
+        "an all-zero reference would make any result agree"
+    );
     let worst = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
     worst / scale.max(f32::MIN_POSITIVE)
 }
