@@ -33,8 +33,9 @@ pub struct ModelArgs {
     /// Class names, one per line.
     #[arg(long, value_name = "FILE")]
     pub labels: Option<PathBuf>,
-    /// How images become network inputs: `auto` (the shipped face models' for ONNX files,
-    /// the paper's for Caffe models), `face` (the face squashed to the input size, RGB,
+    /// How images become network inputs: `auto` (each model's own: the shipped models',
+    /// the paper's for Caffe models, `imagenet` for vision transformers and 1000-class ONNX
+    /// classifiers, `face` for other ONNX files), `face` (the face squashed to the input size, RGB,
     /// (pixel − mean) / 256) or `imagenet` (torchvision's: shorter side to size·256/224,
     /// centre crop, RGB/255, ImageNet mean and std: for torchvision and timm classifiers,
     /// vision transformers included). One value applies to every model; several
