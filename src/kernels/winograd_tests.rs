@@ -210,7 +210,7 @@ fn transpose_matches_direct_f64() {
 }
 
 #[test]
-fn blocks_of_tile_rows_agree_with_one_block() {
+fn several_blocks_of_tile_rows_match_direct() {
     // Enough channels that the scratch bound splits the image into several blocks of tile
     // rows (36·(c + k)·tw floats per tile row).
     let s = Shape3x3 {
