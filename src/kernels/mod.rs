@@ -5,6 +5,7 @@
 pub mod conv;
 pub mod elementwise;
 pub mod im2col;
+pub mod winograd;
 
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};

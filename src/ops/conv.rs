@@ -23,9 +23,11 @@
 use super::{window_out, Category, LinearMap, Operator, Tensor};
 use crate::error::{Error, NodeRef, Result};
 use crate::kernels::conv::{conv_gemm, conv_transpose};
+use crate::kernels::winograd::{self, Shape3x3};
 use crate::kernels::{self, im2col::Geometry};
 use ndarray::{Array1, Array4, IxDyn};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Parameters of a 2-D convolution.
 #[derive(Debug, Clone)]
@@ -257,17 +259,13 @@ impl Conv2d {
         let mut y = Tensor::zeros(IxDyn(&[n, m, g.oh, g.ow]));
         let xs = x.as_slice().expect("standard layout input");
         let ys = y.as_slice_mut().expect("fresh tensor");
-        conv_gemm(
-            xs,
-            n,
-            c,
-            &g,
-            self.weight_slice(),
-            m,
-            self.groups,
-            self.bias.as_ref().and_then(|b| b.as_slice()),
-            ys,
-        );
+        let map = self.map(&[c, h, w]);
+        let bias = self.bias.as_ref().and_then(|b| b.as_slice());
+        if let Some(s) = map.winograd(n, false) {
+            winograd::conv3x3(xs, &s, self.weight_slice(), bias, ys);
+        } else {
+            conv_gemm(xs, n, c, &g, self.weight_slice(), m, self.groups, bias, ys);
+        }
         y
     }
 }
@@ -311,6 +309,120 @@ impl Conv2d {
     }
 }
 
+/// When the 3×3, stride-1, one-group convolutions run as Winograd F(4×4, 3×3)
+/// ([`crate::kernels::winograd`]) instead of im2col + GEMM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WinogradMode {
+    /// Never.
+    Off,
+    /// Where measurements say it is faster (the default; see [`ConvMap`]).
+    Auto,
+    /// Wherever it applies, also where it is slower (for accuracy tests).
+    Always,
+}
+
+/// 0: not set yet (read `LRP_WINOGRAD`), else 1 + the mode's index.
+static WINOGRAD_MODE: AtomicU8 = AtomicU8::new(0);
+
+/// Choose when Winograd convolution is used, for the whole process (A/B comparisons and
+/// tests). Without a call, the environment variable `LRP_WINOGRAD` decides: `0` is
+/// [`WinogradMode::Off`], `always` is [`WinogradMode::Always`], anything else (or unset)
+/// [`WinogradMode::Auto`].
+///
+/// ```
+/// use lrp::ops::conv::{set_winograd, winograd_mode, WinogradMode};
+/// set_winograd(WinogradMode::Off);
+/// assert_eq!(winograd_mode(), WinogradMode::Off);
+/// set_winograd(WinogradMode::Auto);
+/// ```
+pub fn set_winograd(mode: WinogradMode) {
+    let v = match mode {
+        WinogradMode::Off => 1,
+        WinogradMode::Auto => 2,
+        WinogradMode::Always => 3,
+    };
+    WINOGRAD_MODE.store(v, Ordering::Relaxed);
+}
+
+/// The current [`WinogradMode`] (see [`set_winograd`]).
+pub fn winograd_mode() -> WinogradMode {
+    match WINOGRAD_MODE.load(Ordering::Relaxed) {
+        1 => WinogradMode::Off,
+        2 => WinogradMode::Auto,
+        3 => WinogradMode::Always,
+        _ => {
+            let mode = match std::env::var("LRP_WINOGRAD").as_deref().map(str::trim) {
+                Ok("0") => WinogradMode::Off,
+                Ok("always") => WinogradMode::Always,
+                _ => WinogradMode::Auto,
+            };
+            // Remembered unless set_winograd was called meanwhile (that call wins).
+            let v = match mode {
+                WinogradMode::Off => 1,
+                WinogradMode::Auto => 2,
+                WinogradMode::Always => 3,
+            };
+            let _ = WINOGRAD_MODE.compare_exchange(0, v, Ordering::Relaxed, Ordering::Relaxed);
+            mode
+        }
+    }
+}
+
+impl ConvMap<'_> {
+    /// The Winograd shape of this layer at batch `n`, where F(4×4, 3×3) applies (3×3 kernel,
+    /// stride 1, dilation 1, one group), is enabled, and is faster than im2col + GEMM.
+    ///
+    /// The rule, from VGG-16's and GoogLeNet's 3×3 layers at batch 1 (`cargo bench --bench
+    /// winograd`): Winograd wins where a call has enough 4×4 output tiles for its 36 GEMMs to
+    /// run wide and to pay for transforming the filters (36 values per channel pair): at
+    /// 128 tiles and more (56×56 outputs at batch 1, 28×28 at batch 3) it was 1.3–1.9×
+    /// faster forward and transposed; at 49 tiles (28×28) only the forward product with 96 or
+    /// more input channels won (1.2–1.9×); at 16 tiles (14×14) and with 3 input channels it
+    /// lost, up to 3×.
+    ///
+    /// Accuracy narrows the forward rule (the forward pass and the rules' normalisers) to 128
+    /// or more input channels: Winograd's rounding error is relative to the largest output
+    /// of a tile, and GoogLeNet's conv2/3x3 (64 channels, followed by LRN and eleven more
+    /// layers) turned its 1e-6 into 1.06e-4 of max|R| at the input under α2β1, over the
+    /// 1e-4 bound (`tests/zoo.rs`); the transposed products stay at 1e-6 everywhere.
+    fn winograd(&self, n: usize, transposed: bool) -> Option<Shape3x3> {
+        let conv = self.conv;
+        let g = &self.g;
+        if conv.kernel() != [3, 3]
+            || conv.stride != [1, 1]
+            || conv.dilation != [1, 1]
+            || conv.groups != 1
+        {
+            return None;
+        }
+        let mode = winograd_mode();
+        if mode == WinogradMode::Off {
+            return None;
+        }
+        let s = Shape3x3 {
+            n,
+            c: self.c,
+            h: g.h,
+            w: g.w,
+            k: conv.out_channels(),
+            pads: conv.pads,
+        };
+        if transposed && !winograd::transpose_supported(&s) {
+            return None;
+        }
+        if mode == WinogradMode::Always {
+            return Some(s);
+        }
+        let tiles = n * g.oh.div_ceil(4) * g.ow.div_ceil(4);
+        let wins = if transposed {
+            tiles >= 128
+        } else {
+            tiles >= 48 && s.c >= 128
+        };
+        (wins && s.c.min(s.k) >= 16).then_some(s)
+    }
+}
+
 impl LinearMap for ConvMap<'_> {
     fn in_len(&self) -> usize {
         self.c * self.g.h * self.g.w
@@ -347,6 +459,9 @@ impl LinearMap for ConvMap<'_> {
 
     fn forward(&self, x: &[f32], n: usize, w: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
         let conv = self.conv;
+        if let Some(s) = self.winograd(n, false) {
+            return winograd::conv3x3(x, &s, w, bias, out);
+        }
         conv_gemm(
             x,
             n,
@@ -362,6 +477,9 @@ impl LinearMap for ConvMap<'_> {
 
     fn transpose(&self, s: &[f32], n: usize, w: &[f32], out: &mut [f32]) {
         let conv = self.conv;
+        if let Some(shape) = self.winograd(n, true) {
+            return winograd::conv3x3_transpose(s, &shape, w, out);
+        }
         conv_transpose(
             s,
             n,
@@ -377,6 +495,10 @@ impl LinearMap for ConvMap<'_> {
     fn transpose_stacked(&self, s: &[f32], n: usize, stacked: &[f32], out: &mut [f32]) {
         let conv = self.conv;
         let m2 = 2 * conv.out_channels();
+        if let Some(shape) = self.winograd(n, true) {
+            let shape = Shape3x3 { k: m2, ..shape };
+            return winograd::conv3x3_transpose(s, &shape, stacked, out);
+        }
         conv_transpose(s, n, self.c, &self.g, stacked, m2, conv.groups, out)
     }
 
