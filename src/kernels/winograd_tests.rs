@@ -259,3 +259,35 @@ fn several_blocks_of_tile_rows_match_direct() {
     }
     assert!(worst / scale <= TOL, "relative error {:e}", worst / scale);
 }
+
+#[test]
+fn an_image_gets_the_same_bits_alone_and_in_a_batch() {
+    // `lrp explain --shard` merges to the bytes of a full run only if an image's result does
+    // not depend on the other images of its batch; this holds for the direct path, and must
+    // for Winograd too (forward and transposed), also when the batch spans several blocks.
+    for s in [SHAPES[1], SHAPES[7]] {
+        let batch = Shape3x3 { n: 3, ..s };
+        let one = Shape3x3 { n: 1, ..s };
+        let (oh, ow) = s.out_hw();
+        let x = values(batch.n * s.c * s.h * s.w, 41);
+        let w = values(s.k * s.c * 9, 42);
+        let mut y = vec![f32::NAN; batch.n * s.k * oh * ow];
+        conv3x3(&x, &batch, &w, None, &mut y);
+        let g = values(batch.n * s.k * oh * ow, 43);
+        let mut back = vec![f32::NAN; batch.n * s.c * s.h * s.w];
+        conv3x3_transpose(&g, &batch, &w, &mut back);
+        let (xin, yout) = (s.c * s.h * s.w, s.k * oh * ow);
+        for i in 0..batch.n {
+            let mut yi = vec![f32::NAN; yout];
+            conv3x3(&x[i * xin..(i + 1) * xin], &one, &w, None, &mut yi);
+            assert_eq!(yi, y[i * yout..(i + 1) * yout], "{s:?} forward, image {i}");
+            let mut bi = vec![f32::NAN; xin];
+            conv3x3_transpose(&g[i * yout..(i + 1) * yout], &one, &w, &mut bi);
+            assert_eq!(
+                bi,
+                back[i * xin..(i + 1) * xin],
+                "{s:?} transposed, image {i}"
+            );
+        }
+    }
+}

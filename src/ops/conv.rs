@@ -375,7 +375,7 @@ impl ConvMap<'_> {
     /// The rule, from VGG-16's and GoogLeNet's 3×3 layers at batch 1 (`cargo bench --bench
     /// winograd`): Winograd wins where a call has enough 4×4 output tiles for its 36 GEMMs to
     /// run wide and to pay for transforming the filters (36 values per channel pair): at
-    /// 128 tiles and more (56×56 outputs at batch 1, 28×28 at batch 3) it was 1.3–1.9×
+    /// 128 tiles and more per image (outputs of 45×45 and larger) it was 1.3–1.9×
     /// faster forward and transposed; at 49 tiles (28×28) only the forward product with 96 or
     /// more input channels won (1.2–1.9×); at 16 tiles (14×14) and with 3 input channels it
     /// lost, up to 3×.
@@ -413,7 +413,10 @@ impl ConvMap<'_> {
         if mode == WinogradMode::Always {
             return Some(s);
         }
-        let tiles = n * g.oh.div_ceil(4) * g.ow.div_ceil(4);
+        // Tiles per image, not per call: the choice must not depend on how many images share
+        // a batch, or an image's relevance would change with it (in its last bits), and a
+        // sharded run would no longer equal a full one to the byte.
+        let tiles = g.oh.div_ceil(4) * g.ow.div_ceil(4);
         let wins = if transposed {
             tiles >= 128
         } else {
