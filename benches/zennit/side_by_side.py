@@ -393,8 +393,9 @@ def main():
                 print(f"{name:11} b{batch} {what:26} ours {o:9.2f} ms  "
                       f"{'torch' if what == 'forward' else 'zennit'} {z:9.2f} ms  ×{z / o:5.2f}{extra}",
                       flush=True)
-        if name == "vgg16":
-            # Peak memory of one α2β1 explanation at batch 1, in a fresh worker.
+        if name == "vgg16" and 1 in [int(b) for b in args.batches.split(",")]:
+            # Peak memory of one α2β1 explanation at batch 1 (on the batch-1 input written
+            # above, so only when batch 1 was run), in a fresh worker.
             w2 = Worker(args.worker, args.threads)
             w2("load", "v", path, "epsilon-alpha2-beta1-flat")
             weights, acts = (int(v) for v in w2("size", "v", 1).split())
