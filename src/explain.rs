@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::graph::{Activations, Graph};
 use crate::kernels;
 use crate::ops::{LinearMap, Route, RouteCtx, Tensor};
-use crate::rules::{self, Prepared, RuleSpec};
+use crate::rules::{self, Prepared, Rule, RuleSpec};
 use ndarray::{Array2, IxDyn};
 
 /// What to explain.
@@ -127,6 +127,28 @@ pub struct Explainer {
     logits: usize,
     composite: String,
     seed: Seed,
+    /// Per node: whether an output of exactly 0 is replaced by [`kernels::CANCELLED`] in the
+    /// explanation's forward pass ([`divides_by_output_unstabilised`]).
+    nudge: Vec<bool>,
+}
+
+/// Whether node `step`'s rule divides relevance by the node's own output with ε and
+/// stabiliser at most [`kernels::UNSTABILISED`]: the ε rule on a layer with weights, or the proportional,
+/// layer-norm and uniform routes. See [`kernels::CANCELLED`].
+fn divides_by_output_unstabilised(step: &(RuleSpec, Prepared)) -> bool {
+    let (spec, prepared) = step;
+    match prepared {
+        Prepared::Linear(_) => {
+            matches!(spec.rule, Rule::Epsilon { epsilon } if epsilon <= kernels::UNSTABILISED)
+                && spec.stabilizer <= kernels::UNSTABILISED
+        }
+        Prepared::Route(route, stabilizer) => {
+            matches!(
+                route,
+                Route::Proportional | Route::LayerNormLinear | Route::Uniform
+            ) && *stabilizer <= kernels::UNSTABILISED
+        }
+    }
 }
 
 /// Per node of `graph`, whether it leads to tensor `logits`.
@@ -204,6 +226,10 @@ impl Explainer {
             };
             steps.push(step);
         }
+        let nudge = steps
+            .iter()
+            .map(|s| s.as_ref().is_some_and(divides_by_output_unstabilised))
+            .collect();
         Ok(Explainer {
             graph,
             steps,
@@ -211,6 +237,7 @@ impl Explainer {
             logits,
             composite: composite.name().to_string(),
             seed: Seed::Logit,
+            nudge,
         })
     }
 
@@ -322,25 +349,43 @@ impl Explainer {
         let g = &self.graph;
         let mut parts: Vec<Option<Vec<f32>>> = vec![None; g.nodes().len()];
         let acts = g.run_with(&[x], true, |i, xs| {
-            let Some((_, Prepared::Linear(plan))) = &self.steps[i] else {
-                return None;
-            };
-            if !plan.has_split() {
-                return None;
+            let y = self.split_forward(i, xs, &mut parts);
+            if !self.nudge[i] {
+                return y;
             }
-            let x0 = xs[0].as_slice()?;
-            if x0.iter().any(|&v| v < 0.0) {
-                return None;
-            }
-            let layer = self.linear(i).ok()?;
-            let n = xs[0].shape()[0];
-            let mut shape = vec![n];
-            shape.extend_from_slice(&g.tensors()[g.node_output(i)].shape);
-            let mut z = vec![0f32; n * layer.out_len()];
-            parts[i] = Some(plan.split_forward(layer.as_ref(), x0, n, &mut z)?);
-            Tensor::from_shape_vec(IxDyn(&shape), z).ok()
+            let mut y = y.unwrap_or_else(|| g.nodes()[i].op.forward(xs));
+            y.mapv_inplace(|v| if v == 0.0 { kernels::CANCELLED } else { v });
+            Some(y)
         })?;
         Ok((acts, parts))
+    }
+
+    /// Node `i`'s output in sign-split form, with its parts stored in `parts`, when its rule
+    /// has that form and its input is non-negative; `None` otherwise.
+    fn split_forward(
+        &self,
+        i: usize,
+        xs: &[&Tensor],
+        parts: &mut [Option<Vec<f32>>],
+    ) -> Option<Tensor> {
+        let g = &self.graph;
+        let Some((_, Prepared::Linear(plan))) = &self.steps[i] else {
+            return None;
+        };
+        if !plan.has_split() {
+            return None;
+        }
+        let x0 = xs[0].as_slice()?;
+        if x0.iter().any(|&v| v < 0.0) {
+            return None;
+        }
+        let layer = self.linear(i).ok()?;
+        let n = xs[0].shape()[0];
+        let mut shape = vec![n];
+        shape.extend_from_slice(&g.tensors()[g.node_output(i)].shape);
+        let mut z = vec![0f32; n * layer.out_len()];
+        parts[i] = Some(plan.split_forward(layer.as_ref(), x0, n, &mut z)?);
+        Tensor::from_shape_vec(IxDyn(&shape), z).ok()
     }
 
     /// The body of [`Explainer::explain_with`], on a worker of the pool.
