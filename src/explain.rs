@@ -26,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::graph::{Activations, Graph};
 use crate::kernels;
 use crate::ops::{LinearMap, Route, RouteCtx, Tensor};
+use crate::profile::Phase;
 use crate::rules::{self, Prepared, Rule, RuleSpec};
 use ndarray::{Array2, IxDyn};
 
@@ -348,14 +349,19 @@ impl Explainer {
     fn forward(&self, x: &Tensor) -> Result<(Activations, Vec<Option<Vec<f32>>>)> {
         let g = &self.graph;
         let mut parts: Vec<Option<Vec<f32>>> = vec![None; g.nodes().len()];
+        let profiling = crate::profile::active();
         let acts = g.run_with(&[x], true, |i, xs| {
-            let y = self.split_forward(i, xs, &mut parts);
-            if !self.nudge[i] {
-                return y;
-            }
-            let mut y = y.unwrap_or_else(|| g.nodes()[i].op.forward(xs));
-            y.mapv_inplace(|v| if v == 0.0 { kernels::CANCELLED } else { v });
-            Some(y)
+            crate::profile::timed(i, Phase::Forward, || {
+                let y = self.split_forward(i, xs, &mut parts);
+                if !self.nudge[i] && !profiling {
+                    return y;
+                }
+                let mut y = y.unwrap_or_else(|| g.nodes()[i].op.forward(xs));
+                if self.nudge[i] {
+                    y.mapv_inplace(|v| if v == 0.0 { kernels::CANCELLED } else { v });
+                }
+                Some(y)
+            })
         })?;
         Ok((acts, parts))
     }
@@ -438,7 +444,10 @@ impl Explainer {
                     relevance: to_tensor(&r, n, k, out_shape),
                 });
             }
-            let r_in = self.step(i, step, &acts, parts[i].take(), r, k)?;
+            let part = parts[i].take();
+            let r_in = crate::profile::timed(i, Phase::Relevance, || {
+                self.step(i, step, &acts, part, r, k)
+            })?;
             let mut in_sum = vec![0f32; maps];
             for (&t, ri) in ins.iter().zip(&r_in) {
                 let per: usize = g.tensors()[t].shape.iter().product();

@@ -70,6 +70,7 @@ pub mod memory;
 pub mod model;
 pub mod ops;
 pub mod preprocess;
+pub mod profile;
 pub mod rules;
 pub mod tokens;
 pub mod zoo;

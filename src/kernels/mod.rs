@@ -8,7 +8,7 @@ pub mod im2col;
 pub mod winograd;
 
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The value an output of exactly 0 takes in the explanation's forward pass under rules that
@@ -92,6 +92,28 @@ impl<'a> MatRef<'a> {
     }
 }
 
+/// Multiply-adds done by [`sgemm`] since the process started (all threads).
+static MULTIPLY_ADDS: AtomicU64 = AtomicU64::new(0);
+
+/// The multiply-adds [`sgemm`] has done in this process so far, on all threads: `m·n·k` per
+/// call. Every convolution, dense layer and product of activations, forward and in the
+/// rules, goes through `sgemm` (Winograd's 36 products per tile block included, so its
+/// savings show); element-wise work, pooling, normalisation and the rules' divisions do not
+/// count. [`crate::profile`] reads it before and after each step.
+///
+/// ```
+/// let before = lrp::kernels::multiply_adds();
+/// let (a, b) = (vec![1f32; 6], vec![1f32; 12]);
+/// let mut c = vec![0f32; 8];
+/// use lrp::kernels::{sgemm, MatRef};
+/// sgemm(2, 4, 3, MatRef::row_major(&a, 3), MatRef::row_major(&b, 4), &mut c, 4, false);
+/// assert!(lrp::kernels::multiply_adds() - before >= 2 * 4 * 3);
+/// assert_eq!(c, vec![3.0; 8]);
+/// ```
+pub fn multiply_adds() -> u64 {
+    MULTIPLY_ADDS.load(Ordering::Relaxed)
+}
+
 /// `C[m×n] = (accumulate ? C : 0) + A[m×k] · B[k×n]`, single-threaded.
 ///
 /// `c` is row-major with row stride `ldc` (≥ n). This is the only GEMM call of the crate; it
@@ -121,6 +143,7 @@ pub fn sgemm(
     if m == 0 || n == 0 {
         return;
     }
+    MULTIPLY_ADDS.fetch_add((m * n * k) as u64, Ordering::Relaxed);
     if k == 0 {
         if !accumulate {
             for i in 0..m {

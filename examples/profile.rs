@@ -1,0 +1,231 @@
+//! Where an explanation spends its time, layer by layer, against the machine's peak.
+//!
+//! ```text
+//! cargo run --release --example profile -- vgg16 --preset epsilon-alpha2-beta1-flat --batch 8
+//! cargo run --release --example profile -- model.onnx --batch 1 --threads 2
+//! cargo run --release --example profile -- --peak
+//! ```
+//!
+//! The model is a zoo architecture (`adiencenet`, `caffenet`, `googlenet`, `vgg16`: seeded
+//! random weights, 8 classes, as `cargo bench --bench lrp` builds them), a shipped model
+//! (`gender-v1`, `age-v1`, `face-api-age`, ...), or a model file. The input is seeded random normal. After a warm-up
+//! call, `--repeat` profiled calls run and the one with the median total is printed
+//! ([`lrp::profile`]). `--peak` measures the machine first: fused multiply-adds in registers
+//! on every thread (the float32 arithmetic peak) and a large square GEMM through
+//! `lrp::kernels::sgemm` split over the threads (what the GEMM kernels reach), and prints the
+//! explanation's GFLOP/s as a share of both.
+
+use anyhow::{bail, Context, Result};
+use lrp::composite::Composite;
+use lrp::explain::{Explainer, Target};
+use lrp::kernels::{sgemm, MatRef};
+use lrp::model::Model;
+use lrp::profile::{profile, Profile};
+use lrp::zoo::{self, rng::Rng, Architecture};
+use lrp::Tensor;
+use ndarray::IxDyn;
+use rayon::prelude::*;
+use std::path::Path;
+use std::time::Instant;
+
+#[global_allocator]
+static ALLOC: lrp::memory::Pool = lrp::memory::Pool::new(lrp::memory::Pool::DEFAULT_LIMIT);
+
+struct Args {
+    model: Option<String>,
+    preset: String,
+    batch: usize,
+    threads: usize,
+    repeat: usize,
+    peak: bool,
+}
+
+fn args() -> Result<Args> {
+    let mut a = Args {
+        model: None,
+        preset: "epsilon-plus-flat".into(),
+        batch: 1,
+        threads: 2,
+        repeat: 5,
+        peak: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(s) = it.next() {
+        let mut value = |name: &str| it.next().with_context(|| format!("{name} needs a value"));
+        match s.as_str() {
+            "--preset" => a.preset = value("--preset")?,
+            "--batch" => a.batch = value("--batch")?.parse()?,
+            "--threads" => a.threads = value("--threads")?.parse()?,
+            "--repeat" => a.repeat = value("--repeat")?.parse::<usize>()?.max(1),
+            "--peak" => a.peak = true,
+            m if !m.starts_with("--") && a.model.is_none() => a.model = Some(m.to_string()),
+            other => bail!("unknown argument `{other}`"),
+        }
+    }
+    if a.model.is_none() && !a.peak {
+        bail!(
+            "usage: profile [MODEL] [--preset P] [--batch N] [--threads T] [--repeat R] [--peak]"
+        );
+    }
+    Ok(a)
+}
+
+/// GFLOP/s of independent fused multiply-adds kept in registers, on every thread of the pool.
+fn fma_peak() -> f64 {
+    const ITERS: usize = 50_000_000;
+    let threads = rayon::current_num_threads();
+    let t = Instant::now();
+    let macs: usize = (0..threads).into_par_iter().map(|_| fma_loop(ITERS)).sum();
+    2.0 * macs as f64 / t.elapsed().as_secs_f64() * 1e-9
+}
+
+/// `iters` rounds of 16 independent 16-lane fused multiply-adds (`vfmadd231ps` on 16 zmm
+/// accumulators, enough to hide the FMA latency on two ports), when the CPU has AVX-512
+/// (detected at run time); 0 otherwise. Returns the multiply-adds done.
+fn fma_loop(iters: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f") {
+        // SAFETY: AVX-512F was detected just above.
+        unsafe { fma_loop_avx512(iters) };
+        return iters * 16 * 16;
+    }
+    0
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fma_loop_avx512(iters: usize) {
+    // SAFETY: registers only; every register written is declared clobbered.
+    unsafe {
+        std::arch::asm!(
+            "vxorps xmm16, xmm16, xmm16",
+            "vxorps xmm17, xmm17, xmm17",
+            "2:",
+            "vfmadd231ps zmm0, zmm16, zmm17",
+            "vfmadd231ps zmm1, zmm16, zmm17",
+            "vfmadd231ps zmm2, zmm16, zmm17",
+            "vfmadd231ps zmm3, zmm16, zmm17",
+            "vfmadd231ps zmm4, zmm16, zmm17",
+            "vfmadd231ps zmm5, zmm16, zmm17",
+            "vfmadd231ps zmm6, zmm16, zmm17",
+            "vfmadd231ps zmm7, zmm16, zmm17",
+            "vfmadd231ps zmm8, zmm16, zmm17",
+            "vfmadd231ps zmm9, zmm16, zmm17",
+            "vfmadd231ps zmm10, zmm16, zmm17",
+            "vfmadd231ps zmm11, zmm16, zmm17",
+            "vfmadd231ps zmm12, zmm16, zmm17",
+            "vfmadd231ps zmm13, zmm16, zmm17",
+            "vfmadd231ps zmm14, zmm16, zmm17",
+            "vfmadd231ps zmm15, zmm16, zmm17",
+            "dec {n}",
+            "jnz 2b",
+            n = inout(reg) iters.max(1) => _,
+            out("zmm0") _,
+            out("zmm1") _,
+            out("zmm2") _,
+            out("zmm3") _,
+            out("zmm4") _,
+            out("zmm5") _,
+            out("zmm6") _,
+            out("zmm7") _,
+            out("zmm8") _,
+            out("zmm9") _,
+            out("zmm10") _,
+            out("zmm11") _,
+            out("zmm12") _,
+            out("zmm13") _,
+            out("zmm14") _,
+            out("zmm15") _,
+            out("zmm16") _,
+            out("zmm17") _,
+            options(nostack),
+        );
+    }
+}
+
+/// GFLOP/s of a 2048³ GEMM through `sgemm`, rows split over the threads (best of 3).
+fn gemm_peak() -> f64 {
+    let n = 2048;
+    let mut rng = Rng::new(3);
+    let a: Vec<f32> = (0..n * n).map(|_| rng.normal()).collect();
+    let b: Vec<f32> = (0..n * n).map(|_| rng.normal()).collect();
+    let mut c = vec![0f32; n * n];
+    let threads = rayon::current_num_threads();
+    let rows = n.div_ceil(threads);
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        let t = Instant::now();
+        c.par_chunks_mut(rows * n).enumerate().for_each(|(i, ci)| {
+            let r0 = i * rows;
+            let m = ci.len() / n;
+            sgemm(
+                m,
+                n,
+                n,
+                MatRef::row_major(&a[r0 * n..(r0 + m) * n], n),
+                MatRef::row_major(&b, n),
+                ci,
+                n,
+                false,
+            );
+        });
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    2.0 * (n * n * n) as f64 / best * 1e-9
+}
+
+fn load(name: &str) -> Result<(String, lrp::Graph)> {
+    if let Some(arch) = Architecture::from_name(name) {
+        return Ok((arch.name().to_string(), zoo::build(arch, 8, 1)?));
+    }
+    let model = if Path::new(name).exists() {
+        Model::load(Path::new(name), None, None, None)?
+    } else {
+        Model::shipped(name)?
+    };
+    Ok((model.name.clone(), model.graph))
+}
+
+fn main() -> Result<()> {
+    let a = args()?;
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(a.threads)
+        .build_global()
+        .context("thread pool")?;
+    let mut peaks = None;
+    if a.peak {
+        let (f, g) = (fma_peak(), gemm_peak());
+        println!(
+            "peak, {} threads: FMA in registers {f:.1} GFLOP/s, 2048³ sgemm {g:.1} GFLOP/s",
+            a.threads
+        );
+        peaks = Some((f, g));
+    }
+    let Some(name) = &a.model else { return Ok(()) };
+    let (name, graph) = load(name)?;
+    let mut shape = vec![a.batch];
+    shape.extend_from_slice(graph.input_shape());
+    let mut rng = Rng::new(7);
+    let x = Tensor::from_shape_fn(IxDyn(&shape), |_| rng.normal());
+    let ex = Explainer::new(graph, &Composite::preset(&a.preset)?)?;
+    ex.explain(&x, &Target::Predicted)?;
+    let mut runs: Vec<Profile> = (0..a.repeat)
+        .map(|_| profile(&ex, &x, &Target::Predicted))
+        .collect::<lrp::Result<_>>()?;
+    runs.sort_by(|p, q| p.total_ms.total_cmp(&q.total_ms));
+    let p = &runs[runs.len() / 2];
+    println!(
+        "{name}, {}, batch {}, {} threads (median of {} profiled calls)",
+        a.preset, a.batch, a.threads, a.repeat
+    );
+    print!("{}", p.table());
+    if let Some((f, g)) = peaks {
+        println!(
+            "{:.1} GFLOP/s = {:.0}% of the FMA peak, {:.0}% of the sgemm peak",
+            p.gflops(),
+            100.0 * p.gflops() / f,
+            100.0 * p.gflops() / g
+        );
+    }
+    Ok(())
+}
