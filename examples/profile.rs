@@ -13,7 +13,8 @@
 //! ([`lrp::profile`]). `--peak` measures the machine first: fused multiply-adds in registers
 //! on every thread (the float32 arithmetic peak) and a large square GEMM through
 //! `lrp::kernels::sgemm` split over the threads (what the GEMM kernels reach), and prints the
-//! explanation's GFLOP/s as a share of both.
+//! explanation's GFLOP/s as a share of both. Last, the process's peak memory against the
+//! model's weights plus every activation of the batch (all tensors of the graph, float32).
 
 use anyhow::{bail, Context, Result};
 use lrp::composite::Composite;
@@ -174,6 +175,15 @@ fn gemm_peak() -> f64 {
     2.0 * (n * n * n) as f64 / best * 1e-9
 }
 
+/// A memory figure of /proc/self/status in bytes (Linux): `VmHWM:` (peak resident) or
+/// `VmRSS:` (resident now).
+fn rss(key: &str) -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 fn load(name: &str) -> Result<(String, lrp::Graph)> {
     if let Some(arch) = Architecture::from_name(name) {
         return Ok((arch.name().to_string(), zoo::build(arch, 8, 1)?));
@@ -188,6 +198,7 @@ fn load(name: &str) -> Result<(String, lrp::Graph)> {
 
 fn main() -> Result<()> {
     let a = args()?;
+    let baseline = rss("VmRSS:").unwrap_or(0);
     rayon::ThreadPoolBuilder::new()
         .num_threads(a.threads)
         .build_global()
@@ -207,6 +218,17 @@ fn main() -> Result<()> {
     shape.extend_from_slice(graph.input_shape());
     let mut rng = Rng::new(7);
     let x = Tensor::from_shape_fn(IxDyn(&shape), |_| rng.normal());
+    let weights: usize = graph
+        .nodes()
+        .iter()
+        .flat_map(|n| n.op.params())
+        .map(|p| p.len() * 4)
+        .sum();
+    let activations: usize = graph
+        .tensors()
+        .iter()
+        .map(|t| t.shape.iter().product::<usize>() * a.batch * 4)
+        .sum();
     let ex = Explainer::new(graph, &Composite::preset(&a.preset)?)?;
     ex.explain(&x, &Target::Predicted)?;
     let mut runs: Vec<Profile> = (0..a.repeat)
@@ -219,6 +241,20 @@ fn main() -> Result<()> {
         a.preset, a.batch, a.threads, a.repeat
     );
     print!("{}", p.table());
+    let mib = |b: usize| b as f64 / (1 << 20) as f64;
+    if let Some(peak) = rss("VmHWM:") {
+        let peak = peak.saturating_sub(baseline);
+        println!(
+            "peak memory {:.0} MiB (VmHWM less the {:.0} MiB at start); weights {:.0} MiB + \
+             activations {:.0} MiB = {:.0} MiB; ratio {:.2}",
+            mib(peak),
+            mib(baseline),
+            mib(weights),
+            mib(activations),
+            mib(weights + activations),
+            peak as f64 / (weights + activations) as f64
+        );
+    }
     if let Some((f, g)) = peaks {
         println!(
             "{:.1} GFLOP/s = {:.0}% of the FMA peak, {:.0}% of the sgemm peak",
