@@ -16,6 +16,9 @@
 # venv and times Explainer.explain from Python against the Rust worker and Zennit.
 #        benches/zennit/run.sh --overhead [--models gender,age] [--batches 1,8] [--seconds S]: the
 #          bindings against the Rust worker alone, without torch in the process (overhead.py).
+#        benches/zennit/run.sh --flops [--threads N] [--models a,b] [--batches 1,8]: Zennit's
+#          multiply-adds per explanation counted by torch's flop formulas, beside ours from
+#          examples/profile.rs (flops.py).
 # Environment: LRP_BENCH_VENV (default target/zennit-venv), LRP_BENCH_PYTHON (a Python ≥ 3.11.11;
 # default: the first python3.13 / python3.12 found, including pyenv's versions).
 set -euo pipefail
@@ -49,6 +52,12 @@ if [ "${1:-}" = "--vit" ]; then
   # LXT 2.1 imports only with transformers >= 4.51, < 5 beside it.
   "$venv/bin/python" -c 'import timm, lxt, transformers' >/dev/null 2>&1 ||
     "$venv/bin/pip" install --quiet "timm>=1.0" "lxt==2.1" "transformers>=4.51,<5"
+fi
+if [ "${1:-}" = "--flops" ]; then
+  shift
+  script="$root/benches/zennit/flops.py"
+  cargo build --release --example profile --manifest-path "$root/Cargo.toml"
+  set -- --lrp-profile "${CARGO_TARGET_DIR:-$root/target}/release/examples/profile" "$@"
 fi
 if [ "${1:-}" = "--captum" ]; then
   shift
