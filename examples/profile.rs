@@ -198,6 +198,7 @@ fn load(name: &str) -> Result<(String, lrp::Graph)> {
 
 fn main() -> Result<()> {
     let a = args()?;
+    ALLOC.limit_from_env()?;
     let baseline = rss("VmRSS:").unwrap_or(0);
     rayon::ThreadPoolBuilder::new()
         .num_threads(a.threads)

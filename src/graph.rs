@@ -140,6 +140,27 @@ impl Activations {
         let id = *self.outputs.get(i)?;
         self.values.get_mut(id).and_then(Option::take)
     }
+
+    /// Drop the value of tensor `id` (nothing when it was not kept): the explainer frees an
+    /// activation after the last backward step that reads it.
+    pub(crate) fn drop_value(&mut self, id: usize) {
+        if let Some(v) = self.values.get_mut(id) {
+            *v = None;
+        }
+    }
+}
+
+/// Which tensors a forward pass keeps past their last use by a later node.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum KeepSchedule<'a> {
+    /// Every tensor (the values LRP reads, and more).
+    All,
+    /// Only the graph outputs; every other tensor is dropped after its last consumer ran.
+    Outputs,
+    /// Per tensor id: keep it (beside the graph outputs, which are always kept); the others
+    /// are dropped after their last consumer ran, or as soon as they are written when no
+    /// node reads them.
+    Tensors(&'a [bool]),
 }
 
 impl Graph {
@@ -493,16 +514,22 @@ impl Graph {
     /// intermediate tensor is kept (LRP needs them); otherwise each is dropped after its last
     /// use and only the outputs remain.
     pub fn run(&self, inputs: &[&Tensor], keep_all: bool) -> Result<Activations> {
-        crate::kernels::on_pool(|| self.run_with(inputs, keep_all, |_, _| None))
+        let keep = if keep_all {
+            KeepSchedule::All
+        } else {
+            KeepSchedule::Outputs
+        };
+        crate::kernels::on_pool(|| self.run_with(inputs, keep, |_, _| None))
     }
 
-    /// As [`Graph::run`], but `hook(i, inputs)` may compute node `i`'s output itself (the
-    /// explainer computes some layers in a form that also yields its denominators); `None`
-    /// runs the node's own forward.
+    /// As [`Graph::run`] with the tensors `keep` names kept (the explainer keeps what its
+    /// backward pass reads, [`crate::explain::ExplainPlan`]), and `hook(i, inputs)` may
+    /// compute node `i`'s output itself (the explainer computes some layers in a form that
+    /// also yields its denominators); `None` runs the node's own forward.
     pub(crate) fn run_with(
         &self,
         inputs: &[&Tensor],
-        keep_all: bool,
+        keep: KeepSchedule<'_>,
         mut hook: impl FnMut(usize, &[&Tensor]) -> Option<Tensor>,
     ) -> Result<Activations> {
         if inputs.len() != self.input_ids.len() {
@@ -539,9 +566,17 @@ impl Graph {
             values[id] = Some(x.as_standard_layout().into_owned());
         }
         let mut remaining: Vec<usize> = self.tensors.iter().map(|t| t.consumers.len()).collect();
-        let mut is_output = vec![false; self.tensors.len()];
+        let mut kept = match keep {
+            KeepSchedule::All => vec![true; self.tensors.len()],
+            KeepSchedule::Outputs => vec![false; self.tensors.len()],
+            KeepSchedule::Tensors(k) => {
+                let mut v = k.to_vec();
+                v.resize(self.tensors.len(), false);
+                v
+            }
+        };
         for &o in &self.output_ids {
-            is_output[o] = true;
+            kept[o] = true;
         }
         for (i, node) in self.nodes.iter().enumerate() {
             let y = {
@@ -551,13 +586,15 @@ impl Graph {
                     .collect();
                 hook(i, &xs).unwrap_or_else(|| node.op.forward(&xs))
             };
-            values[self.node_out[i]] = Some(y);
-            if !keep_all {
-                for &t in &self.node_in[i] {
-                    remaining[t] -= 1;
-                    if remaining[t] == 0 && !is_output[t] {
-                        values[t] = None;
-                    }
+            let out = self.node_out[i];
+            // A tensor no node reads is dead as soon as it is written.
+            if remaining[out] > 0 || kept[out] {
+                values[out] = Some(y);
+            }
+            for &t in &self.node_in[i] {
+                remaining[t] -= 1;
+                if remaining[t] == 0 && !kept[t] {
+                    values[t] = None;
                 }
             }
         }

@@ -102,6 +102,67 @@ impl LinearPlan {
         variants + fixed + stacked
     }
 
+    /// Whether the relevance step reads the layer's input `x` from the forward pass: every
+    /// rule whose numerator or (input-dependent) denominator multiplies by `x`, `x⁺`, `x⁻` or
+    /// the zᴮ bounds, and the sign-split form. Flat, w², the gradient and pass read none:
+    /// their numerators use ones and their denominators are fixed.
+    pub fn reads_input(&self) -> bool {
+        if self.rule.rule == Rule::Pass {
+            return false;
+        }
+        self.split.is_some()
+            || self.groups.iter().zip(&self.fixed).any(|(g, fixed)| {
+                g.numerator.iter().any(|t| t.input != InMod::Ones)
+                    || (fixed.is_none() && matches!(g.denominator, Denominator::Computed(..)))
+            })
+    }
+
+    /// Whether the relevance step reads the layer's output `z` from the forward pass: the
+    /// ε rule (its denominator is `z`) and the rules that select outputs by the sign of
+    /// `z_j` (γ).
+    pub fn reads_output(&self) -> bool {
+        if self.rule.rule == Rule::Pass {
+            return false;
+        }
+        self.groups.iter().zip(&self.fixed).any(|(g, fixed)| {
+            g.select != Select::All
+                || (fixed.is_none() && matches!(g.denominator, Denominator::Output))
+        })
+    }
+
+    /// Whether the rule's denominators are fixed, computed once when the layer was prepared
+    /// (flat and w² in the modern convention).
+    pub fn fixed_denominators(&self) -> bool {
+        self.fixed.iter().any(Option::is_some)
+    }
+
+    /// Products with the layer's weights one relevance step computes for its denominators
+    /// (upper bound: terms on `x⁻` vanish after a ReLU), when the sign-split form does not
+    /// apply: none for ε (the forward output), flat and w² (fixed).
+    pub fn denominator_products(&self) -> usize {
+        self.groups
+            .iter()
+            .zip(&self.fixed)
+            .map(|(g, f)| match &g.denominator {
+                Denominator::Computed(terms, _) if f.is_none() => terms.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Transposed products with the layer's weights one relevance step computes (upper
+    /// bound, as [`LinearPlan::denominator_products`]; constant weights need none).
+    pub fn transposed_products(&self) -> usize {
+        if self.rule.rule == Rule::Pass {
+            return 0;
+        }
+        self.groups
+            .iter()
+            .flat_map(|g| &g.numerator)
+            .filter(|t| !matches!(t.weight, WVar::Ones | WVar::PaperFlat))
+            .count()
+    }
+
     pub(super) fn weights<'s>(&'s self, layer: &'s dyn LinearMap, v: WVar) -> &'s [f32] {
         match (v, &self.split) {
             (WVar::W, _) => layer.weight_values(),
@@ -248,8 +309,9 @@ impl LinearPlan {
         k: usize,
     ) -> Vec<f32> {
         let (il, ol) = (layer.in_len(), layer.out_len());
-        debug_assert_eq!(x.len(), n * il);
-        debug_assert_eq!(z.len(), n * ol);
+        // What the step does not read may be left out (see `reads_input`, `reads_output`).
+        debug_assert!(x.len() == n * il || (x.is_empty() && !self.reads_input()));
+        debug_assert!(z.len() == n * ol || (z.is_empty() && !self.reads_output()));
         debug_assert_eq!(r.len(), n * k * ol);
         if self.rule.rule == Rule::Pass {
             return r.to_vec();
@@ -308,7 +370,11 @@ fn ratios(
         .enumerate()
         .for_each(|(ri, (sr, rr))| {
             let img = ri / k;
-            let zi = &z[img * ol..(img + 1) * ol];
+            // `z` is read only to select outputs by sign (and may be left out otherwise).
+            let zi = match g.select {
+                Select::All => &[][..],
+                _ => &z[img * ol..(img + 1) * ol],
+            };
             let di = denom.map(|d| &d[img * dstride..img * dstride + ol]);
             sr.par_chunks_mut(BLOCK).enumerate().for_each(|(bi, sb)| {
                 let j0 = bi * BLOCK;

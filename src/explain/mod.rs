@@ -23,12 +23,19 @@
 
 use crate::composite::Composite;
 use crate::error::{Error, Result};
-use crate::graph::{Activations, Graph};
+use crate::graph::{Activations, Graph, KeepSchedule};
 use crate::kernels;
 use crate::ops::{LinearMap, Route, RouteCtx, Tensor};
 use crate::profile::Phase;
 use crate::rules::{self, Prepared, Rule, RuleSpec};
 use ndarray::{Array2, IxDyn};
+
+mod masks;
+mod plan;
+
+use masks::exclude_parallel;
+pub(crate) use masks::ChannelMask;
+pub use plan::{ExplainPlan, Products, StepPlan};
 
 /// What to explain.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,6 +138,10 @@ pub struct Explainer {
     /// Per node: whether an output of exactly 0 is replaced by [`kernels::CANCELLED`] in the
     /// explanation's forward pass ([`divides_by_output_unstabilised`]).
     nudge: Vec<bool>,
+    /// What each step computes and reads, and when each activation dies.
+    plan: ExplainPlan,
+    /// Keep every activation to the end (the path before the plan; tests compare both).
+    keep_all: bool,
 }
 
 /// Whether node `step`'s rule divides relevance by the node's own output with ε and
@@ -231,6 +242,7 @@ impl Explainer {
             .iter()
             .map(|s| s.as_ref().is_some_and(divides_by_output_unstabilised))
             .collect();
+        let plan = ExplainPlan::new(&graph, &steps, logits);
         Ok(Explainer {
             graph,
             steps,
@@ -239,6 +251,8 @@ impl Explainer {
             composite: composite.name().to_string(),
             seed: Seed::Logit,
             nudge,
+            plan,
+            keep_all: false,
         })
     }
 
@@ -246,6 +260,21 @@ impl Explainer {
     /// [`Seed::Logit`]; gradients use [`Seed::One`]).
     pub fn with_seed(mut self, seed: Seed) -> Self {
         self.seed = seed;
+        self
+    }
+
+    /// The plan compiled for the graph and its rules: the products of each step, the
+    /// activations it reads and when each dies ([`ExplainPlan`]).
+    pub fn plan(&self) -> &ExplainPlan {
+        &self.plan
+    }
+
+    /// Keep every activation until the backward pass ends instead of freeing each after its
+    /// last use: the behaviour before [`ExplainPlan`], kept for the tests that compare both
+    /// bit for bit. Not part of the stable interface.
+    #[doc(hidden)]
+    pub fn keeping_all_activations(mut self, on: bool) -> Self {
+        self.keep_all = on;
         self
     }
 
@@ -343,14 +372,22 @@ impl Explainer {
         })
     }
 
-    /// The forward pass, keeping every activation. α-β and z⁺ layers on non-negative inputs
-    /// compute it in sign-split form, which also yields their denominators (see
-    /// [`LinearPlan::split_forward`](crate::rules::LinearPlan::split_forward)); those parts are returned per node.
+    /// The forward pass, keeping the activations the backward pass reads and the logits
+    /// ([`ExplainPlan::kept`]; every activation in keep-all mode) and dropping every other
+    /// tensor after its last forward use. α-β and z⁺ layers on non-negative inputs compute
+    /// it in sign-split form, which also yields their denominators (see
+    /// [`LinearPlan::split_forward`](crate::rules::LinearPlan::split_forward)); those parts
+    /// are returned per node.
     fn forward(&self, x: &Tensor) -> Result<(Activations, Vec<Option<Vec<f32>>>)> {
         let g = &self.graph;
         let mut parts: Vec<Option<Vec<f32>>> = vec![None; g.nodes().len()];
+        let keep = if self.keep_all {
+            KeepSchedule::All
+        } else {
+            KeepSchedule::Tensors(self.plan.kept())
+        };
         let profiling = crate::profile::active();
-        let acts = g.run_with(&[x], true, |i, xs| {
+        let acts = g.run_with(&[x], keep, |i, xs| {
             crate::profile::timed(i, Phase::Forward, || {
                 let y = self.split_forward(i, xs, &mut parts);
                 if !self.nudge[i] && !profiling {
@@ -403,24 +440,43 @@ impl Explainer {
         masks: &[ChannelMask],
     ) -> Result<Explanation> {
         let g = &self.graph;
-        let (acts, mut parts) = self.forward(x)?;
+        let (mut acts, mut parts) = self.forward(x)?;
         let logits_t = kept(&acts, self.logits)?;
         let n = logits_t.shape()[0];
         let classes: usize = g.tensors()[self.logits].shape.iter().product();
         let logits = Array2::from_shape_vec((n, classes), logits_t.iter().copied().collect())
             .map_err(|e| Error::Graph(format!("logits: {e}")))?;
+        if !self.keep_all {
+            // The logits and graph outputs were kept for reading the logits; free those no
+            // backward step reads.
+            for t in std::iter::once(self.logits).chain(g.output_ids().iter().copied()) {
+                if self.plan.backward_last(t).is_none() {
+                    acts.drop_value(t);
+                }
+            }
+        }
         // NaN or infinite logits have no prediction to explain.
         crate::graph::check_finite_logits(g.name(), &logits)?;
 
         // Seed.
         let (k, targets, seed) = self.seed(&logits, target)?;
         let mut rel: Vec<Option<Vec<f32>>> = vec![None; g.tensors().len()];
+        // Per tensor: the per-map sums of its relevance when one step sent all of it (they
+        // were summed for that step's conservation entry and need not be summed again).
+        let mut sums: Vec<Option<Vec<f32>>> = vec![None; g.tensors().len()];
         rel[self.logits] = Some(seed);
         let mut conservation = Vec::new();
         let mut layers = (!matches!(keep, Keep::None)).then(Vec::new);
         let maps = n * k;
 
         for (i, node) in g.nodes().iter().enumerate().rev() {
+            // Whatever the step after this node (in graph order) read last is dead now.
+            if !self.keep_all && i + 1 < g.nodes().len() {
+                for &t in self.plan.free_after(i + 1) {
+                    acts.drop_value(t);
+                }
+                parts[i + 1] = None;
+            }
             let Some((_, step)) = &self.steps[i] else {
                 continue;
             };
@@ -429,15 +485,21 @@ impl Explainer {
             let masks_here = masks.iter().filter(|m| m.node == i);
             if masks.iter().any(|m| m.node == i && m.exclude_parallel) {
                 exclude_parallel(g, &mut rel, out_id, masks_here.clone());
+                sums.iter_mut().for_each(|s| *s = None);
             }
             let Some(mut r) = rel[out_id].take() else {
                 continue;
             };
+            let mut cached = sums[out_id].take();
             for m in masks_here {
                 m.apply(&mut r, out_shape);
+                cached = None;
             }
             let ins = g.node_inputs(i);
-            let relevance_out = map_sums(&r, out_shape.iter().product());
+            let relevance_out = match cached {
+                Some(s) => s,
+                None => map_sums(&r, out_shape.iter().product()),
+            };
             if let (Some(l), true) = (layers.as_mut(), keep.keeps(i)) {
                 l.push(LayerRelevance {
                     node: node.name.clone(),
@@ -449,11 +511,14 @@ impl Explainer {
                 self.step(i, step, &acts, part, r, k)
             })?;
             let mut in_sum = vec![0f32; maps];
+            let mut in_sums = Vec::with_capacity(ins.len());
             for (&t, ri) in ins.iter().zip(&r_in) {
                 let per: usize = g.tensors()[t].shape.iter().product();
-                for (a, b) in in_sum.iter_mut().zip(map_sums(ri, per)) {
+                let s = map_sums(ri, per);
+                for (a, b) in in_sum.iter_mut().zip(&s) {
                     *a += b;
                 }
+                in_sums.push(s);
             }
             conservation.push(LayerConservation {
                 node: node.name.clone(),
@@ -461,10 +526,16 @@ impl Explainer {
                 relevance_out,
                 relevance_in: in_sum,
             });
-            for (&t, ri) in ins.iter().zip(r_in) {
+            for ((&t, ri), s) in ins.iter().zip(r_in).zip(in_sums) {
                 match &mut rel[t] {
-                    Some(acc) => acc.iter_mut().zip(&ri).for_each(|(a, b)| *a += b),
-                    slot @ None => *slot = Some(ri),
+                    Some(acc) => {
+                        acc.iter_mut().zip(&ri).for_each(|(a, b)| *a += b);
+                        sums[t] = None;
+                    }
+                    slot @ None => {
+                        *slot = Some(ri);
+                        sums[t] = Some(s);
+                    }
                 }
             }
         }
@@ -494,23 +565,31 @@ impl Explainer {
     ) -> Result<Vec<Vec<f32>>> {
         let g = &self.graph;
         let ins = g.node_inputs(i);
-        let x0 = kept(acts, ins[0])?;
+        let out_id = g.node_output(i);
+        let reads = &self.plan.steps()[i].reads;
+        // The images: relevance holds n·k maps of the output.
+        let out_len: usize = g.tensors()[out_id].shape.iter().product();
+        let n = r.len() / (k * out_len).max(1);
         match step {
             Prepared::Linear(plan) => {
                 let layer = self.linear(i)?;
-                let x0 = slice(x0);
-                let n = x0.len() / layer.in_len().max(1);
+                let x0 = activation(acts, ins[0], reads)?.map_or(&[][..], slice);
                 Ok(vec![match parts {
                     Some(p) => plan.relevance_split(layer.as_ref(), x0, &p, &r, n, k),
                     None => {
-                        let z = slice(kept(acts, g.node_output(i))?);
+                        let z = activation(acts, out_id, reads)?.map_or(&[][..], slice);
                         plan.relevance(layer.as_ref(), x0, z, &r, n, k)
                     }
                 }])
             }
             Prepared::Route(route, stabilizer) => {
-                let inputs: Vec<&Tensor> =
-                    ins.iter().map(|&t| kept(acts, t)).collect::<Result<_>>()?;
+                // An input the route does not read may have been freed: an empty stand-in
+                // with the batch size (what `RouteCtx::maps` reads).
+                let none = Tensor::zeros(IxDyn(&[n, 0]));
+                let inputs: Vec<&Tensor> = ins
+                    .iter()
+                    .map(|&t| Ok(activation(acts, t, reads)?.unwrap_or(&none)))
+                    .collect::<Result<_>>()?;
                 let in_shapes: Vec<&[usize]> = ins
                     .iter()
                     .map(|&t| g.tensors()[t].shape.as_slice())
@@ -635,72 +714,6 @@ pub fn resolve_targets(logits: &Array2<f32>, target: &Target) -> Result<Vec<Vec<
     Ok(per_image)
 }
 
-/// A channel mask on the relevance at one node's output, per relevance map: how
-/// [`crate::concepts`] conditions relevance on channels (zennit-crp's `CondAttribution`
-/// masks the gradient at a module's output the same way, before the module's rule).
-#[derive(Debug, Clone)]
-pub(crate) struct ChannelMask {
-    /// The node (graph order) whose output relevance is masked.
-    pub node: usize,
-    /// Per map (`n·k`, image-major): the channels that pass (one flag per channel), or the
-    /// elements that pass (one flag per element of the output); `None` for maps this node
-    /// does not condition.
-    pub keep: Vec<Option<Vec<bool>>>,
-    /// In the maps this node conditions, drop the relevance that reaches the input by paths
-    /// around the node (zennit-crp's `exclude_parallel`).
-    pub exclude_parallel: bool,
-}
-
-impl ChannelMask {
-    /// Zero, in `r` (maps of `out_shape`, channels first), the channels (or elements) each
-    /// map drops.
-    fn apply(&self, r: &mut [f32], out_shape: &[usize]) {
-        let per: usize = out_shape.iter().product();
-        let channels = out_shape.first().copied().unwrap_or(1).max(1);
-        for (map, keep) in r.chunks_mut(per.max(1)).zip(&self.keep) {
-            let Some(keep) = keep else { continue };
-            let plane = if keep.len() == per { 1 } else { per / channels };
-            for (c, ch) in map.chunks_mut(plane.max(1)).enumerate() {
-                if !keep.get(c).copied().unwrap_or(false) {
-                    ch.fill(0.0);
-                }
-            }
-        }
-    }
-}
-
-/// Before node `out_id`'s producer sends relevance on: in the maps its masks condition (with
-/// `exclude_parallel`), zero the relevance pending at every other tensor. Nodes are walked in
-/// reverse topological order, so what is pending elsewhere at this moment came by paths that
-/// do not pass through the node; whatever passes through it is still at its output.
-fn exclude_parallel<'a>(
-    g: &Graph,
-    rel: &mut [Option<Vec<f32>>],
-    out_id: usize,
-    masks: impl Iterator<Item = &'a ChannelMask>,
-) {
-    let mut drop: Vec<bool> = Vec::new();
-    for m in masks.filter(|m| m.exclude_parallel) {
-        if drop.len() < m.keep.len() {
-            drop.resize(m.keep.len(), false);
-        }
-        for (d, k) in drop.iter_mut().zip(&m.keep) {
-            *d |= k.is_some();
-        }
-    }
-    for (t, slot) in rel.iter_mut().enumerate() {
-        let Some(r) = slot.as_mut().filter(|_| t != out_id) else {
-            continue;
-        };
-        let per: usize = g.tensors()[t].shape.iter().product();
-        for (map, &d) in r.chunks_mut(per.max(1)).zip(&drop) {
-            if d {
-                map.fill(0.0);
-            }
-        }
-    }
-}
-
 /// Which nodes' output relevance an explanation keeps.
 #[derive(Clone, Copy)]
 enum Keep<'a> {
@@ -734,6 +747,17 @@ fn map_sums(v: &[f32], per: usize) -> Vec<f32> {
             }
         })
         .collect()
+}
+
+/// The activation of tensor `t` for a step that reads the tensors `reads`: `None` when the
+/// step does not read it and it was freed, an error when the step reads it and it was not
+/// kept (a plan that missed a read).
+fn activation<'a>(acts: &'a Activations, t: usize, reads: &[usize]) -> Result<Option<&'a Tensor>> {
+    match acts.get(t) {
+        Some(v) => Ok(Some(v)),
+        None if !reads.contains(&t) => Ok(None),
+        None => kept(acts, t).map(Some),
+    }
 }
 
 /// The activation of tensor `t`, kept by the forward pass.
