@@ -215,6 +215,8 @@ fn main() -> Result<()> {
     }
     let Some(name) = &a.model else { return Ok(()) };
     let (name, graph) = load(name)?;
+    // The file's bytes and decoding buffers: not reused, not kept in the pool.
+    ALLOC.release();
     let mut shape = vec![a.batch];
     shape.extend_from_slice(graph.input_shape());
     let mut rng = Rng::new(7);

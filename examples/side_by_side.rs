@@ -132,6 +132,8 @@ fn command(args: &[&str], models: &mut HashMap<String, Loaded>) -> Result<String
         }
         ["load", key, path, only @ ..] => {
             let graph = lrp::canonize::canonize(&lrp::import::onnx::load(path)?)?;
+            // The file's bytes and decoding buffers: not reused, not kept in the pool.
+            ALLOC.release();
             let loaded = match only {
                 [] => Loaded {
                     explainers: PRESETS

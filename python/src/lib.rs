@@ -379,6 +379,9 @@ fn load(
             )
         })
         .py_err()?;
+    // The file's bytes and the decoding buffers are not reused by explanations: give them
+    // back instead of keeping them in the pool.
+    ALLOC.release();
     Ok(Model { inner: Arc::new(m) })
 }
 

@@ -284,6 +284,9 @@ pub fn load_models(a: &ModelArgs) -> Result<Vec<Model>> {
 /// [`load_models`], with the shipped models named by `defaults` when no `--model` is given.
 pub fn load_models_or(a: &ModelArgs, defaults: &[&str]) -> Result<Vec<Model>> {
     let models = load_unchecked(a, defaults)?;
+    // Loading freed the file's bytes and the decoding buffers, which the explanations will
+    // not reuse: do not keep them in the pool (a VGG-16 file would stay resident).
+    crate::ALLOC.release();
     if let Some(budget) = a.memory_budget() {
         for (i, m) in models.iter().enumerate() {
             // Named by the file the user gave, or the shipped model's name.
