@@ -107,19 +107,19 @@ fn zero_classes_is_an_error() {
 }
 
 /// Winograd F(4×4, 3×3) against im2col + GEMM on the four zoo models, through everything an
-/// explanation runs (forward pass, the z⁺ and α-β normalisers, the transposed products):
-/// the input relevance of both presets may differ by at most 1e-4 of max|R| (issue 23). The
-/// reference is the direct path of this crate, itself checked against Zennit and
-/// onnxruntime elsewhere. `Auto` (the default: Winograd where it is faster) must hold 1e-4;
-/// `Always` puts every 3×3 stride-1 layer through Winograd, also those the speed rule leaves
-/// to GEMM, and is held to 2e-4 (measured at 224²: 1.06e-4 for GoogLeNet α2β1, where the
-/// error of conv2/3x3 passes through LRN and the rest of the network; the others at most
-/// 4.6e-5).
+/// explanation runs it for (the z⁺ and α-β normalisers, the transposed products; the
+/// activations stay on im2col + GEMM): the input relevance of both presets may differ by at
+/// most 1e-5 of max|R| (issue 23 asks for 1e-4), with `Auto` (the default: Winograd where it
+/// is faster) and with `Always` (every 3×3 stride-1 layer). The reference is the direct path
+/// of this crate, itself checked against Zennit and onnxruntime elsewhere. Measured at 224²
+/// (2026-12-01): at most 7.2e-7 with `Auto`, 1.6e-6 with `Always` (AdienceNet α2β1);
+/// GoogLeNet's α2β1 under `Always` was 1.06e-4 while the activations went through Winograd.
 #[test]
 fn winograd_relevance_matches_the_direct_path() {
     use lrp::composite::Composite;
     use lrp::explain::{Explainer, Target};
     use lrp::ops::conv::{set_winograd, WinogradMode};
+    let _turn = WINOGRAD.lock().unwrap_or_else(|e| e.into_inner());
     let mut worst = Vec::new();
     for arch in Architecture::ALL {
         let net = zoo::build(arch, 10, 3).unwrap();
@@ -150,12 +150,126 @@ fn winograd_relevance_matches_the_direct_path() {
     eprintln!("max|ΔR|/max|R| (auto, always): {worst:?}");
     for (arch, preset, auto, always) in worst {
         assert!(
-            auto <= 1e-4,
+            auto <= 1e-5,
             "{arch} {preset}: auto max|ΔR|/max|R| = {auto:e}"
         );
         assert!(
-            always <= 2e-4,
+            always <= 1e-5,
             "{arch} {preset}: always max|ΔR|/max|R| = {always:e}"
         );
+    }
+}
+
+/// `set_winograd` is process-wide: the Winograd tests of this file take turns.
+static WINOGRAD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Issue 23's batch-8 finding, reduced to one layer: the relevance max-pooling sends down
+/// follows the largest input of each window, so a near-tie that a different rounding of the
+/// forward pass reorders moves a whole window's relevance to its neighbour. On VGG-16 (the
+/// bench's model and input below) Winograd's forward products put conv5_3's two largest
+/// values of one pool5 window 4.078506 and 4.078516 in the other order (gap 1e-5, Winograd's
+/// rounding up to 2.3e-5 there), and 18% of the largest relevance at that layer changed
+/// place: 5.4e-3 of max|R| at the input. Here the input is constant along x, so every
+/// interior window of the pooled conv has an exact tie (equal receptive fields, the same
+/// bits from im2col + GEMM), which Winograd's 4×4 tiles compute with different roundings.
+/// The network's activations must be the direct path's whatever the mode; the rules'
+/// normalisers and transposed products may run through Winograd (smooth in their inputs).
+/// Reference: the direct path of this crate (im2col + GEMM, itself checked against Zennit
+/// and onnxruntime elsewhere); bound 1e-5 of max|R| (measured after the fix: see the
+/// assertion message; before, the ties broke the other way and the error was of order 1).
+#[test]
+fn winograd_keeps_the_max_pool_ties_of_the_direct_path() {
+    use lrp::composite::Composite;
+    use lrp::explain::{Explainer, Target};
+    use lrp::ops::conv::{set_winograd, WinogradMode};
+    use lrp::ops::{Conv2d, Dense, Op, Pool2d};
+    use lrp::GraphBuilder;
+    use ndarray::{Array1, Array2, Array4};
+    let _turn = WINOGRAD.lock().unwrap_or_else(|e| e.into_inner());
+    // 128 → 16 channels at 28×28: 49 tiles of 4×4, which `Auto` runs through Winograd
+    // forward (≥ 48 tiles, ≥ 128 input channels).
+    let (c, k, hw) = (128, 16, 28);
+    let mut rng = zoo::rng::Rng::new(5);
+    let scale = (1.0 / (9 * c) as f32).sqrt();
+    let w = Array4::from_shape_fn((k, c, 3, 3), |_| scale * rng.normal());
+    let b = Array1::from_shape_fn(k, |_| 0.1 * rng.normal());
+    let d = Array2::from_shape_fn((4, k * (hw / 2) * (hw / 2)), |_| 0.05 * rng.normal());
+    let mut g = GraphBuilder::new();
+    g.input("x", &[c, hw, hw]);
+    g.add(
+        "conv",
+        Op::Conv(Conv2d::new(w, Some(b)).with_pad(1)),
+        &["x"],
+    );
+    g.add("relu", Op::Relu, &["conv"]);
+    g.add("pool", Op::MaxPool(Pool2d::new([2, 2], [2, 2])), &["relu"]);
+    g.add("flat", Op::Flatten, &["pool"]);
+    g.add("fc", Op::Dense(Dense::new(d, None)), &["flat"]);
+    let net = g.build(&["fc"]).unwrap();
+    // Two images, each constant along x (stripes), one row value per (channel, row).
+    let rows: Vec<f32> = (0..2 * c * hw).map(|_| rng.normal()).collect();
+    let x = Tensor::from_shape_fn(IxDyn(&[2, c, hw, hw]), |i| {
+        rows[(i[0] * c + i[1]) * hw + i[2]]
+    });
+    let mut worst = Vec::new();
+    for preset in ["epsilon-plus", "epsilon-alpha2-beta1", "epsilon-plus-flat"] {
+        let ex = Explainer::new(net.clone(), &Composite::preset(preset).unwrap()).unwrap();
+        set_winograd(WinogradMode::Off);
+        let direct = ex.explain(&x, &Target::Class(1)).unwrap().relevance;
+        let scale = direct.iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(scale > 0.0, "{preset}: zero relevance");
+        for mode in [WinogradMode::Auto, WinogradMode::Always] {
+            set_winograd(mode);
+            let r = ex.explain(&x, &Target::Class(1)).unwrap().relevance;
+            let err = direct
+                .iter()
+                .zip(&r)
+                .fold(0f32, |m, (a, b)| m.max((a - b).abs()))
+                / scale;
+            worst.push((preset, mode, err));
+        }
+    }
+    set_winograd(WinogradMode::Auto);
+    eprintln!("one conv + max-pool with ties, max|ΔR|/max|R|: {worst:?}");
+    for (preset, mode, err) in worst {
+        assert!(err <= 1e-5, "{preset} {mode:?}: max|ΔR|/max|R| = {err:e}");
+    }
+}
+
+/// The bench's VGG-16 (`benches/lrp.rs`: 8 classes, weights seed 1) on the first two images
+/// of its batch-8 input (random normal, seed 7): the second image is the one where
+/// Winograd's forward products reordered a near-tie of pool5 (see above) and moved
+/// 5.4e-3 of max|R| at the input. `Auto` against the direct path, both presets, 1e-5 of
+/// max|R| (issue 23 asks for 1e-4; the reference is the direct path). Measured: 3.6e-7 /
+/// 3.9e-7 (ε+flat / α2β1), and 1.02e-4 / 1.11e-4 while the activations went through
+/// Winograd.
+#[test]
+fn winograd_matches_the_direct_path_on_the_vgg16_bench_input() {
+    use lrp::composite::Composite;
+    use lrp::explain::{Explainer, Target};
+    use lrp::ops::conv::{set_winograd, WinogradMode};
+    let _turn = WINOGRAD.lock().unwrap_or_else(|e| e.into_inner());
+    let net = zoo::build(Architecture::Vgg16, 8, 1).unwrap();
+    let mut rng = zoo::rng::Rng::new(7);
+    let x = Tensor::from_shape_fn(IxDyn(&[2, 3, 224, 224]), |_| rng.normal());
+    let mut worst = Vec::new();
+    for preset in ["epsilon-plus-flat", "epsilon-alpha2-beta1-flat"] {
+        let ex = Explainer::new(net.clone(), &Composite::preset(preset).unwrap()).unwrap();
+        set_winograd(WinogradMode::Off);
+        let direct = ex.explain(&x, &Target::Predicted).unwrap().relevance;
+        set_winograd(WinogradMode::Auto);
+        let auto = ex.explain(&x, &Target::Predicted).unwrap().relevance;
+        let scale = direct.iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(scale > 0.0, "{preset}: zero relevance");
+        let err = direct
+            .iter()
+            .zip(&auto)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()))
+            / scale;
+        worst.push((preset, err));
+    }
+    eprintln!("VGG-16, bench input, max|ΔR|/max|R| (auto): {worst:?}");
+    for (preset, err) in worst {
+        assert!(err <= 1e-5, "{preset}: auto max|ΔR|/max|R| = {err:e}");
     }
 }

@@ -7,7 +7,19 @@
 //! Positions that fall on padding read zero.
 //!
 //! Computed as im2col + GEMM per group, split across rayon tasks by (image, block of output
-//! positions), so a single image uses every core too.
+//! positions), so a single image uses every core too. The LRP rules' other products of 3×3,
+//! stride-1 layers (normalisers with modified weights, transposed products) may run as
+//! Winograd F(4×4, 3×3) instead ([`WinogradMode`]); the activations never do.
+//!
+//! Why the activations stay on im2col + GEMM: max-pooling sends all of a window's relevance
+//! to its largest input, a decision that is discontinuous in the activations. A forward
+//! product with a different rounding reorders near-ties and moves a whole window's relevance
+//! to a neighbour. Measured on VGG-16 (`benches/lrp.rs`'s model and batch-8 input, issue 23):
+//! Winograd's forward products in conv3_2/conv3_3 changed conv5_3's outputs by up to 2.3e-5
+//! (1.6e-6 of their largest), enough to swap 4.078506 and 4.078516 in one pool5 window; 18%
+//! of the largest relevance at that layer changed place, 5.4e-3 of max|R| at the input
+//! (up to 7.8e-4 on three more of the eight images). The normalisers and transposed products
+//! are smooth in their inputs: through Winograd they stay within 1.5e-6 of max|R|.
 //!
 //! ```
 //! use lrp::ops::Conv2d;
@@ -259,13 +271,9 @@ impl Conv2d {
         let mut y = Tensor::zeros(IxDyn(&[n, m, g.oh, g.ow]));
         let xs = x.as_slice().expect("standard layout input");
         let ys = y.as_slice_mut().expect("fresh tensor");
-        let map = self.map(&[c, h, w]);
         let bias = self.bias.as_ref().and_then(|b| b.as_slice());
-        if let Some(s) = map.winograd(n, false) {
-            winograd::conv3x3(xs, &s, self.weight_slice(), bias, ys);
-        } else {
-            conv_gemm(xs, n, c, &g, self.weight_slice(), m, self.groups, bias, ys);
-        }
+        // Always im2col + GEMM, never Winograd: see `ConvMap::forward`.
+        conv_gemm(xs, n, c, &g, self.weight_slice(), m, self.groups, bias, ys);
         y
     }
 }
@@ -313,15 +321,13 @@ impl Conv2d {
 /// ([`crate::kernels::winograd`]) instead of im2col + GEMM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WinogradMode {
-    /// Never: the default. On VGG-16 at batch 8 (`benches/zennit/run.sh`, random-normal
-    /// inputs) [`WinogradMode::Auto`] put the input relevance 1.15e-3 / 9.6e-4 of max|R|
-    /// (ε+flat / α2β1) from Zennit in float64, against 1.9e-4 / 2.3e-4 for the direct path,
-    /// also with the forward pass kept direct; the unit tests and the zoo models at batch 1
-    /// (`tests/zoo.rs`) stay within 1.3e-6. Until that is found it is opt-in.
+    /// Never (A/B comparisons).
     Off,
-    /// Where measurements say it is faster (see [`ConvMap`]).
+    /// The default: for the rules' products where measurements say it is faster (see
+    /// [`ConvMap`]); the activations stay on im2col + GEMM (module docs).
     Auto,
-    /// Wherever it applies, also where it is slower (for accuracy tests).
+    /// For every product of the rules where it applies, also where it is slower (for
+    /// accuracy tests); the activations stay on im2col + GEMM.
     Always,
 }
 
@@ -329,9 +335,9 @@ pub enum WinogradMode {
 static WINOGRAD_MODE: AtomicU8 = AtomicU8::new(0);
 
 /// Choose when Winograd convolution is used, for the whole process (A/B comparisons and
-/// tests). Without a call, the environment variable `LRP_WINOGRAD` decides: `auto` (or `1`)
-/// is [`WinogradMode::Auto`], `always` is [`WinogradMode::Always`], anything else (or unset)
-/// [`WinogradMode::Off`], the default.
+/// tests). Without a call, the environment variable `LRP_WINOGRAD` decides: `off` (or `0`)
+/// is [`WinogradMode::Off`], `always` is [`WinogradMode::Always`], anything else (or unset)
+/// [`WinogradMode::Auto`], the default.
 ///
 /// ```
 /// use lrp::ops::conv::{set_winograd, winograd_mode, WinogradMode};
@@ -356,9 +362,9 @@ pub fn winograd_mode() -> WinogradMode {
         3 => WinogradMode::Always,
         _ => {
             let mode = match std::env::var("LRP_WINOGRAD").as_deref().map(str::trim) {
-                Ok("auto" | "1") => WinogradMode::Auto,
+                Ok("off" | "0") => WinogradMode::Off,
                 Ok("always") => WinogradMode::Always,
-                _ => WinogradMode::Off,
+                _ => WinogradMode::Auto,
             };
             // Remembered unless set_winograd was called meanwhile (that call wins).
             let v = match mode {
@@ -384,11 +390,12 @@ impl ConvMap<'_> {
     /// more input channels won (1.2–1.9×); at 16 tiles (14×14) and with 3 input channels it
     /// lost, up to 3×.
     ///
-    /// Accuracy narrows the forward rule (the forward pass and the rules' normalisers) to 128
-    /// or more input channels: Winograd's rounding error is relative to the largest output
-    /// of a tile, and GoogLeNet's conv2/3x3 (64 channels, followed by LRN and eleven more
-    /// layers) turned its 1e-6 into 1.06e-4 of max|R| at the input under α2β1, over the
-    /// 1e-4 bound (`tests/zoo.rs`); the transposed products stay at 1e-6 everywhere.
+    /// The forward rule serves the rules' normalisers only (products with modified weights:
+    /// the activations are always im2col + GEMM, see the module docs). It used to be
+    /// narrowed to 128 input channels for accuracy: GoogLeNet's conv2/3x3 (64 channels) had
+    /// put α2β1's input relevance 1.06e-4 of max|R| from the direct path, with its
+    /// activations through Winograd; with them direct, every 3×3 layer's products through
+    /// Winograd stay within 1.5e-6 of max|R| on the four zoo models (`tests/zoo.rs`).
     fn winograd(&self, n: usize, transposed: bool) -> Option<Shape3x3> {
         let conv = self.conv;
         let g = &self.g;
@@ -421,11 +428,7 @@ impl ConvMap<'_> {
         // a batch, or an image's relevance would change with it (in its last bits), and a
         // sharded run would no longer equal a full one to the byte.
         let tiles = g.oh.div_ceil(4) * g.ow.div_ceil(4);
-        let wins = if transposed {
-            tiles >= 128
-        } else {
-            tiles >= 48 && s.c >= 128
-        };
+        let wins = tiles >= 128 || (!transposed && tiles >= 48 && s.c >= 96);
         (wins && s.c.min(s.k) >= 16).then_some(s)
     }
 }
@@ -464,9 +467,16 @@ impl LinearMap for ConvMap<'_> {
         1.0 / (kh * kw) as f32
     }
 
+    /// With the layer's own weights this is the activation the network passes on, and it is
+    /// always im2col + GEMM: max-pooling routes all of a window's relevance to its largest
+    /// input, so a near-tie that Winograd's rounding reorders moves relevance discontinuously
+    /// (module docs). With modified weights (`W⁺`, `W⁻`, …: the rules' normalisers, smooth
+    /// in the product) Winograd may run.
     fn forward(&self, x: &[f32], n: usize, w: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
         let conv = self.conv;
-        if let Some(s) = self.winograd(n, false) {
+        let own = conv.weight_slice();
+        let activation = std::ptr::eq(w.as_ptr(), own.as_ptr()) && w.len() == own.len();
+        if let Some(s) = self.winograd(n, false).filter(|_| !activation) {
             return winograd::conv3x3(x, &s, w, bias, out);
         }
         conv_gemm(
