@@ -450,11 +450,12 @@ mod x86 {
                 while c0 < width {
                     let m = lanes(count.saturating_sub(c0));
                     let store = lanes(width - c0);
-                    // SAFETY: masked lanes are not read; the others are elements of the view.
+                    // SAFETY: masked lanes are not read (their addresses, formed with
+                    // `wrapping_add`, may lie past the view); the others are elements of it.
                     unsafe {
-                        let lo = _mm512_maskz_loadu_ps(m, row0.add(c0));
+                        let lo = _mm512_maskz_loadu_ps(m, row0.wrapping_add(c0));
                         let hi = if ka + 1 < kn {
-                            _mm512_maskz_loadu_ps(m, row0.add(src.sk + c0))
+                            _mm512_maskz_loadu_ps(m, row0.wrapping_add(src.sk + c0))
                         } else {
                             zero
                         };
@@ -482,12 +483,15 @@ mod x86 {
                 let mut e = 0;
                 while e < 2 * pn {
                     let left = kn.saturating_sub(e);
-                    // SAFETY: masked loads read elements k0+e.. of the row below kn only;
+                    // SAFETY: masked loads read elements k0+e.. of the row below kn only
+                    // (addresses past it are formed with `wrapping_add` and not read);
                     // the scatter writes pairs e/2.. below pn, inside `dst`.
                     unsafe {
-                        let lo = _mm512_maskz_loadu_ps(lanes(left), row.add(e));
-                        let hi =
-                            _mm512_maskz_loadu_ps(lanes(left.saturating_sub(16)), row.add(e + 16));
+                        let lo = _mm512_maskz_loadu_ps(lanes(left), row.wrapping_add(e));
+                        let hi = _mm512_maskz_loadu_ps(
+                            lanes(left.saturating_sub(16)),
+                            row.wrapping_add(e + 16),
+                        );
                         let v: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
                         let pairs = lanes(pn - e / 2);
                         _mm512_mask_i32scatter_epi32::<4>(
