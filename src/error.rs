@@ -264,6 +264,16 @@
 //! *What to do:* the model's input or a layer is far larger than intended (check the sizes
 //! `lrp info` lists); if it is genuine, run where more memory is available or raise the
 //! limit (`--max-memory` on the command line).
+//!
+//! ### `Unsupported`
+//! Reduced precision asked for on a CPU that cannot compute it
+//! ([`kernels::set_precision`](crate::kernels::set_precision), `lrp explain --precision bf16`,
+//! Python's `precision="bf16"`): bfloat16 needs AVX512-BF16 (every CPU with AMX has it too).
+//! ```text
+//! --precision bf16 needs a CPU with AVX512-BF16 or AMX; this one has neither
+//! ```
+//! *What to do:* leave the precision at its default, float32, or run on a CPU that has
+//! AVX512-BF16 (Intel Cooper Lake, Sapphire Rapids and later; AMD Zen 4 and later).
 
 use std::fmt;
 
@@ -649,6 +659,16 @@ pub enum Error {
         limit: u64,
         /// The estimate's parts.
         detail: String,
+    },
+
+    /// An option this CPU cannot run: `--precision bf16` (or `precision="bf16"`) without
+    /// AVX512-BF16. Refused rather than replaced by float32 silently.
+    #[error("{option} needs {needs}; this one has neither")]
+    Unsupported {
+        /// What was asked for, as the user wrote it (`--precision bf16`).
+        option: String,
+        /// What it needs (`a CPU with AVX512-BF16 or AMX`).
+        needs: String,
     },
 }
 

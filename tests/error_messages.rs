@@ -706,11 +706,27 @@ fn catalogue_lists_every_variant() {
         .map(|l| l.split([' ', '(', '{']).next().unwrap())
         .collect();
     // A new variant needs a test in this file and a section in the catalogue.
-    assert_eq!(variants.len(), 25, "{variants:?}");
+    assert_eq!(variants.len(), 26, "{variants:?}");
     for v in variants {
         assert!(
             src.contains(&format!("//! ### `{v}`\n")),
             "the error catalogue has no section for `{v}`"
         );
     }
+}
+
+/// `Unsupported`: `--precision bf16` on a CPU without AVX512-BF16 (simulated by the test
+/// hook, so that the refusal is checked on every machine). Nothing else in this binary
+/// computes in bfloat16, so the hook cannot disturb another test.
+#[test]
+fn precision_bf16_without_avx512_bf16() {
+    use lrp::kernels::{bf16, Precision};
+    bf16::simulate_unsupported(true);
+    let err = Precision::Bf16.check("--precision bf16").unwrap_err();
+    bf16::simulate_unsupported(false);
+    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "--precision bf16 needs a CPU with AVX512-BF16 or AMX; this one has neither"
+    );
 }

@@ -52,6 +52,7 @@ from ._lrp import (  # noqa: F401  (re-exported)
     PreprocessError,
     ShapeError,
     UnknownNameError,
+    UnsupportedError,
     WriteError,
     Attribution,
     Explainer,
@@ -65,7 +66,8 @@ __version__: str = _lrp.__version__
 
 __all__ = [
     "Error", "Model", "Explainer", "Attribution", "Explanation", "load", "shipped", "preprocess",
-    "heatmap", "overlay", "figure", "colormaps", "presets", "compare", "metrics",
+    "heatmap", "overlay", "figure", "colormaps", "presets", "set_precision", "precision",
+    "compare", "metrics",
 ]
 
 
@@ -180,3 +182,26 @@ def presets() -> list:
     ['epsilon', 'alpha2-beta1']
     """
     return _lrp.presets()
+
+
+def set_precision(precision: str) -> None:
+    """Sets the arithmetic of the large matrix products for the whole process (every
+    :class:`Explainer` and thread): ``"f32"``, the default, or ``"bf16"`` (bfloat16 operands
+    with float32 sums in the convolutions, the rules' normalisers and transposed products and
+    the dense layers; the relevance sums and divisions stay float32). ``"bf16"`` needs a CPU
+    with AVX512-BF16; elsewhere it raises :class:`UnsupportedError` and the precision stays
+    as it was. The README's "Reduced precision" lists its error against float32 per model.
+
+    >>> lrp.set_precision("f32")
+    >>> lrp.precision()
+    'f32'
+    >>> lrp.set_precision("fp8")
+    Traceback (most recent call last):
+    lrp.InvalidError: unknown precision `fp8`; known: f32, bf16
+    """
+    _lrp.set_precision(precision)
+
+
+def precision() -> str:
+    """The precision :func:`set_precision` set: ``"f32"`` or ``"bf16"``."""
+    return _lrp.precision()

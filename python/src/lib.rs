@@ -96,6 +96,7 @@ error_kinds! {
     NonFiniteOutput => NonFiniteOutputError: "The model's output holds NaN or infinity for an input.",
     Image => ImageError: "An image cannot be decoded or encoded.",
     MemoryLimit => MemoryLimitError: "Explaining would need more memory than the limit allows.",
+    Unsupported => UnsupportedError: "An option this CPU cannot run (precision \"bf16\" without AVX512-BF16).",
 }
 
 /// `lrp::Result<T>` → `PyResult<T>`.
@@ -929,6 +930,20 @@ fn colormaps() -> Vec<&'static str> {
     Colormap::names().collect()
 }
 
+/// Sets the process-wide precision of the large matrix products: `"f32"` or `"bf16"`.
+#[pyfunction]
+fn set_precision(name: &str) -> PyResult<()> {
+    let p = lrp::kernels::Precision::parse(name).py_err()?;
+    p.check(&format!("precision=\"{}\"", p.name())).py_err()?;
+    lrp::kernels::set_precision(p).py_err()
+}
+
+/// The process-wide precision: `"f32"` or `"bf16"`.
+#[pyfunction]
+fn precision() -> &'static str {
+    lrp::kernels::precision().name()
+}
+
 /// The presets: `(name, description)` pairs.
 #[pyfunction]
 fn presets() -> Vec<(&'static str, &'static str)> {
@@ -1151,6 +1166,8 @@ fn _lrp(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(figure, m)?)?;
     m.add_function(wrap_pyfunction!(colormaps, m)?)?;
     m.add_function(wrap_pyfunction!(presets, m)?)?;
+    m.add_function(wrap_pyfunction!(set_precision, m)?)?;
+    m.add_function(wrap_pyfunction!(precision, m)?)?;
     m.add_function(wrap_pyfunction!(compare_similarity, m)?)?;
     m.add_function(wrap_pyfunction!(compare_resize_area, m)?)?;
     m.add_function(wrap_pyfunction!(compare_average, m)?)?;

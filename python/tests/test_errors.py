@@ -15,6 +15,7 @@ KINDS = [
     "NodeAttributeError", "ExportError", "WriteError", "ImageTooLargeError", "FaceBoxError",
     "PreprocessError", "HeatmapError", "CompareError", "UnknownNameError",
     "FileTooLargeError", "NonFiniteOutputError", "ImageError", "MemoryLimitError",
+    "UnsupportedError",
 ]
 
 

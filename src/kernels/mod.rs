@@ -1,12 +1,15 @@
 //! Hot loops: the one GEMM entry point, im2col, and the parallel splits.
 //!
 //! Everything here works on raw contiguous `f32` slices and knows nothing of layers or rules.
+//! [`set_precision`] switches the large products of [`sgemm`] to bfloat16 ([`bf16`]).
 
+pub mod bf16;
 pub mod conv;
 pub mod elementwise;
 pub mod im2col;
 pub mod winograd;
 
+pub use bf16::{precision, set_precision, Precision};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -117,7 +120,16 @@ pub fn multiply_adds() -> u64 {
 /// `C[m×n] = (accumulate ? C : 0) + A[m×k] · B[k×n]`, single-threaded.
 ///
 /// `c` is row-major with row stride `ldc` (≥ n). This is the only GEMM call of the crate; it
-/// uses the `gemm` crate, whose AVX-512/AVX2/FMA kernels are chosen at run time.
+/// uses the `gemm` crate, whose AVX-512/AVX2/FMA kernels are chosen at run time. In
+/// [`Precision::Bf16`] (see [`set_precision`]) products with at least 4 rows and 16 columns
+/// go to [`bf16::gemm_bf16`] instead (bfloat16 operands, float32 sums); [`sgemm_f32`] never
+/// does.
+///
+/// Every caller was checked for products that must stay exact in float32: there are none
+/// besides Winograd's (which calls [`sgemm_f32`]). The callers are the convolution's im2col
+/// GEMM and its transpose (forward pass, the rules' normalisers and transposed products), the
+/// dense layer's forward and transposed products, and `MatMul` (transformers' attention and
+/// its relevance); sums, norms and the rules' divisions never go through a GEMM.
 ///
 /// # Panics
 /// If a view is too small for the stated dimensions (an internal bug, never user input).
@@ -144,6 +156,50 @@ pub fn sgemm(
         return;
     }
     MULTIPLY_ADDS.fetch_add((m * n * k) as u64, Ordering::Relaxed);
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                c[i * ldc..i * ldc + n].fill(0.0);
+            }
+        }
+        return;
+    }
+    if bf16::routes(m, n, k) {
+        // SAFETY: the precision is bf16 only after `Precision::check` found the CPU features;
+        // the views were checked above.
+        unsafe { bf16::gemm_unchecked(m, n, k, a, b, c, ldc, accumulate) };
+        return;
+    }
+    sgemm_f32(m, n, k, a, b, c, ldc, accumulate);
+}
+
+/// [`sgemm`] in float32 whatever [`precision`] says: for products whose operands do not
+/// survive rounding to bfloat16 (Winograd's transformed tiles).
+///
+/// # Panics
+/// As [`sgemm`].
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_f32(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
+    assert!(
+        a.fits(m, k) && b.fits(k, n),
+        "sgemm: operand view too small"
+    );
+    assert!(
+        m == 0 || n == 0 || (m - 1) * ldc + n <= c.len(),
+        "sgemm: output too small"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
     if k == 0 {
         if !accumulate {
             for i in 0..m {

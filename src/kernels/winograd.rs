@@ -276,7 +276,10 @@ fn products(u: &[f32], v: &[f32], c: usize, k: usize, tb: usize, m: &mut [f32]) 
         .zip(v.par_chunks(c * tb))
         .zip(u.par_chunks(k * c))
         .for_each(|((mx, vx), ux)| {
-            kernels::sgemm(
+            // Float32 also under `--precision bf16`: rounding the transformed operands to
+            // bfloat16 put the relevance 2–4× further from float32's (README, "Reduced
+            // precision").
+            kernels::sgemm_f32(
                 k,
                 tb,
                 c,

@@ -219,6 +219,37 @@ pub struct RuleArgs {
     /// LayerNorm rule alone; the whole AttnLRP method is `--preset attnlrp`.)
     #[arg(long = "rule", value_name = "LAYER=RULE")]
     pub rules: Vec<String>,
+    /// Arithmetic of the large matrix products (convolutions, the rules' normalisers and
+    /// transposed products, dense layers): `f32`, the default, or `bf16` (bfloat16 operands,
+    /// float32 sums: up to twice as fast, relevance within about 1% of float32's; see the
+    /// README's "Reduced precision"). `bf16` needs a CPU with AVX512-BF16 and is refused
+    /// elsewhere.
+    #[arg(long, value_enum, default_value = "f32", value_name = "f32|bf16")]
+    pub precision: PrecisionArg,
+}
+
+/// The `--precision` choices.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrecisionArg {
+    /// Float32 throughout.
+    F32,
+    /// bfloat16 products with float32 sums.
+    Bf16,
+}
+
+impl RuleArgs {
+    /// Sets the process-wide precision of `--precision`; `bf16` on a CPU without AVX512-BF16
+    /// is an error naming the option, never a silent fallback to float32.
+    pub fn apply_precision(&self) -> Result<()> {
+        use lrp::kernels::Precision;
+        let p = match self.precision {
+            PrecisionArg::F32 => Precision::F32,
+            PrecisionArg::Bf16 => Precision::Bf16,
+        };
+        p.check(&format!("--precision {}", p.name()))?;
+        lrp::kernels::set_precision(p)?;
+        Ok(())
+    }
 }
 
 /// The long help of `--preset`: every preset with its one-line description, from the

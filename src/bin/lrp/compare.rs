@@ -109,6 +109,7 @@ fn config(a: &CompareArgs) -> Result<StudyConfig> {
 }
 
 pub fn run(a: CompareArgs) -> Result<()> {
+    a.rules.apply_precision()?;
     // The study's default pair: dlib's two models (all four would double its time).
     let models = common::load_models_or(&a.model, &["gender-v1", "age-v1"])?;
     // Every model under every method (a study is a full grid), without --preset under every

@@ -268,6 +268,7 @@ struct MeanRank {
 }
 
 pub fn run(a: EvaluateArgs) -> Result<()> {
+    a.rules.apply_precision()?;
     // The default pair, as compare's: dlib's two models (face-api's networks are 10× slower
     // to score with every baseline and MPRT).
     let models = common::load_models_or(&a.model, &["gender-v1", "age-v1"])?;

@@ -76,6 +76,7 @@ pub struct ExplainArgs {
 }
 
 pub fn run(a: ExplainArgs) -> Result<()> {
+    a.rules.apply_precision()?;
     if a.input.input_npy.is_some() {
         return run_tensor(a);
     }

@@ -42,6 +42,7 @@ pub struct FigureArgs {
 }
 
 pub fn run(a: FigureArgs) -> Result<()> {
+    a.rules.apply_precision()?;
     if a.input.input_npy.is_some() {
         bail!("a figure needs images (--image), not --input-npy");
     }
