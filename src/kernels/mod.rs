@@ -95,11 +95,11 @@ impl<'a> MatRef<'a> {
     }
 }
 
-/// Multiply-adds done by [`sgemm`] since the process started (all threads).
+/// Multiply-adds done by [`sgemm`] and [`sgemm_f32`] since the process started (all threads).
 static MULTIPLY_ADDS: AtomicU64 = AtomicU64::new(0);
 
-/// The multiply-adds [`sgemm`] has done in this process so far, on all threads: `m·n·k` per
-/// call. Every convolution, dense layer and product of activations, forward and in the
+/// The multiply-adds [`sgemm`] (and [`sgemm_f32`], which Winograd calls) have done in this
+/// process so far, on all threads: `m·n·k` per call. Every convolution, dense layer and product of activations, forward and in the
 /// rules, goes through `sgemm` (Winograd's 36 products per tile block included, so its
 /// savings show); element-wise work, pooling, normalisation and the rules' divisions do not
 /// count. [`crate::profile`] reads it before and after each step.
@@ -155,7 +155,6 @@ pub fn sgemm(
     if m == 0 || n == 0 {
         return;
     }
-    MULTIPLY_ADDS.fetch_add((m * n * k) as u64, Ordering::Relaxed);
     if k == 0 {
         if !accumulate {
             for i in 0..m {
@@ -165,6 +164,7 @@ pub fn sgemm(
         return;
     }
     if bf16::routes(m, n, k) {
+        MULTIPLY_ADDS.fetch_add((m * n * k) as u64, Ordering::Relaxed);
         // SAFETY: the precision is bf16 only after `Precision::check` found the CPU features;
         // the views were checked above.
         unsafe { bf16::gemm_unchecked(m, n, k, a, b, c, ldc, accumulate) };
@@ -200,6 +200,7 @@ pub fn sgemm_f32(
     if m == 0 || n == 0 {
         return;
     }
+    MULTIPLY_ADDS.fetch_add((m * n * k) as u64, Ordering::Relaxed);
     if k == 0 {
         if !accumulate {
             for i in 0..m {
