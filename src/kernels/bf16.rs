@@ -187,37 +187,19 @@ pub fn gemm_bf16(
     accumulate: bool,
 ) -> Result<()> {
     Precision::Bf16.check("gemm_bf16")?;
-    check_views(m, n, k, &a, &b, c, ldc);
-    // SAFETY: the CPU has the features (checked above), the views are large enough.
-    unsafe { gemm_unchecked(m, n, k, a, b, c, ldc, accumulate) };
+    if super::checked_and_counted("gemm_bf16", m, n, k, &a, &b, c, ldc, accumulate) {
+        // SAFETY: the CPU has the features (checked above), the views are large enough and
+        // `m, n, k > 0`.
+        unsafe { gemm_unchecked(m, n, k, a, b, c, ldc, accumulate) };
+    }
     Ok(())
-}
-
-/// The view checks of [`super::sgemm`].
-pub(crate) fn check_views(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &MatRef<'_>,
-    b: &MatRef<'_>,
-    c: &[f32],
-    ldc: usize,
-) {
-    assert!(
-        a.fits(m, k) && b.fits(k, n),
-        "gemm_bf16: operand view too small"
-    );
-    assert!(
-        m == 0 || n == 0 || (m - 1) * ldc + n <= c.len(),
-        "gemm_bf16: output too small"
-    );
 }
 
 /// [`gemm_bf16`] without its checks.
 ///
 /// # Safety
-/// The CPU must have AVX512-F/BW/BF16 ([`bf16_supported`] without the test hook), and the
-/// views must pass [`check_views`].
+/// The CPU must have AVX512-F/BW/BF16 ([`bf16_supported`] without the test hook), the views
+/// must pass [`super::checked_and_counted`]'s checks, and `m, n, k > 0`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn gemm_unchecked(
     m: usize,
@@ -229,17 +211,6 @@ pub(crate) unsafe fn gemm_unchecked(
     ldc: usize,
     accumulate: bool,
 ) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        if !accumulate {
-            for i in 0..m {
-                c[i * ldc..i * ldc + n].fill(0.0);
-            }
-        }
-        return;
-    }
     #[cfg(target_arch = "x86_64")]
     // SAFETY: guaranteed by the caller.
     unsafe {

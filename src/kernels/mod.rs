@@ -95,11 +95,11 @@ impl<'a> MatRef<'a> {
     }
 }
 
-/// Multiply-adds done by [`sgemm`] and [`sgemm_f32`] since the process started (all threads).
+/// Multiply-adds done by the GEMM entry points since the process started (all threads).
 static MULTIPLY_ADDS: AtomicU64 = AtomicU64::new(0);
 
-/// The multiply-adds [`sgemm`] (and [`sgemm_f32`], which Winograd calls) have done in this
-/// process so far, on all threads: `m·n·k` per call. Every convolution, dense layer and product of activations, forward and in the
+/// The multiply-adds [`sgemm`] (and [`sgemm_f32`], which Winograd calls, and
+/// [`bf16::gemm_bf16`]) have done in this process so far, on all threads: `m·n·k` per call. Every convolution, dense layer and product of activations, forward and in the
 /// rules, goes through `sgemm` (Winograd's 36 products per tile block included, so its
 /// savings show); element-wise work, pooling, normalisation and the rules' divisions do not
 /// count. [`crate::profile`] reads it before and after each step.
@@ -144,33 +144,57 @@ pub fn sgemm(
     ldc: usize,
     accumulate: bool,
 ) {
+    if !checked_and_counted("sgemm", m, n, k, &a, &b, c, ldc, accumulate) {
+        return;
+    }
+    if bf16::routes(m, n, k) {
+        // SAFETY: the precision is bf16 only after `Precision::check` found the CPU features;
+        // the views were checked and `m, n, k > 0`.
+        unsafe { bf16::gemm_unchecked(m, n, k, a, b, c, ldc, accumulate) };
+    } else {
+        // SAFETY: the views were checked and `m, n, k > 0`.
+        unsafe { f32_unchecked(m, n, k, a, b, c, ldc, accumulate) };
+    }
+}
+
+/// The common part of every GEMM entry point ([`sgemm`], [`sgemm_f32`],
+/// [`bf16::gemm_bf16`]): check the views (panicking, named `what`, if one is too small),
+/// count the multiply-adds ([`multiply_adds`]) and deal with empty products (`k = 0` clears
+/// `C` unless accumulating). Returns whether there is a product left to compute, with
+/// `m, n, k > 0`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn checked_and_counted(
+    what: &str,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &MatRef<'_>,
+    b: &MatRef<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) -> bool {
     assert!(
         a.fits(m, k) && b.fits(k, n),
-        "sgemm: operand view too small"
+        "{what}: operand view too small"
     );
     assert!(
         m == 0 || n == 0 || (m - 1) * ldc + n <= c.len(),
-        "sgemm: output too small"
+        "{what}: output too small"
     );
     if m == 0 || n == 0 {
-        return;
+        return false;
     }
+    MULTIPLY_ADDS.fetch_add((m * n * k) as u64, Ordering::Relaxed);
     if k == 0 {
         if !accumulate {
             for i in 0..m {
                 c[i * ldc..i * ldc + n].fill(0.0);
             }
         }
-        return;
+        return false;
     }
-    if bf16::routes(m, n, k) {
-        MULTIPLY_ADDS.fetch_add((m * n * k) as u64, Ordering::Relaxed);
-        // SAFETY: the precision is bf16 only after `Precision::check` found the CPU features;
-        // the views were checked above.
-        unsafe { bf16::gemm_unchecked(m, n, k, a, b, c, ldc, accumulate) };
-        return;
-    }
-    sgemm_f32(m, n, k, a, b, c, ldc, accumulate);
+    true
 }
 
 /// [`sgemm`] in float32 whatever [`precision`] says: for products whose operands do not
@@ -189,28 +213,29 @@ pub fn sgemm_f32(
     ldc: usize,
     accumulate: bool,
 ) {
-    assert!(
-        a.fits(m, k) && b.fits(k, n),
-        "sgemm: operand view too small"
-    );
-    assert!(
-        m == 0 || n == 0 || (m - 1) * ldc + n <= c.len(),
-        "sgemm: output too small"
-    );
-    if m == 0 || n == 0 {
-        return;
+    if checked_and_counted("sgemm", m, n, k, &a, &b, c, ldc, accumulate) {
+        // SAFETY: the views were checked and `m, n, k > 0`.
+        unsafe { f32_unchecked(m, n, k, a, b, c, ldc, accumulate) };
     }
-    MULTIPLY_ADDS.fetch_add((m * n * k) as u64, Ordering::Relaxed);
-    if k == 0 {
-        if !accumulate {
-            for i in 0..m {
-                c[i * ldc..i * ldc + n].fill(0.0);
-            }
-        }
-        return;
-    }
-    // SAFETY: the asserts above guarantee that every element addressed through the strides
-    // lies inside the three slices; `c` is borrowed mutably and cannot alias `a` or `b`.
+}
+
+/// The float32 product through the `gemm` crate, without checks.
+///
+/// # Safety
+/// The views must pass [`checked_and_counted`]'s checks; `m, n, k > 0`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn f32_unchecked(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
+    // SAFETY: the caller checked that every element addressed through the strides lies
+    // inside the three slices; `c` is borrowed mutably and cannot alias `a` or `b`.
     unsafe {
         gemm::gemm(
             m,
