@@ -35,25 +35,19 @@ fn rel_max(a: &[f32], b: &[f32]) -> f64 {
     d / m
 }
 
-/// Pearson correlation of two maps.
-fn pearson(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (x, y) in a.iter().zip(b) {
-        sab += (x - ma) * (y - mb);
-        saa += (x - ma) * (x - ma);
-        sbb += (y - mb) * (y - mb);
-    }
-    sab / (saa * sbb).sqrt()
-}
-
-/// The heatmap of a `[C, H, W]` relevance: the sum over channels.
-fn heatmap(r: &[f32], c: usize) -> Vec<f64> {
-    let plane = r.len() / c;
-    (0..plane)
-        .map(|i| (0..c).map(|ch| f64::from(r[ch * plane + i])).sum())
-        .collect()
+/// Pearson correlation of the heatmaps (relevance summed over the `c` channels, with the
+/// library's own reduction and correlation) of two `[C, H, W]` relevance maps.
+fn heatmap_correlation(a: &[f32], b: &[f32], c: usize) -> lrp::Result<f32> {
+    let heat = |r: &[f32]| {
+        let view = ndarray::ArrayView3::from_shape((c, r.len() / c, 1), r)
+            .map_err(|e| lrp::Error::Invalid(format!("relevance map: {e}")))?;
+        lrp::heatmap::reduce(view, lrp::heatmap::Reduce::Sum)
+    };
+    let (ha, hb) = (heat(a)?, heat(b)?);
+    lrp::compare::metrics::pearson(
+        ha.as_slice().expect("standard layout"),
+        hb.as_slice().expect("standard layout"),
+    )
 }
 
 fn main() -> lrp::Result<()> {
@@ -109,7 +103,7 @@ fn main() -> lrp::Result<()> {
                 );
                 let c = g.input_shape()[0];
                 worst = worst.max(rel_max(a, b));
-                corr = corr.min(pearson(&heatmap(a, c), &heatmap(b, c)));
+                corr = corr.min(f64::from(heatmap_correlation(a, b, c)?));
             }
             println!("{name}\t{preset}\t{worst:.2e}\t{corr:.6}\t{same}");
         }

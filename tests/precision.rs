@@ -195,19 +195,6 @@ fn relevance_bound(layers: usize) -> f64 {
     3.0 * layers as f64 * 2f64.powi(-7)
 }
 
-/// Pearson correlation of two maps.
-fn pearson(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (x, y) in a.iter().zip(b) {
-        sab += (x - ma) * (y - mb);
-        saa += (x - ma) * (x - ma);
-        sbb += (y - mb) * (y - mb);
-    }
-    sab / (saa * sbb).sqrt()
-}
-
 /// Explains the shipped portraits with `model` in float32 and bfloat16 (for float32's class)
 /// and checks max|ΔR|/max|R| ≤ t = [`relevance_bound`] and a heatmap correlation of at least
 /// √(1 − t²): a map whose centred error is at most t of its own size is turned by an angle of
@@ -236,13 +223,17 @@ fn check_model(model: Model, layers: usize) {
                 .iter()
                 .zip(b)
                 .fold(0f64, |m, (x, y)| m.max(f64::from((x - y).abs())));
-            let plane = a.len() / 3;
-            let heat = |r: &[f32]| -> Vec<f64> {
-                (0..plane)
-                    .map(|i| (0..3).map(|c| f64::from(r[c * plane + i])).sum())
-                    .collect()
+            // Heatmaps (relevance summed over the 3 channels) and their correlation, by the
+            // library's own reduction and `compare` metric.
+            let heat = |r: &[f32]| {
+                let view = ndarray::ArrayView3::from_shape((3, r.len() / 3, 1), r).unwrap();
+                lrp::heatmap::reduce(view, lrp::heatmap::Reduce::Sum).unwrap()
             };
-            let corr = pearson(&heat(a), &heat(b));
+            let (ha, hb) = (heat(a), heat(b));
+            let corr = f64::from(
+                lrp::compare::metrics::pearson(ha.as_slice().unwrap(), hb.as_slice().unwrap())
+                    .unwrap(),
+            );
             let what = format!("{} {preset} {name}", model.name);
             assert!(
                 diff / max <= t,
