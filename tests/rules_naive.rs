@@ -270,11 +270,27 @@ fn check(layer: &dyn LinearMap, u: &Unrolled, x: &[f32], r: &[f32], what: &str) 
                 "{what}, {rule:?}: input {i}: {a} vs naive {b} (scale {scale})"
             );
         }
+        // What a sign-split rule keeps beside the layer's weights: W⁺ alone for z⁺ (β = 0),
+        // the stack [W⁺; W⁻] for α-β, and W⁺ once more for grouped α-β (the stack's halves
+        // are interleaved by group). W⁻ apart is never kept: the general path above computes
+        // it when an input has negative values.
+        if prepared.has_split() {
+            let w = layer.weight_values().len();
+            let zplus = matches!(rule.rule, Rule::ZPlus);
+            let copies = match (zplus, layer.groups()) {
+                (true, _) => 1,
+                (false, 1) => 2,
+                (false, _) => 3,
+            };
+            assert_eq!(prepared.prepared_values(), copies * w, "{what}, {rule:?}");
+            assert_eq!(prepared.split_parts(), if zplus { 1 } else { 2 });
+        }
         // The sign-split form of α-β and z⁺ (non-negative inputs only): its forward equals
         // the layer's, its relevance the formula's.
         if prepared.has_split() && x.iter().all(|&v| v >= 0.0) {
             let mut z2 = vec![0f32; layer.out_len()];
             let parts = prepared.split_forward(layer, x, 1, &mut z2).unwrap();
+            assert_eq!(parts.len(), prepared.split_parts() * layer.out_len());
             let zs = z.iter().fold(0f32, |m, v| m.max(v.abs()));
             for (a, b) in z2.iter().zip(&z) {
                 assert!(

@@ -76,9 +76,9 @@ enum Step {
     /// A route (pass, winner-take-all, proportional, …); `in_place` for element-wise layers
     /// and reshapes, which hand the relevance on in its own buffer.
     Route { in_place: bool },
-    /// A linear rule; `split` when it may run in sign-split form (α-β, z⁺) and so keeps
-    /// `2·out` values per image from the forward pass.
-    Linear { split: bool },
+    /// A linear rule; `parts` is what its sign-split form (α-β, z⁺) keeps per output value
+    /// from the forward pass: 2 for α-β, 1 for z⁺, 0 without a split form.
+    Linear { parts: u64 },
 }
 
 impl Estimate {
@@ -104,12 +104,12 @@ impl Estimate {
                 match graph.nodes()[i].op.linear(input) {
                     Some(layer) => {
                         let w = layer.weight_values().len() as u64;
-                        // Stacked [W⁺; W⁻]; with groups also W⁺ and W⁻ apart; and a fixed
-                        // normaliser (flat, w²: one output's worth).
-                        let copies = if layer.groups() == 1 { 2 } else { 4 };
+                        // Stacked [W⁺; W⁻]; with groups also W⁺ apart (the split forward's
+                        // weight); and a fixed normaliser (flat, w²: one output's worth).
+                        let copies = if layer.groups() == 1 { 2 } else { 3 };
                         let values = copies * w + layer.out_len() as u64;
                         prepared = prepared.saturating_add(values * F32);
-                        Step::Linear { split: true }
+                        Step::Linear { parts: 2 }
                     }
                     None => route(graph, i),
                 }
@@ -141,7 +141,7 @@ impl Estimate {
                 Some(Prepared::Linear(plan)) => {
                     prepared = prepared.saturating_add(plan.prepared_values() as u64 * F32);
                     Step::Linear {
-                        split: plan.has_split(),
+                        parts: plan.split_parts() as u64,
                     }
                 }
             })
@@ -158,15 +158,15 @@ impl Estimate {
             })
             .collect();
         // Forward: every tensor kept, the input once more (the caller's tensor and the
-        // graph's standard-layout copy), the parts of split layers (2·out each), and the
-        // largest transient of a split forward (its W⁺x, out values).
+        // graph's standard-layout copy), the parts of split layers (2·out each for α-β, out
+        // for z⁺), and the largest transient of a split forward (its W⁺x, out values).
         let kept: u64 = (0..graph.tensors().len()).map(size).sum();
         let input: u64 = graph.input_ids().iter().map(|&t| size(t)).sum();
         let mut parts = 0u64;
         let mut split_transient = 0u64;
         for (s, n) in steps.iter().zip(&nodes) {
-            if let Step::Linear { split: true } = s {
-                parts += 2 * n.output;
+            if let Step::Linear { parts: p @ 1.. } = *s {
+                parts += p * n.output;
                 split_transient = split_transient.max(n.output);
             }
         }
@@ -193,20 +193,15 @@ impl Estimate {
                 peak = peak.max(pending + r.max(sent));
             }
             let temporaries = match steps[i] {
-                Step::Linear { split } => {
+                Step::Linear { parts } => {
                     let il = n.inputs[0];
                     let ol = n.output;
                     // General path (the result is in `sent`): the ratios, two normaliser
                     // buffers and a zero-bias copy of z (ol each); the transposed product,
                     // one modified input and the zᴮ bounds (il each, the bounds twice).
                     let general = 4 * ol + 4 * il;
-                    // Split path: stacked ratios (2·ol), the result counted in `sent`.
-                    let split_path = 2 * ol;
-                    if split {
-                        general.max(split_path)
-                    } else {
-                        general
-                    }
+                    // Split path: the ratios (parts·ol), the result counted in `sent`.
+                    general.max(parts * ol)
                 }
                 // Routes build their input relevance (counted in `sent`) and at most one
                 // buffer of the output's size (winner masks, proportions).

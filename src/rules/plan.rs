@@ -42,8 +42,17 @@ impl LinearPlan {
         let w = layer.weight_values();
         let flat = layer.paper_flat();
         let split = Self::make_split(layer, &rule);
-        // With one group the halves of the stack are W⁺ and W⁻: no separate copies.
-        let halves = split.is_some() && layer.groups() == 1;
+        // The split form holds W⁺ (and, with one group and β ≠ 0, W⁻) in its stack: no
+        // separate copies. W⁻ is not kept otherwise: only the general path on inputs with
+        // negative values reads it, and computes it then (see `weights`).
+        let in_stack = |v: WVar| match &split {
+            None => false,
+            Some(sp) => match v {
+                WVar::Pos => sp.beta == 0.0 || layer.groups() == 1,
+                WVar::Neg => true,
+                _ => false,
+            },
+        };
         let mut variants = HashMap::new();
         for g in &groups {
             let dterms = match &g.denominator {
@@ -51,7 +60,7 @@ impl LinearPlan {
                 _ => &[],
             };
             for t in g.numerator.iter().chain(dterms) {
-                if t.weight != WVar::W && !(halves && matches!(t.weight, WVar::Pos | WVar::Neg)) {
+                if t.weight != WVar::W && !in_stack(t.weight) {
                     variants
                         .entry(t.weight.key())
                         .or_insert_with(|| w.iter().map(|&v| t.weight.apply(v, flat)).collect());
@@ -76,7 +85,7 @@ impl LinearPlan {
                     let mut d = vec![0f32; layer.out_len()];
                     let mut tmp = vec![0f32; layer.out_len()];
                     for t in terms {
-                        layer.forward(&ones, 1, prepared.weights(layer, t.weight), None, &mut tmp);
+                        layer.forward(&ones, 1, &prepared.weights(layer, t.weight), None, &mut tmp);
                         d.iter_mut().zip(&tmp).for_each(|(a, b)| *a += t.sign * b);
                     }
                     Some(d)
@@ -163,19 +172,26 @@ impl LinearPlan {
             .count()
     }
 
-    pub(super) fn weights<'s>(&'s self, layer: &'s dyn LinearMap, v: WVar) -> &'s [f32] {
-        match (v, &self.split) {
-            (WVar::W, _) => layer.weight_values(),
-            (WVar::Pos | WVar::Neg, Some(sp)) if layer.groups() == 1 => {
-                let half = sp.stacked.len() / 2;
-                if v == WVar::Pos {
-                    &sp.stacked[..half]
-                } else {
-                    &sp.stacked[half..]
-                }
-            }
-            _ => &self.variants[&v.key()],
+    /// The weights of variant `v`: the layer's own, a prepared variant, part of the split
+    /// form's stack, or (`W⁻` of a split rule with no copy of it) computed now.
+    pub(super) fn weights<'s>(&'s self, layer: &'s dyn LinearMap, v: WVar) -> Cow<'s, [f32]> {
+        if v == WVar::W {
+            return Cow::Borrowed(layer.weight_values());
         }
+        if let Some(w) = self
+            .split_weights(layer, v)
+            .or_else(|| self.variants.get(&v.key()).map(Vec::as_slice))
+        {
+            return Cow::Borrowed(w);
+        }
+        let flat = layer.paper_flat();
+        Cow::Owned(
+            layer
+                .weight_values()
+                .iter()
+                .map(|&w| v.apply(w, flat))
+                .collect(),
+        )
     }
 
     /// Whether term `t` vanishes for these inputs (e.g. `x⁻` after a ReLU).
@@ -271,7 +287,7 @@ impl LinearPlan {
                     let xs = xin.as_deref().unwrap_or(inp.x);
                     let w = self.weights(layer, t.weight);
                     let target = if first { &mut d } else { &mut tmp };
-                    layer.forward(xs, n, w, None, target);
+                    layer.forward(xs, n, &w, None, target);
                     if !first {
                         for (a, b) in d.iter_mut().zip(&tmp) {
                             *a += t.sign * b;
@@ -331,7 +347,7 @@ impl LinearPlan {
                     WVar::PaperFlat => {
                         layer.transpose_uniform(&s, n * k, layer.paper_flat(), &mut t_buf)
                     }
-                    _ => layer.transpose(&s, n * k, w, &mut t_buf),
+                    _ => layer.transpose(&s, n * k, &w, &mut t_buf),
                 }
                 let ones = t.input == InMod::Ones;
                 let xin = (!ones)

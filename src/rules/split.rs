@@ -3,6 +3,8 @@
 //! With `x ≥ 0`, `Z⁺ = W⁺x + b⁺` and `Z⁻ = W⁻x + b⁻ = (z − b) − W⁺x + b⁻`: the forward pass
 //! and one GEMM with `W⁺` give both denominators, and one GEMM with the stacked weight
 //! `[W⁺; W⁻]` maps `[α R/Z⁺; −β R/Z⁻]` back to the inputs — two products instead of four.
+//! With β = 0 (z⁺) neither `Z⁻` nor `W⁻` is needed: the plan keeps `W⁺` alone and the
+//! forward pass keeps `Z⁺` alone.
 
 use super::plan::LinearPlan;
 use super::terms::{Ratio, WVar};
@@ -21,9 +23,9 @@ pub(super) struct Split {
     pub(super) ratio: Ratio,
     /// Use `b⁺`, `b⁻` in the denominators (false with the zero-bias switch).
     pub(super) bias: bool,
-    /// Per group of the layer: `[W⁺_g; W⁻_g]`, so that the stack is the weight of a layer
-    /// with twice the output channels and the same groups. For one group its halves are `W⁺`
-    /// and `W⁻` themselves.
+    /// With β ≠ 0, per group of the layer: `[W⁺_g; W⁻_g]`, so that the stack is the weight
+    /// of a layer with twice the output channels and the same groups; for one group its
+    /// halves are `W⁺` and `W⁻` themselves. With β = 0: `W⁺` alone, in the layer's layout.
     pub(super) stacked: Vec<f32>,
 }
 
@@ -42,11 +44,16 @@ impl LinearPlan {
         let w = layer.weight_values();
         let groups = layer.groups();
         let per_group = w.len() / groups;
-        let mut stacked = Vec::with_capacity(2 * w.len());
-        for wg in w.chunks(per_group.max(1)) {
-            stacked.extend(wg.iter().map(|v| v.max(0.0)));
-            stacked.extend(wg.iter().map(|v| v.min(0.0)));
-        }
+        let stacked = if beta == 0.0 {
+            w.iter().map(|v| v.max(0.0)).collect()
+        } else {
+            let mut stacked = Vec::with_capacity(2 * w.len());
+            for wg in w.chunks(per_group.max(1)) {
+                stacked.extend(wg.iter().map(|v| v.max(0.0)));
+                stacked.extend(wg.iter().map(|v| v.min(0.0)));
+            }
+            stacked
+        };
         Some(Split {
             alpha,
             beta,
@@ -61,10 +68,40 @@ impl LinearPlan {
         self.split.is_some()
     }
 
+    /// Values per output value that [`LinearPlan::split_forward`] keeps for the walk back:
+    /// 2 for α-β (`W⁺x` and `W⁻x`), 1 for z⁺ and α-β with β = 0 (`W⁺x` alone), 0 without a
+    /// split form.
+    pub fn split_parts(&self) -> usize {
+        match &self.split {
+            None => 0,
+            Some(sp) if sp.beta == 0.0 => 1,
+            Some(_) => 2,
+        }
+    }
+
+    /// `W⁺` or `W⁻` as the split form holds it: `W⁺` is the stack itself when β = 0, and
+    /// with one group the stack's halves are `W⁺` and `W⁻`. `None` for what it does not hold.
+    pub(super) fn split_weights(&self, layer: &dyn LinearMap, v: WVar) -> Option<&[f32]> {
+        let sp = self.split.as_ref()?;
+        match v {
+            WVar::Pos if sp.beta == 0.0 => Some(&sp.stacked),
+            WVar::Pos | WVar::Neg if layer.groups() == 1 && sp.beta != 0.0 => {
+                let half = sp.stacked.len() / 2;
+                Some(if v == WVar::Pos {
+                    &sp.stacked[..half]
+                } else {
+                    &sp.stacked[half..]
+                })
+            }
+            _ => None,
+        }
+    }
+
     /// The layer's forward pass for `n` samples of non-negative input `x` together with its
     /// sign-split parts: writes `z = Wx + b` to `z` (the plain forward, bit for bit) and
     /// returns the parts `W⁺x` (a second GEMM) and `W⁻x = (z − b) − W⁺x`, per sample and
-    /// group laid out as `[W⁺_g x; W⁻_g x]`. Pass the parts to
+    /// group laid out as `[W⁺_g x; W⁻_g x]` (with β = 0, `W⁺x` alone in the output's layout:
+    /// see [`LinearPlan::split_parts`]). Pass the parts to
     /// [`LinearPlan::relevance_split`]: α-β then needs no GEMM for its `Z⁻` normaliser.
     ///
     /// (Computing `z` itself as `W⁺x + W⁻x`, one stacked GEMM, costs the same but is 3–5×
@@ -88,7 +125,10 @@ impl LinearPlan {
         let bias = layer.bias_values();
         layer.forward(x, n, layer.weight_values(), bias, z);
         let mut pos = vec![0f32; n * ol];
-        layer.forward(x, n, self.weights(layer, WVar::Pos), None, &mut pos);
+        layer.forward(x, n, &self.weights(layer, WVar::Pos), None, &mut pos);
+        if self.split_parts() == 1 {
+            return Some(pos);
+        }
         let mut parts = vec![0f32; 2 * n * ol];
         parts
             .par_chunks_mut(2 * ol)
@@ -140,11 +180,16 @@ impl LinearPlan {
         let mut s = vec![0f32; n * k * per];
         s.par_chunks_mut(per).enumerate().for_each(|(ri, sr)| {
             let img = ri / k;
-            let ps = &parts[img * 2 * ol..(img + 1) * 2 * ol];
+            // The parts have the layout of the ratios (see `split_forward`).
+            let ps = &parts[img * per..(img + 1) * per];
             let rr = &r[ri * ol..(ri + 1) * ol];
             for ch in 0..m {
                 let (grp, c) = (ch / mg, ch % mg);
-                let pos = (grp * 2 * mg + c) * positions;
+                let pos = if two {
+                    (grp * 2 * mg + c) * positions
+                } else {
+                    ch * positions
+                };
                 let neg = (grp * 2 * mg + mg + c) * positions;
                 let (bp, bn) = bias.map_or((0.0, 0.0), |b| (b[ch].max(0.0), b[ch].min(0.0)));
                 let rc = &rr[ch * positions..(ch + 1) * positions];
@@ -163,8 +208,7 @@ impl LinearPlan {
         if two {
             layer.transpose_stacked(&s, n * k, &sp.stacked, &mut out);
         } else {
-            let wpos = self.weights(layer, WVar::Pos);
-            layer.transpose(&s, n * k, wpos, &mut out);
+            layer.transpose(&s, n * k, &sp.stacked, &mut out);
         }
         out.par_chunks_mut(il).enumerate().for_each(|(ri, o)| {
             let xi = &x[(ri / k) * il..(ri / k + 1) * il];
