@@ -13,8 +13,11 @@
 //! ([`lrp::profile`]). `--peak` measures the machine first: fused multiply-adds in registers
 //! on every thread (the float32 arithmetic peak) and a large square GEMM through
 //! `lrp::kernels::sgemm` split over the threads (what the GEMM kernels reach), and prints the
-//! explanation's GFLOP/s as a share of both. Last, the process's peak memory against the
-//! model's weights plus every activation of the batch (all tensors of the graph, float32).
+//! explanation's GFLOP/s as a share of both. Last, memory against the model's weights plus
+//! every activation of the batch (all tensors of the graph, float32), two ways: the resident
+//! size the explanations add to the loaded model (`VmHWM`, reset after loading, less `VmRSS`
+//! then; Linux), and the heap's peak counted at the allocator: the bytes the program holds,
+//! and those plus the free blocks the pool ([`lrp::memory::Pool`]) keeps for the next call.
 
 use anyhow::{bail, Context, Result};
 use lrp::composite::Composite;
@@ -26,11 +29,76 @@ use lrp::zoo::{self, rng::Rng, Architecture};
 use lrp::Tensor;
 use ndarray::IxDyn;
 use rayon::prelude::*;
+use std::alloc::{GlobalAlloc, Layout};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+/// The pool, with the live bytes the program holds counted at every allocation: the heap's
+/// own peak, apart from the blocks the pool keeps and from what the process's code, stacks
+/// and the system allocator's bookkeeping add to its resident size.
+struct Counted {
+    pool: lrp::memory::Pool,
+    live: AtomicUsize,
+    peak: AtomicUsize,
+    /// Peak of live bytes plus the pool's free blocks.
+    held: AtomicUsize,
+}
+
+impl Counted {
+    fn grew(&self, bytes: usize) {
+        let live = self.live.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.peak.fetch_max(live, Ordering::Relaxed);
+        self.held
+            .fetch_max(live + self.pool.cached_bytes(), Ordering::Relaxed);
+    }
+
+    /// Start counting the peaks again from what is live now.
+    fn reset_peaks(&self) {
+        let live = self.live.load(Ordering::Relaxed);
+        self.peak.store(live, Ordering::Relaxed);
+        self.held
+            .store(live + self.pool.cached_bytes(), Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every call is passed to the pool unchanged; the counters only observe sizes.
+unsafe impl GlobalAlloc for Counted {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = self.pool.alloc(layout);
+        if !p.is_null() {
+            self.grew(layout.size());
+        }
+        p
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = self.pool.alloc_zeroed(layout);
+        if !p.is_null() {
+            self.grew(layout.size());
+        }
+        p
+    }
+    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+        self.pool.dealloc(p, layout);
+        self.live.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let q = self.pool.realloc(p, layout, new_size);
+        if !q.is_null() {
+            self.live.fetch_sub(layout.size(), Ordering::Relaxed);
+            self.grew(new_size);
+        }
+        q
+    }
+}
+
 #[global_allocator]
-static ALLOC: lrp::memory::Pool = lrp::memory::Pool::new(lrp::memory::Pool::DEFAULT_LIMIT);
+static ALLOC: Counted = Counted {
+    pool: lrp::memory::Pool::new(lrp::memory::Pool::DEFAULT_LIMIT),
+    live: AtomicUsize::new(0),
+    peak: AtomicUsize::new(0),
+    held: AtomicUsize::new(0),
+};
 
 struct Args {
     model: Option<String>,
@@ -198,8 +266,7 @@ fn load(name: &str) -> Result<(String, lrp::Graph)> {
 
 fn main() -> Result<()> {
     let a = args()?;
-    ALLOC.limit_from_env()?;
-    let baseline = rss("VmRSS:").unwrap_or(0);
+    ALLOC.pool.limit_from_env()?;
     rayon::ThreadPoolBuilder::new()
         .num_threads(a.threads)
         .build_global()
@@ -216,7 +283,13 @@ fn main() -> Result<()> {
     let Some(name) = &a.model else { return Ok(()) };
     let (name, graph) = load(name)?;
     // The file's bytes and decoding buffers: not reused, not kept in the pool.
-    ALLOC.release();
+    ALLOC.pool.release();
+    // Loading's own peak (the file's bytes beside the decoded weights) is not the
+    // explanation's, nor are the pages of a shipped model's bytes embedded in the program:
+    // reset the peak resident size to what is resident now (Linux ≥ 4.0), and count what
+    // the explanations add to it.
+    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let loaded_rss = rss("VmRSS:").unwrap_or(0);
     let mut shape = vec![a.batch];
     shape.extend_from_slice(graph.input_shape());
     let mut rng = Rng::new(7);
@@ -232,6 +305,8 @@ fn main() -> Result<()> {
         .iter()
         .map(|t| t.shape.iter().product::<usize>() * a.batch * 4)
         .sum();
+    ALLOC.reset_peaks();
+    let loaded = ALLOC.live.load(Ordering::Relaxed);
     let ex = Explainer::new(graph, &Composite::preset(&a.preset)?)?;
     ex.explain(&x, &Target::Predicted)?;
     let mut runs: Vec<Profile> = (0..a.repeat)
@@ -245,19 +320,34 @@ fn main() -> Result<()> {
     );
     print!("{}", p.table());
     let mib = |b: usize| b as f64 / (1 << 20) as f64;
-    if let Some(peak) = rss("VmHWM:") {
-        let peak = peak.saturating_sub(baseline);
+    if let Some(peak) = rss("VmHWM:").filter(|_| reset) {
+        let grown = peak.saturating_sub(loaded_rss);
         println!(
-            "peak memory {:.0} MiB (VmHWM less the {:.0} MiB at start); weights {:.0} MiB + \
-             activations {:.0} MiB = {:.0} MiB; ratio {:.2}",
-            mib(peak),
-            mib(baseline),
+            "peak resident memory: weights {:.1} MiB + {:.1} MiB grown while explaining (VmHWM \
+             less VmRSS after loading) = {:.1} MiB; weights {:.1} MiB + activations {:.1} MiB = \
+             {:.1} MiB; ratio {:.2}",
+            mib(weights),
+            mib(grown),
+            mib(weights + grown),
             mib(weights),
             mib(activations),
             mib(weights + activations),
-            peak as f64 / (weights + activations) as f64
+            (weights + grown) as f64 / (weights + activations) as f64
         );
     }
+    let (heap, held) = (
+        ALLOC.peak.load(Ordering::Relaxed),
+        ALLOC.held.load(Ordering::Relaxed),
+    );
+    println!(
+        "heap: {:.1} MiB live after loading; peak {:.1} MiB live (ratio {:.2}), {:.1} MiB with \
+         the pool's free blocks (ratio {:.2})",
+        mib(loaded),
+        mib(heap),
+        heap as f64 / (weights + activations) as f64,
+        mib(held),
+        held as f64 / (weights + activations) as f64
+    );
     if let Some((f, g)) = peaks {
         println!(
             "{:.1} GFLOP/s = {:.0}% of the FMA peak, {:.0}% of the sgemm peak",
