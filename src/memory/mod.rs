@@ -12,7 +12,7 @@
 //!   of the current layer, its rule's temporaries (ratios, transposed products, normalisers,
 //!   modified inputs) and what it sends to its inputs;
 //! - **weights** (once): the graph's parameters, and **prepared**: the weight variants the
-//!   rules compute once per explainer (`W⁺`, `W⁻`, stacked `[W⁺; W⁻]`, fixed normalisers).
+//!   rules compute once per explainer (`W⁺`, `W⁻`, α-β's stacked `[W⁺; W⁻]`, fixed normalisers).
 //!
 //! [`Estimate::of_graph`] assumes the costliest rule on every layer (what a graph alone
 //! allows); [`Estimate::of_explainer`] uses the rules an [`Explainer`] prepared.

@@ -102,7 +102,7 @@ impl LinearPlan {
     }
 
     /// How many values were prepared for the layer beside its own weights: weight variants,
-    /// the stacked `[W⁺; W⁻]` of the sign-split form and fixed normalisers (what
+    /// the sign-split form's `[W⁺; W⁻]` (`W⁺` alone for z⁺) and fixed normalisers (what
     /// [`crate::memory::Estimate::of_explainer`] counts).
     pub fn prepared_values(&self) -> usize {
         let variants: usize = self.variants.values().map(Vec::len).sum();
