@@ -4,6 +4,7 @@
 //! cargo run --release --example profile -- vgg16 --preset epsilon-alpha2-beta1-flat --batch 8
 //! cargo run --release --example profile -- model.onnx --batch 1 --threads 2
 //! cargo run --release --example profile -- --peak
+//! cargo run --release --example profile -- gender-v1 --batch 8 --repeat 1 --sites
 //! ```
 //!
 //! The model is a zoo architecture (`adiencenet`, `caffenet`, `googlenet`, `vgg16`: seeded
@@ -18,6 +19,8 @@
 //! size the explanations add to the loaded model (`VmHWM`, reset after loading, less `VmRSS`
 //! then; Linux), and the heap's peak counted at the allocator: the bytes the program holds,
 //! and those plus the free blocks the pool ([`lrp::memory::Pool`]) keeps for the next call.
+//! `--sites` also records where each block of 4 KiB and more was allocated (a backtrace per
+//! allocation: slow) and prints the largest call sites at the heap's peak.
 
 use anyhow::{bail, Context, Result};
 use lrp::composite::Composite;
@@ -30,8 +33,11 @@ use lrp::Tensor;
 use ndarray::IxDyn;
 use rayon::prelude::*;
 use std::alloc::{GlobalAlloc, Layout};
+use std::cell::Cell;
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// The pool, with the live bytes the program holds counted at every allocation: the heap's
@@ -43,14 +49,92 @@ struct Counted {
     peak: AtomicUsize,
     /// Peak of live bytes plus the pool's free blocks.
     held: AtomicUsize,
+    /// `--sites`: record where every live block was allocated (slow: a backtrace each).
+    sites: AtomicBool,
+}
+
+/// `--sites`: the live blocks of 4 KiB and more with their call sites, and the totals per
+/// site when the live bytes last reached a new peak.
+static LIVE: Mutex<Vec<(usize, usize, Arc<str>)>> = Mutex::new(Vec::new());
+static AT_PEAK: Mutex<Vec<(Arc<str>, usize, usize)>> = Mutex::new(Vec::new());
+
+thread_local! {
+    /// Set while this thread records a site, so that the recording's own allocations (the
+    /// backtrace) are not recorded in turn.
+    static RECORDING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this thread is recording a site: its allocations then are the recording's own
+/// (backtraces, symbol caches) and are neither counted nor recorded.
+fn quiet() -> bool {
+    RECORDING.try_with(Cell::get).unwrap_or(true)
+}
+
+/// Run `f` unless this thread is recording already.
+fn recording(f: impl FnOnce()) {
+    let _ = RECORDING.try_with(|r| {
+        if !r.replace(true) {
+            f();
+            r.set(false);
+        }
+    });
+}
+
+/// The first frames of the caller's stack inside lrp or the GEMM crate, as `a <- b <- c`.
+fn call_site() -> Arc<str> {
+    let trace = std::backtrace::Backtrace::force_capture().to_string();
+    let frames: Vec<&str> = trace
+        .lines()
+        .filter_map(|l| l.trim().split_once(": ").map(|(_, f)| f))
+        .filter(|f| f.starts_with("lrp::") || f.starts_with("<lrp::") || f.starts_with("gemm"))
+        .take(3)
+        .collect();
+    if frames.is_empty() {
+        "(outside lrp)".into()
+    } else {
+        frames.join(" <- ").into()
+    }
 }
 
 impl Counted {
     fn grew(&self, bytes: usize) {
         let live = self.live.fetch_add(bytes, Ordering::Relaxed) + bytes;
-        self.peak.fetch_max(live, Ordering::Relaxed);
+        let before = self.peak.fetch_max(live, Ordering::Relaxed);
         self.held
             .fetch_max(live + self.pool.cached_bytes(), Ordering::Relaxed);
+        if live > before && self.sites.load(Ordering::Relaxed) {
+            recording(|| {
+                let mut per_site: HashMap<Arc<str>, (usize, usize)> = HashMap::new();
+                for (_, size, site) in LIVE.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                    let e = per_site.entry(site.clone()).or_default();
+                    *e = (e.0 + size, e.1 + 1);
+                }
+                let mut v: Vec<_> = per_site.into_iter().map(|(s, (b, n))| (s, b, n)).collect();
+                v.sort_by_key(|e| std::cmp::Reverse(e.1));
+                *AT_PEAK.lock().unwrap_or_else(|e| e.into_inner()) = v;
+            });
+        }
+    }
+
+    fn record(&self, p: *mut u8, size: usize) {
+        if size >= 4096 && self.sites.load(Ordering::Relaxed) {
+            recording(|| {
+                let site = call_site();
+                let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+                live.push((p as usize, size, site));
+            });
+        }
+    }
+
+    fn forget(&self, p: *mut u8, size: usize) {
+        if size >= 4096 && self.sites.load(Ordering::Relaxed) {
+            recording(|| {
+                let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(i) = live.iter().rposition(|e| e.0 == p as usize) {
+                    live.swap_remove(i);
+                }
+            });
+        }
     }
 
     /// Start counting the peaks again from what is live now.
@@ -66,26 +150,33 @@ impl Counted {
 unsafe impl GlobalAlloc for Counted {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let p = self.pool.alloc(layout);
-        if !p.is_null() {
+        if !p.is_null() && !quiet() {
+            self.record(p, layout.size());
             self.grew(layout.size());
         }
         p
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let p = self.pool.alloc_zeroed(layout);
-        if !p.is_null() {
+        if !p.is_null() && !quiet() {
+            self.record(p, layout.size());
             self.grew(layout.size());
         }
         p
     }
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
         self.pool.dealloc(p, layout);
-        self.live.fetch_sub(layout.size(), Ordering::Relaxed);
+        if !quiet() {
+            self.forget(p, layout.size());
+            self.live.fetch_sub(layout.size(), Ordering::Relaxed);
+        }
     }
     unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let q = self.pool.realloc(p, layout, new_size);
-        if !q.is_null() {
+        if !q.is_null() && !quiet() {
+            self.forget(p, layout.size());
             self.live.fetch_sub(layout.size(), Ordering::Relaxed);
+            self.record(q, new_size);
             self.grew(new_size);
         }
         q
@@ -98,6 +189,7 @@ static ALLOC: Counted = Counted {
     live: AtomicUsize::new(0),
     peak: AtomicUsize::new(0),
     held: AtomicUsize::new(0),
+    sites: AtomicBool::new(false),
 };
 
 struct Args {
@@ -107,6 +199,7 @@ struct Args {
     threads: usize,
     repeat: usize,
     peak: bool,
+    sites: bool,
 }
 
 fn args() -> Result<Args> {
@@ -117,6 +210,7 @@ fn args() -> Result<Args> {
         threads: 2,
         repeat: 5,
         peak: false,
+        sites: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(s) = it.next() {
@@ -127,13 +221,15 @@ fn args() -> Result<Args> {
             "--threads" => a.threads = value("--threads")?.parse()?,
             "--repeat" => a.repeat = value("--repeat")?.parse::<usize>()?.max(1),
             "--peak" => a.peak = true,
+            "--sites" => a.sites = true,
             m if !m.starts_with("--") && a.model.is_none() => a.model = Some(m.to_string()),
             other => bail!("unknown argument `{other}`"),
         }
     }
     if a.model.is_none() && !a.peak {
         bail!(
-            "usage: profile [MODEL] [--preset P] [--batch N] [--threads T] [--repeat R] [--peak]"
+            "usage: profile [MODEL] [--preset P] [--batch N] [--threads T] [--repeat R] [--peak] \
+             [--sites]"
         );
     }
     Ok(a)
@@ -306,6 +402,7 @@ fn main() -> Result<()> {
         .map(|t| t.shape.iter().product::<usize>() * a.batch * 4)
         .sum();
     ALLOC.reset_peaks();
+    ALLOC.sites.store(a.sites, Ordering::Relaxed);
     let loaded = ALLOC.live.load(Ordering::Relaxed);
     let ex = Explainer::new(graph, &Composite::preset(&a.preset)?)?;
     ex.explain(&x, &Target::Predicted)?;
@@ -348,6 +445,20 @@ fn main() -> Result<()> {
         mib(held),
         held as f64 / (weights + activations) as f64
     );
+    if ALLOC.sites.swap(false, Ordering::Relaxed) {
+        println!(
+            "at the heap's peak, the blocks of 4 KiB and more allocated since loading, by call \
+             site:"
+        );
+        for (site, bytes, n) in AT_PEAK
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .take(15)
+        {
+            println!("{:9.2} MiB {n:5} blocks  {site}", mib(*bytes));
+        }
+    }
     if let Some((f, g)) = peaks {
         println!(
             "{:.1} GFLOP/s = {:.0}% of the FMA peak, {:.0}% of the sgemm peak",
